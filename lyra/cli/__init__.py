@@ -1,0 +1,52 @@
+"""The ``lyra`` command line: ``lyra COMMAND ...``.
+
+Each command lives in its own module ``lyra.cli.<name>`` exposing
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only
+when their command runs, so ``lyra info`` does not pay for model imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lyra.errors import LyraError
+
+COMMANDS: dict[str, str] = {
+    "info": "Describe a scene file or sequence folder",
+    "convert": "Convert between splat formats",
+    "render": "Render a scene to an image or an MP4 along a camera trajectory",
+    "decode": "Decode official Lyra SDG latents into Gaussians with the latent 3DGS decoder",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lyra", description="Lyra Studio command line tools.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            importlib.import_module(f"lyra.cli.{name}").add_arguments(sub_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(command).parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    try:
+        return int(importlib.import_module(f"lyra.cli.{args.command}").run(args) or 0)
+    except LyraError as exc:
+        print(f"lyra {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"lyra {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Project error types.
+
+Every error the library raises on purpose derives from :class:`LyraError`, so a
+caller (the CLI, the viewer) can catch one type and show its message.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class LyraError(Exception):
+    """Base class of every error the ``lyra`` package raises on purpose."""
+
+
+class SceneFileError(LyraError):
+    """A scene file or folder could not be read or written.
+
+    The message names the file, what was expected and what was found.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, expected: str, found: str):
+        self.path = None if path is None else os.fspath(path)
+        self.expected = expected
+        self.found = found
+        where = f"{self.path}: " if self.path else ""
+        super().__init__(f"{where}expected {expected}, found {found}")
+
+
+class InvalidGaussiansError(LyraError, ValueError):
+    """In-memory Gaussians violate the scene model (shapes, NaN/Inf, zero quaternions)."""
+
+
+class CheckpointError(LyraError):
+    """A model checkpoint is missing, unreadable or does not match the model."""
+
+
+class InputDataError(LyraError):
+    """Input data (latents, poses, intrinsics, images) is missing or malformed."""

@@ -1,0 +1,75 @@
+"""File formats behind ``lyra.scene.load`` / ``lyra.scene.save``.
+
+Format names (``FORMATS``): ``ply`` (standard 3DGS PLY), ``ply-compressed``
+(SuperSplat compressed PLY), ``splat`` (antimatter15), ``lyra-tensor`` (the
+official torch-saved ``[1, N, 14]`` tensor, read only), ``sequence`` (a folder
+of numbered PLY frames plus ``manifest.json``).
+
+Each format lives in its own module exposing ``read(path, **opts)`` and
+(except read-only ones) ``write(obj, path, **opts)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from lyra.errors import SceneFileError
+from lyra.scene.gaussians import Gaussians
+from lyra.scene.sequence import GaussianSequence
+
+FORMATS: dict[str, str] = {
+    "ply": "lyra.scene.formats.ply",
+    "ply-compressed": "lyra.scene.formats.ply_compressed",
+    "splat": "lyra.scene.formats.splat",
+    "lyra-tensor": "lyra.scene.formats.lyra_tensor",
+    "sequence": "lyra.scene.formats.sequence_dir",
+}
+
+
+def _module(fmt: str):
+    if fmt not in FORMATS:
+        raise SceneFileError(None, f"a format among {sorted(FORMATS)}", repr(fmt))
+    return importlib.import_module(FORMATS[fmt])
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Format name of an existing file or folder, from its content first, then its name."""
+    from lyra.scene.formats.detect import detect_format as _detect
+
+    return _detect(Path(path))
+
+
+def load(path: str | os.PathLike, *, drop_invalid: bool = False) -> Gaussians | GaussianSequence:
+    """Read a scene file or sequence folder.
+
+    ``drop_invalid``: drop splats with NaN/Inf values or zero quaternions
+    (a warning with the count is issued) instead of raising SceneFileError.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SceneFileError(path, "an existing file or folder", "nothing at that path")
+    return _module(detect_format(path)).read(path, drop_invalid=drop_invalid)
+
+
+def save(
+    obj: Gaussians | GaussianSequence,
+    path: str | os.PathLike,
+    format: str | None = None,
+    **options,
+) -> Path:
+    """Write ``obj`` atomically; ``format`` defaults from the extension
+    (``.ply`` -> ply, ``.compressed.ply`` -> ply-compressed, ``.splat`` -> splat,
+    a sequence or a path without extension -> sequence). Returns the path written.
+    """
+    path = Path(path)
+    if format is None:
+        from lyra.scene.formats.detect import format_from_name
+
+        format = "sequence" if isinstance(obj, GaussianSequence) else format_from_name(path)
+    module = _module(format)
+    if not hasattr(module, "write"):
+        raise SceneFileError(path, "a writable format", f"{format!r}, which is read-only")
+    module.write(obj, path, **options)
+    return path
