@@ -1,0 +1,1 @@
+"""Cameras, trajectories and renderers."""
