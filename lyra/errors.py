@@ -37,3 +37,11 @@ class CheckpointError(LyraError):
 
 class InputDataError(LyraError):
     """Input data (latents, poses, intrinsics, images) is missing or malformed."""
+
+
+class EditError(LyraError, ValueError):
+    """A selection or edit got arguments it cannot use (a mask of the wrong length, an unknown mode, ...)."""
+
+
+class CameraPathError(InputDataError):
+    """A camera path / keyframe file is missing, not valid JSON, or has bad keyframes."""
