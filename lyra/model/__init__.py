@@ -1,0 +1,11 @@
+"""The Lyra-1 latent 3DGS decoder: config, network, checkpoints, SDG decoding.
+
+``LyraDecoder`` reproduces the official ``LatentRecon`` forward pass in pure
+PyTorch (CPU-capable) with the official parameter names, so the released
+``lyra_static.pt`` / ``lyra_dynamic.pt`` load with a strict state-dict load.
+"""
+
+from lyra.model.config import LyraDecoderConfig
+from lyra.model.decoder import LyraDecoder, activate_gaussians, prune_by_opacity
+
+__all__ = ["LyraDecoder", "LyraDecoderConfig", "activate_gaussians", "prune_by_opacity"]
