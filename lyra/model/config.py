@@ -60,7 +60,9 @@ class LyraDecoderConfig:
         if self.enc_embed_dim % self.enc_num_heads:
             problems.append(f"enc_embed_dim {self.enc_embed_dim} not divisible by enc_num_heads {self.enc_num_heads}")
         if (self.mamba_expand * self.enc_embed_dim) % self.mamba_headdim:
-            problems.append(f"mamba d_inner {self.mamba_expand * self.enc_embed_dim} not divisible by headdim {self.mamba_headdim}")
+            problems.append(
+                f"mamba d_inner {self.mamba_expand * self.enc_embed_dim} not divisible by headdim {self.mamba_headdim}"
+            )
         if self.mamba_nheads % self.mamba_ngroups:
             problems.append(f"mamba nheads {self.mamba_nheads} not divisible by ngroups {self.mamba_ngroups}")
         if not 0.0 <= self.gaussians_prune_ratio < 1.0:
@@ -109,7 +111,7 @@ class LyraDecoderConfig:
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def official(cls, kind: str = "static") -> "LyraDecoderConfig":
+    def official(cls, kind: str = "static") -> LyraDecoderConfig:
         """The released configuration of ``lyra_static.pt`` or ``lyra_dynamic.pt``."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -125,7 +127,7 @@ class LyraDecoderConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, ignore_unknown: bool = False) -> "LyraDecoderConfig":
+    def from_dict(cls, data: dict[str, Any], *, ignore_unknown: bool = False) -> LyraDecoderConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown and not ignore_unknown:
@@ -140,7 +142,7 @@ class LyraDecoderConfig:
         return path
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "LyraDecoderConfig":
+    def from_yaml(cls, path: str | os.PathLike) -> LyraDecoderConfig:
         """Read a config written by :meth:`to_yaml`; raises CheckpointError if missing or malformed."""
         path = Path(path)
         data = _read_yaml_mapping(path, CheckpointError)
@@ -150,7 +152,7 @@ class LyraDecoderConfig:
             raise CheckpointError(f"{path}: not a valid LyraDecoderConfig: {exc}") from exc
 
     @classmethod
-    def from_official_yaml(cls, *paths: str | os.PathLike) -> "LyraDecoderConfig":
+    def from_official_yaml(cls, *paths: str | os.PathLike) -> LyraDecoderConfig:
         """Config from official Lyra-1 training YAMLs (e.g. ``default.yaml`` then
         ``3dgs_res_704_1280_views_121_multi_6_prune.yaml``), merged later-wins as
         the official ``load_and_merge_configs`` does. Keys that do not shape the
