@@ -1,0 +1,75 @@
+"""Checks every reader applies at the file boundary.
+
+* :func:`reject_or_drop_invalid`: NaN/Inf values or zero quaternions either
+  raise :class:`SceneFileError` or, with ``drop_invalid=True``, are dropped
+  with a :class:`SceneFileWarning` giving the count.
+* :func:`warn_activation_space`: raw file values that look as if someone
+  already applied the activations (opacities all in [0, 1], scales all large
+  and positive) give a :class:`SceneFileWarning`; ``lyra info`` shows these.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from lyra.errors import SceneFileError
+from lyra.scene.gaussians import Gaussians
+
+# A log-scale of 5 is a standard deviation of ~150 scene units: larger than any
+# sane splat, so a file whose *smallest* log-scale exceeds this stores linear scales.
+SUSPICIOUS_MIN_LOG_SCALE = 5.0
+
+
+class SceneFileWarning(UserWarning):
+    """A scene file loaded, but something in it looks wrong (or was dropped)."""
+
+
+def reject_or_drop_invalid(gaussians: Gaussians, path: Path, drop_invalid: bool) -> Gaussians:
+    """Return ``gaussians`` without invalid splats, or raise SceneFileError naming the count."""
+    bad = gaussians.invalid_mask()
+    count = int(bad.sum())
+    if count == 0:
+        return gaussians
+    if not drop_invalid:
+        first = int(bad.nonzero()[0])
+        raise SceneFileError(
+            path,
+            "finite values and non-zero quaternions in every splat",
+            f"{count} of {len(gaussians)} splats with NaN/Inf values or zero quaternions (first at index {first}); "
+            "load with drop_invalid=True to drop them",
+        )
+    warnings.warn(
+        f"{path}: dropped {count} of {len(gaussians)} splats with NaN/Inf values or zero quaternions",
+        SceneFileWarning,
+        stacklevel=3,
+    )
+    return gaussians[~bad]
+
+
+def warn_activation_space(path: Path, opacity_logits: np.ndarray, log_scales: np.ndarray) -> None:
+    """Warn when raw PLY values look already activated. ``opacity_logits [N]``, ``log_scales [N, 3]``."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN input: the invalid-value check reports it
+        opacity_range = (float(np.nanmin(opacity_logits)), float(np.nanmax(opacity_logits))) if len(opacity_logits) else None
+        min_log_scale = float(np.nanmin(log_scales)) if log_scales.size else None
+    if opacity_range is not None and len(opacity_logits) >= 2:
+        lo, hi = opacity_range
+        if 0.0 <= lo and hi <= 1.0:
+            warnings.warn(
+                f"{path}: every opacity value lies in [0, 1] with none negative; the file should hold logits, "
+                "these look already activated (sigmoid applied)",
+                SceneFileWarning,
+                stacklevel=3,
+            )
+    if min_log_scale is not None:
+        lo = min_log_scale
+        if lo > SUSPICIOUS_MIN_LOG_SCALE:
+            warnings.warn(
+                f"{path}: every scale value is > {SUSPICIOUS_MIN_LOG_SCALE} (smallest {lo:.3g}); the file should hold "
+                "log-scales, these look like linear scales",
+                SceneFileWarning,
+                stacklevel=3,
+            )

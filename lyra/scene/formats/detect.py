@@ -1,0 +1,73 @@
+"""Which format a path holds: by content first (names lie: Lyra's torch tensors end in .ply)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lyra.errors import SceneFileError
+from lyra.scene.formats.ply_header import MAX_HEADER_BYTES
+
+SPLAT_ROW_BYTES = 32
+_ZIP_MAGIC = b"PK\x03\x04"
+_EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+
+
+def detect_format(path: Path) -> str:
+    """Format name (a key of ``FORMATS``) of an existing file or folder.
+
+    Folders and ``.zip`` archives of frames are ``sequence``; files are sniffed:
+    ``ply\\n`` magic -> ``ply-compressed`` if the header has a ``chunk`` element,
+    else ``ply``; zip or pickle magic -> ``lyra-tensor`` (torch.save output);
+    a ``.splat`` name with a size that is a multiple of 32 -> ``splat``.
+    Raises SceneFileError naming what was found otherwise.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "sequence"
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            head = handle.read(MAX_HEADER_BYTES)
+    except OSError as exc:
+        raise SceneFileError(path, "a readable scene file", f"an OS error ({exc.strerror or exc})") from None
+    if size == 0:
+        raise SceneFileError(path, "a scene file (PLY, compressed PLY, .splat, Lyra tensor)", "an empty file")
+    if head.startswith(b"ply\n") or head.startswith(b"ply\r\n"):
+        return "ply-compressed" if _header_has_chunk_element(head) else "ply"
+    if head.startswith(_ZIP_MAGIC) or head.startswith(_EMPTY_ZIP_MAGIC):
+        # torch.save writes a zip archive; so does a zip of PLY frames. The name decides.
+        return "sequence" if path.suffix.lower() == ".zip" else "lyra-tensor"
+    if head[:1] == b"\x80":
+        return "lyra-tensor"  # legacy (non-zip) torch.save pickle
+    if path.suffix.lower() == ".splat":
+        if size % SPLAT_ROW_BYTES == 0:
+            return "splat"
+        raise SceneFileError(path, f"a .splat file whose size is a multiple of {SPLAT_ROW_BYTES} bytes", f"{size} bytes")
+    raise SceneFileError(
+        path,
+        "a PLY ('ply' magic), a torch-saved Lyra tensor (zip/pickle magic), a .splat file or a folder of frames",
+        f"a file starting with {head[:8]!r}",
+    )
+
+
+def _header_has_chunk_element(head: bytes) -> bool:
+    end = head.find(b"end_header")
+    text = head[: end if end >= 0 else len(head)]
+    return any(line.split()[:2] == [b"element", b"chunk"] for line in text.splitlines())
+
+
+def format_from_name(path: Path) -> str:
+    """Format a save to ``path`` means: ``.compressed.ply``, ``.ply``, ``.splat``, no suffix -> sequence."""
+    name = Path(path).name.lower()
+    if name.endswith(".compressed.ply"):
+        return "ply-compressed"
+    suffix = Path(name).suffix
+    if suffix == ".ply":
+        return "ply"
+    if suffix == ".splat":
+        return "splat"
+    if suffix == "":
+        return "sequence"
+    raise SceneFileError(path, "a name ending in .ply, .compressed.ply, .splat or no suffix (a sequence folder)",
+                         f"suffix {suffix!r}; pass format= explicitly")

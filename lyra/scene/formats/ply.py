@@ -1,0 +1,345 @@
+"""Standard 3DGS PLY (the INRIA layout read by SuperSplat, gsplat, nerfstudio).
+
+File convention (see FORMATS.md): one ``vertex`` element with ``x y z``,
+``f_dc_0..2``, ``f_rest_0..M-1`` (channel-major: all red higher-order
+coefficients, then green, then blue), ``opacity`` (a logit), ``scale_0..2``
+(logs) and ``rot_0..3`` (w, x, y, z, normalised here on load).
+
+Reading is liberal: any property order, float or double, either endianness,
+ASCII, with or without normals; every other property (normals included) is
+kept in ``Gaussians.extras`` under its own name and written back on save.
+Splats with NaN/Inf values or zero quaternions raise SceneFileError, or are
+dropped with a warning when ``drop_invalid=True``.
+
+Writing uses the INRIA layout: ``x y z nx ny nz f_dc_* f_rest_* opacity
+scale_* rot_*`` in binary little-endian float32 (248 bytes per splat at SH
+degree 3). Normals are written (zeros unless ``extras`` holds ``nx ny nz``)
+because the original 3DGS tools expect them and every other reader ignores
+them; ``normals=False`` drops them as gsplat does.
+
+The reader is hand-written instead of using plyfile for binary files:
+bench/io.py measures plyfile (PlyData.read + building arrays) at several
+times our load time on a 1M-splat file. We parse the header ourselves, check
+every count against the file size before allocating, then stream the payload
+through a small cache-resident buffer with ``readinto`` and scatter each chunk
+into the output arrays (one pass over the data, no per-row Python).
+plyfile is still used for ASCII files and binary files with list properties
+before the vertex data, which are rare and small.
+
+Memory layout of the result: ``sh`` is a channel-major ``[N, 3, K]`` buffer
+(the file's own order) viewed as ``[N, K, 3]``, so it is not contiguous; call
+``.contiguous()`` before handing it to a kernel that needs that.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lyra.errors import SceneFileError
+from lyra.fileio import atomic_write
+from lyra.scene.formats.checks import SceneFileWarning, reject_or_drop_invalid, warn_activation_space
+from lyra.scene.formats.ply_header import PlyElement, PlyHeader, check_binary_payload, format_header, read_header
+from lyra.scene.gaussians import Gaussians
+from lyra.scene.sh import SH_C0, num_sh_coeffs, sh_degree_from_coeffs
+
+CHUNK_BYTES = 1 << 21  # rows streamed per readinto: small enough to stay in L2/L3 cache
+_REQUIRED = ["x", "y", "z", "opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+_DC = ["f_dc_0", "f_dc_1", "f_dc_2"]
+_RGB = ["red", "green", "blue"]  # point-cloud style colour, used only when f_dc_* is absent
+_REST = re.compile(r"f_rest_(\d+)$")
+_NORMALS = ["nx", "ny", "nz"]
+
+
+# ----------------------------------------------------------------- reading
+class _Layout:
+    """Which file properties feed which output array, for one vertex element."""
+
+    def __init__(self, path: Path, vertex: PlyElement):
+        names = vertex.property_names()
+        listed = {p.name for p in vertex.properties if p.list_count_type is not None}
+        missing = [n for n in _REQUIRED if n not in names]
+        self.color = _DC if all(n in names for n in _DC) else _RGB if all(n in names for n in _RGB) else None
+        if self.color is None:
+            missing += _DC
+        if missing:
+            raise SceneFileError(path, "a 3DGS PLY vertex element with x, y, z, f_dc_0..2, opacity, scale_0..2, rot_0..3",
+                                 f"properties {names[:20]}{' ...' if len(names) > 20 else ''} (missing {missing})")
+        rest = sorted((int(m.group(1)), n) for n in names if (m := _REST.match(n)))
+        self.rest = [n for _, n in rest]
+        if [i for i, _ in rest] != list(range(len(rest))) or len(rest) not in (0, 9, 24, 45):
+            raise SceneFileError(path, "f_rest_0..f_rest_{M-1} with M in 0, 9, 24, 45 (SH degree 0..3)",
+                                 f"{len(rest)} f_rest properties {[n for _, n in rest][:6]}...")
+        self.sh_degree = sh_degree_from_coeffs(len(rest) // 3 + 1)
+        core = set(_REQUIRED) | set(self.color) | set(self.rest)
+        bad_lists = sorted(core & listed)
+        if bad_lists:
+            raise SceneFileError(path, "scalar vertex properties", f"list properties {bad_lists}")
+        self.extras = [n for n in names if n not in core and n not in listed]
+        self.dropped_lists = sorted(listed)
+        self.index = {n: i for i, n in enumerate(names)}
+
+
+class _Output:
+    """The arrays a read fills: raw file values, activated later in place."""
+
+    def __init__(self, n: int, layout: _Layout, extra_types: dict[str, str]):
+        k = num_sh_coeffs(layout.sh_degree)
+        self.means = np.empty((n, 3), np.float32)
+        self.sh_cm = np.empty((n, 3, k), np.float32)  # channel-major, like the file
+        self.opacities = np.empty(n, np.float32)  # logits until activated
+        self.scales = np.empty((n, 3), np.float32)  # logs until activated
+        self.quats = np.empty((n, 4), np.float32)
+        self.extras = {name: np.empty(n, np.dtype(extra_types[name])) for name in layout.extras}
+
+
+def _column_selector(indices: list[int]):
+    """A slice when the columns are consecutive (a view, no gather), else an index array."""
+    if indices == list(range(indices[0], indices[0] + len(indices))):
+        return slice(indices[0], indices[0] + len(indices))
+    return np.asarray(indices)
+
+
+def _read_uniform_binary(path: Path, header: PlyHeader, vertex: PlyElement, offset: int, out: _Output, layout: _Layout) -> bool:
+    """Stream a vertex element whose properties share one type; returns True if all values are finite."""
+    dtype = np.dtype(header.endian + vertex.properties[0].type)
+    width = len(vertex.properties)
+    sel = lambda names: _column_selector([layout.index[n] for n in names])  # noqa: E731
+    means, opac, scales, quats, color = sel(["x", "y", "z"]), layout.index["opacity"], sel(_REQUIRED[4:7]), sel(_REQUIRED[7:]), sel(layout.color)
+    rest = sel(layout.rest) if layout.rest else None
+    extras = [(out.extras[n], layout.index[n]) for n in layout.extras]
+    is_rgb = layout.color is _RGB
+    rows_per_chunk = max(1, CHUNK_BYTES // (width * dtype.itemsize))
+    buffer = np.empty(rows_per_chunk * width, dtype)
+    raw = memoryview(buffer).cast("B")
+    finite = True
+    with open(path, "rb", buffering=0) as handle:
+        handle.seek(offset)
+        for start in range(0, vertex.count, rows_per_chunk):
+            n = min(rows_per_chunk, vertex.count - start)
+            nbytes = n * width * dtype.itemsize
+            if handle.readinto(raw[:nbytes]) != nbytes:
+                raise SceneFileError(path, f"{vertex.count} vertex rows", "a file that shrank while being read")
+            rows = buffer[: n * width].reshape(n, width)
+            s = slice(start, start + n)
+            if dtype.kind == "f":
+                # NaN/Inf anywhere in a row makes its column sum non-finite: one cheap reduction
+                # on cache-hot data; the exact per-splat check runs only when this trips.
+                finite &= bool(np.isfinite(np.add.reduce(rows, axis=0)).all())
+            out.means[s] = rows[:, means]
+            out.opacities[s] = rows[:, opac]
+            out.scales[s] = rows[:, scales]
+            out.quats[s] = rows[:, quats]
+            if is_rgb:
+                out.sh_cm[s, :, 0] = (rows[:, color] / 255.0 - 0.5) / SH_C0
+            else:
+                out.sh_cm[s, :, 0] = rows[:, color]
+            if rest is not None:
+                out.sh_cm[s, :, 1:] = rows[:, rest].reshape(n, 3, -1)
+            for array, column in extras:
+                array[s] = rows[:, column]
+    return finite
+
+
+def _fill_from_structured(data: np.ndarray, out: _Output, layout: _Layout) -> None:
+    """Fill outputs from a structured array (mixed property types, or plyfile's result)."""
+    stack = lambda names: np.stack([data[n] for n in names], axis=1)  # noqa: E731
+    out.means[:] = stack(["x", "y", "z"])
+    out.opacities[:] = data["opacity"]
+    out.scales[:] = stack(_REQUIRED[4:7])
+    out.quats[:] = stack(_REQUIRED[7:])
+    color = stack(layout.color).astype(np.float32)
+    out.sh_cm[:, :, 0] = (color / 255.0 - 0.5) / SH_C0 if layout.color is _RGB else color
+    if layout.rest:
+        out.sh_cm[:, :, 1:] = stack(layout.rest).reshape(len(data), 3, -1)
+    for name, array in out.extras.items():
+        array[:] = data[name]
+
+
+def _read_with_plyfile(path: Path, header: PlyHeader) -> np.ndarray:
+    """Vertex rows of an ASCII PLY (or one with list properties) via plyfile, after bounding the counts."""
+    import plyfile
+
+    remaining = header.file_size - header.data_offset
+    # Every value takes >= 2 bytes in ASCII (digit + separator); every binary row at least its fixed part.
+    minimum = 0
+    for element in header.elements:
+        if header.format == "ascii":
+            per_row = 2 * len(element.properties)
+        else:
+            per_row = sum(int((p.list_count_type or p.type)[1]) for p in element.properties)
+        minimum += element.count * per_row
+    if minimum > remaining + 1:
+        raise SceneFileError(path, f"a payload of at least {minimum} bytes for the header's element counts",
+                             f"{remaining} bytes (truncated, or the header counts are wrong)")
+    try:
+        ply = plyfile.PlyData.read(str(path))
+        data = ply["vertex"].data
+    except Exception as exc:  # noqa: BLE001 - plyfile's many parse errors become one clear error type
+        raise SceneFileError(path, f"a well-formed {header.format} PLY payload", f"{type(exc).__name__}: {exc}") from None
+    if data.dtype.names is None or len(data) != header.element("vertex").count:
+        raise SceneFileError(path, "vertex rows matching the header", "a payload plyfile could not split into rows")
+    return data
+
+
+def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
+    """Load a 3DGS PLY as activated Gaussians (see module docstring). Raises SceneFileError."""
+    path = Path(path)
+    header = read_header(path)
+    vertex = header.element("vertex")
+    if vertex is None:
+        raise SceneFileError(path, "a 'vertex' element", f"elements {[e.name for e in header.elements]}")
+    if header.element("chunk") is not None:
+        raise SceneFileError(path, "a standard 3DGS PLY", "a compressed PLY ('chunk' element); load it as ply-compressed")
+    layout = _Layout(path, vertex)
+    if layout.dropped_lists:
+        warnings.warn(f"{path}: ignoring list properties {layout.dropped_lists}", SceneFileWarning, stacklevel=2)
+    endian = header.endian
+    types = {p.name: p.type for p in vertex.properties}
+    out_extra_types = {n: "=" + types[n] for n in layout.extras}
+    fast = header.format != "ascii" and not any(e.has_lists for e in header.elements[: header.elements.index(vertex) + 1])
+    if fast:
+        offset = check_binary_payload(path, header, "vertex")
+        out = _Output(vertex.count, layout, out_extra_types)
+        if len({p.type for p in vertex.properties}) == 1:
+            finite = _read_uniform_binary(path, header, vertex, offset, out, layout)
+        else:
+            data = np.fromfile(path, dtype=vertex.dtype(endian), count=vertex.count, offset=offset)
+            _fill_from_structured(data, out, layout)
+            finite = False
+    else:
+        data = _read_with_plyfile(path, header)
+        out = _Output(len(data), layout, out_extra_types)
+        _fill_from_structured(data, out, layout)
+        finite = False
+    return _finish(path, out, drop_invalid, finite)
+
+
+def _finish(path: Path, out: _Output, drop_invalid: bool, finite: bool) -> Gaussians:
+    """Activate in place (sigmoid, exp, normalise), validate, wrap as Gaussians."""
+    warn_activation_space(path, out.opacities, out.scales)
+    opacities, scales, quats = (torch.from_numpy(a) for a in (out.opacities, out.scales, out.quats))
+    torch.sigmoid_(opacities)
+    with np.errstate(over="ignore"):
+        torch.exp_(scales)
+    norms = torch.linalg.vector_norm(quats, dim=1, keepdim=True)
+    quats.div_(torch.where(norms > 0, norms, torch.ones_like(norms)))
+    gaussians = Gaussians(
+        means=torch.from_numpy(out.means),
+        quats=quats,
+        scales=scales,
+        opacities=opacities,
+        sh=torch.from_numpy(out.sh_cm).transpose(1, 2),  # [N, 3, K] -> [N, K, 3] view
+        extras={name: torch.from_numpy(a) for name, a in out.extras.items()},
+    )
+    if finite and bool(torch.isfinite(scales).all()) and bool((norms > 0).all()):
+        return gaussians  # fast path proved every splat valid
+    return reject_or_drop_invalid(gaussians, path, drop_invalid)
+
+
+# ----------------------------------------------------------------- writing
+def _writable_extras(gaussians: Gaussians, path: Path) -> dict[str, np.ndarray]:
+    """1-D extras with a PLY scalar type, as numpy arrays; others are skipped with a warning."""
+    kept, skipped = {}, []
+    for name, value in gaussians.extras.items():
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        code = array.dtype.kind + str(array.dtype.itemsize)
+        if array.ndim == 1 and code in ("i1", "u1", "i2", "u2", "i4", "u4", "f4", "f8") and re.fullmatch(r"\S+", name):
+            kept[name] = array
+        else:
+            skipped.append(name)
+    if skipped:
+        warnings.warn(f"{path}: not writing extra attributes {skipped} (PLY holds 1-D numeric columns only)",
+                      SceneFileWarning, stacklevel=3)
+    return kept
+
+
+def write(gaussians: Gaussians, path: str | Path, *, sh_degree: int | None = None, overwrite: bool = True,
+          normals: bool = True) -> None:
+    """Write a binary little-endian INRIA-layout PLY atomically (see module docstring).
+
+    ``sh_degree`` truncates or zero-pads the SH bands. Raises SceneFileError when
+    ``path`` exists and ``overwrite`` is False, or when given a sequence.
+    """
+    path = Path(path)
+    if not isinstance(gaussians, Gaussians):
+        raise SceneFileError(path, "a static Gaussians scene for a PLY file", f"a {type(gaussians).__name__} (save sequences as a folder)")
+    if sh_degree is not None:
+        gaussians = gaussians.with_sh_degree(sh_degree)
+    gaussians = gaussians.to("cpu")
+    n, k = len(gaussians), gaussians.sh.shape[1]
+    extras = _writable_extras(gaussians, path)
+    normal_cols = [(name, "f4") for name in _NORMALS] if normals else []
+    rest_names = [f"f_rest_{i}" for i in range(3 * (k - 1))]
+    core = [(c, "f4") for c in ["x", "y", "z"]] + normal_cols + [(c, "f4") for c in _DC + rest_names]
+    core += [(c, "f4") for c in _REQUIRED[3:]]
+    tail = [(name, a.dtype.kind + str(a.dtype.itemsize)) for name, a in extras.items() if not (normals and name in _NORMALS)]
+    props = core + tail
+    names = [p for p, _ in props]
+    if len(set(names)) != len(names):
+        raise SceneFileError(path, "extra attribute names distinct from the 3DGS properties", f"properties {names}")
+    rows = np.empty(n, np.dtype([(p, "<" + t) for p, t in props]))
+    if all(t == "f4" for _, t in props):
+        flat = rows.view(np.float32).reshape(n, len(props))  # one 2-D float view: column slices, no per-field work
+        col = {name: i for i, name in enumerate(names)}
+        f32 = lambda t: t.detach().to(torch.float32).numpy()  # noqa: E731
+        flat[:, 0:3] = f32(gaussians.means)
+        dc = col["f_dc_0"]
+        sh = gaussians.sh.detach().to(torch.float32)
+        flat[:, dc : dc + 3] = sh[:, 0].numpy()
+        if k > 1:
+            rest = flat[:, dc + 3 : dc + 3 + 3 * (k - 1)].reshape(n, 3, k - 1, copy=False)
+            rest[:] = sh[:, 1:].transpose(1, 2).numpy()
+        _inverse_activations(gaussians, flat[:, col["opacity"]], flat[:, col["scale_0"] : col["scale_0"] + 3])
+        flat[:, col["rot_0"] : col["rot_0"] + 4] = f32(gaussians.quats)
+        if normals:
+            for name in _NORMALS:
+                flat[:, col[name]] = extras[name] if name in extras else 0.0
+        for name, array in extras.items():
+            flat[:, col[name]] = array
+    else:
+        _fill_structured_rows(rows, gaussians, extras, normals, rest_names)
+    header = format_header([("vertex", n, props)], comments=["written by lyra-studio (3DGS INRIA layout)"])
+    try:
+        with atomic_write(path, "wb", overwrite=overwrite) as handle:
+            handle.write(header)
+            handle.write(memoryview(rows).cast("B"))
+    except FileExistsError:
+        raise SceneFileError(path, "a path that does not exist yet (or overwrite)", "an existing file") from None
+
+
+def _inverse_activations(gaussians: Gaussians, opacity_out: np.ndarray, log_scale_out: np.ndarray) -> None:
+    """Write logit(opacity) and log(scale) into (strided) output columns."""
+    eps = np.float32(2.0**-24)
+    p = np.clip(gaussians.opacities.detach().to(torch.float32).numpy(), eps, 1 - eps)
+    with np.errstate(divide="ignore"):
+        np.log(p / (1 - p), out=opacity_out)
+        np.log(gaussians.scales.detach().to(torch.float32).numpy(), out=log_scale_out)
+
+
+def _fill_structured_rows(rows: np.ndarray, gaussians: Gaussians, extras: dict, normals: bool, rest_names: list[str]) -> None:
+    """Field-by-field fill for rows with mixed property types (extras that are not float32)."""
+    f32 = lambda t: t.detach().to(torch.float32).numpy()  # noqa: E731
+    means, sh, quats = f32(gaussians.means), f32(gaussians.sh), f32(gaussians.quats)
+    opacity_logits = np.empty(len(gaussians), np.float32)
+    log_scales = np.empty((len(gaussians), 3), np.float32)
+    _inverse_activations(gaussians, opacity_logits, log_scales)
+    for i, axis in enumerate("xyz"):
+        rows[axis] = means[:, i]
+        rows[f"f_dc_{i}"] = sh[:, 0, i]
+        rows[f"scale_{i}"] = log_scales[:, i]
+    k1 = sh.shape[1] - 1
+    for j, name in enumerate(rest_names):
+        rows[name] = sh[:, 1 + j % k1, j // k1]
+    rows["opacity"] = opacity_logits
+    for i in range(4):
+        rows[f"rot_{i}"] = quats[:, i]
+    if normals:
+        for name in _NORMALS:
+            rows[name] = extras.get(name, 0.0)
+    for name, array in extras.items():
+        rows[name] = array
