@@ -140,17 +140,18 @@ class Mamba2SingleScan(nn.Module):
         xBC = F.silu(self.conv1d(xBC.transpose(1, 2))[..., :length].transpose(1, 2))
         x, B, C = torch.split(xBC, [self.d_inner, self.ngroups * self.d_state, self.ngroups * self.d_state], dim=-1)
         x = x.unflatten(-1, (self.nheads, self.headdim))  # [b, L, H, P]
-        dt = F.softplus(dt.float() + self.dt_bias.float())  # [b, L, H], fp32 as in the kernel
-        A = -torch.exp(self.A_log.float())  # [H]
+        compute = torch.promote_types(zxbcdt.dtype, torch.float32)  # the kernel works in fp32
+        dt = F.softplus(dt.to(compute) + self.dt_bias.to(compute))  # [b, L, H]
+        A = -torch.exp(self.A_log.to(compute))  # [H]
         y = ssd_chunked_scan(
-            x.float(),
+            x.to(compute),
             dt,
             A,
-            B.unflatten(-1, (self.ngroups, self.d_state)).float(),
-            C.unflatten(-1, (self.ngroups, self.d_state)).float(),
+            B.unflatten(-1, (self.ngroups, self.d_state)).to(compute),
+            C.unflatten(-1, (self.ngroups, self.d_state)).to(compute),
             self.chunk_size,
         )
-        y = (y + self.D.float()[:, None] * x.float()).to(zxbcdt.dtype)
+        y = (y + self.D.to(compute)[:, None] * x.to(compute)).to(zxbcdt.dtype)
         return self.norm(y.flatten(-2), z)
 
 
