@@ -1,0 +1,151 @@
+"""Render panel: a high-fidelity still (lyra.render, with SH) as the background image, an MP4 of a
+camera path, and SH colour baking for the client's current view.
+
+viser's client draws splats with one RGB per splat, so for scenes with SH
+degree > 0 the panel bakes view-dependent colours for the camera position once
+the camera has settled (camera updates debounced), via
+:meth:`viewer.state.AppState.set_view_position`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import torch
+import viser
+
+from lyra.errors import InputDataError
+from lyra.render import trajectories
+from lyra.render.camera import Camera
+from lyra.render.render import render
+
+SETTLE_SECONDS = 0.35
+PATHS = ["orbit"] + [name for name in trajectories.LYRA_PRESETS if name != "none"]
+
+
+class RenderPanel:
+    def __init__(self, app):
+        self.app = app
+        gui = app.server.gui
+        with gui.add_folder("Still"):
+            self.height = gui.add_slider("Render height", 64, 1080, 8, 360)
+            self.still_button = gui.add_button("Render still as background", icon=viser.Icon.PHOTO)
+            self.clear_button = gui.add_button("Clear background render")
+        with gui.add_folder("Video"):
+            self.path = gui.add_dropdown("Camera path", PATHS, initial_value="orbit")
+            self.keyframes = gui.add_text("Keyframed path JSON", "", hint="Server path to a camera path JSON (overrides the preset)")
+            self.num_frames = gui.add_slider("Frames", 8, 240, 1, 48)
+            self.video_name = gui.add_text("Video file", "render.mp4")
+            self.video_button = gui.add_button("Render MP4", icon=viser.Icon.MOVIE)
+        with gui.add_folder("View-dependent color"):
+            self.bake = gui.add_checkbox("Bake SH for my view", True, hint="Scenes with SH degree > 0: recolor splats when the camera stops")
+        self.still_button.on_click(self._render_still)
+        self.clear_button.on_click(lambda e: app.set_background(app.background_rgb))
+        self.video_button.on_click(self._render_video)
+        self.bake.on_update(lambda e: self._bake_now(None if not self.bake.value else self._last_position))
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
+        self._last_position = None
+
+    # ------------------------------------------------------------ SH bake
+    def attach_client(self, client: viser.ClientHandle) -> None:
+        @client.camera.on_update
+        def _(camera) -> None:
+            self._last_position = np.array(camera.position)
+            if not self.bake.value:
+                return
+            with self._timer_lock:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = threading.Timer(SETTLE_SECONDS, self._bake_now, args=(self._last_position,))
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _bake_now(self, position) -> None:
+        state = self.app.state
+        with state.lock:
+            has_sh = any(layer.sh_degree > 0 for layer in state.layers.values())
+        if has_sh:
+            state.set_view_position(position)
+            self.app.refresh()
+
+    # -------------------------------------------------------------- still
+    def _camera_of(self, client: viser.ClientHandle) -> Camera:
+        return Camera.from_viser(client.camera, height=int(self.height.value))
+
+    def _visible_scene(self):
+        from lyra.scene import Gaussians
+
+        parts = self.app.state.visible_current_frames()
+        if not parts:
+            raise InputDataError("nothing to render: no visible scene")
+        return Gaussians.cat(parts)
+
+    def _background(self) -> tuple[float, float, float]:
+        return tuple(c / 255.0 for c in self.app.background_rgb)
+
+    def _render_still(self, event) -> None:
+        client, app = event.client, self.app
+
+        def run(job):
+            camera = self._camera_of(client)
+            job.progress(0.1, f"rendering {camera.width}x{camera.height}")
+            with torch.no_grad():
+                out = render(self._visible_scene(), camera, background=self._background())
+            image = (out.rgb.clamp(0, 1).numpy() * 255).astype(np.uint8)
+            app.server.scene.set_background_image(image, format="jpeg")
+            return image.shape
+
+        app.start_job("Render still", run, client)
+
+    # -------------------------------------------------------------- video
+    def cameras_for_path(self, width: int, height: int) -> Camera:
+        """The chosen camera path around the visible scene (or the keyframed JSON)."""
+        n = int(self.num_frames.value)
+        if self.keyframes.value.strip():
+            from lyra.render.paths import CameraPath
+
+            return CameraPath.load(self.keyframes.value.strip()).cameras(n, width=width, height=height)
+        center, radius = self.app.scene_extent()
+        if self.path.value == "orbit":
+            return trajectories.orbit(center, radius * 2.2, n, width=width, height=height)
+        return trajectories.lyra_trajectory(self.path.value, n, center_depth=float(np.linalg.norm(center)) or 1.0,
+                                            width=width, height=height)
+
+    def _render_video(self, event) -> None:
+        import imageio.v2 as imageio
+
+        from viewer.export import resolve_inside
+
+        client, app = event.client, self.app
+        name = self.video_name.value.strip()
+        target = app.action("Render MP4", lambda: resolve_inside(app.output_dir, name if name.endswith(".mp4") else name + ".mp4"), client)
+        if target is None:
+            return
+        height = max(16, int(self.height.value) // 16 * 16)
+        width = max(16, height * 16 // 9 // 16 * 16)
+        fps = int(app.time_panel.fps.value)
+
+        def run(job):
+            cameras = self.cameras_for_path(width, height)
+            scene = self._visible_scene()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial.mp4")  # renamed into place when complete (atomic)
+            writer = imageio.get_writer(partial, fps=fps, codec="libx264", macro_block_size=16)
+            try:
+                for i in range(len(cameras)):
+                    job.check_cancelled()
+                    with torch.no_grad():
+                        out = render(scene, cameras[i], background=self._background())
+                    writer.append_data((out.rgb.clamp(0, 1).numpy() * 255).astype(np.uint8))
+                    job.progress((i + 1) / len(cameras), f"frame {i + 1}/{len(cameras)}")
+                writer.close()
+                os.replace(partial, target)
+            finally:
+                writer.close()
+                partial.unlink(missing_ok=True)
+            return target
+
+        app.start_job("Render MP4", run, client, on_done=lambda job: app.notify("Video written", str(job.result), client))

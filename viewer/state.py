@@ -1,0 +1,413 @@
+"""The viewer's scene state, behind ONE lock.
+
+viser runs plain ``def`` callbacks concurrently in a thread pool, and two
+browser tabs may edit at once, so every read-modify-write of scene state goes
+through :attr:`AppState.lock` (a re-entrant lock). The state knows nothing
+about viser: it holds layers (a loaded static scene or 4D sequence), per-frame
+soft-delete and selection masks, the undo history and the cache of packed
+viser buffers. Panels call its methods; :mod:`viewer.scene_sync` sends what
+changed.
+
+Conventions: masks are ``torch.bool`` tensors ``[N]`` per frame. A deleted
+splat is hidden and can never be selected; export drops it. For a sequence,
+an edit applies to every frame (selection evaluated per frame) when
+``scope == "all"``, or to the current frame only when ``scope == "current"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lyra.errors import EditError
+from lyra.scene import Gaussians, GaussianSequence
+from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
+from viewer.splat_buffer import RGBA_WORD, pack_gaussians, pack_rgba_words, tint_rgba_words
+
+SELECTION_TINT = (255, 64, 200)
+SCOPES = ("all", "current")
+SELECTION_MODES = ("replace", "add", "subtract", "intersect")
+
+
+@dataclasses.dataclass
+class Frame:
+    gaussians: Gaussians
+    deleted: Tensor  # [N] bool
+    selected: Tensor  # [N] bool
+    revision: int = 0  # bumped on every change; keys the display-buffer cache
+
+    def snapshot(self) -> FrameSnapshot:
+        return FrameSnapshot(self.gaussians, self.deleted, self.selected)
+
+
+@dataclasses.dataclass
+class Layer:
+    """One loaded scene: a static set (one frame) or a 4D sequence."""
+
+    name: str
+    source: str
+    frames: list[Frame]
+    is_sequence: bool
+    times: list[float]
+    fps: float
+    visible: bool = True
+
+    @property
+    def sh_degree(self) -> int:
+        return max(f.gaussians.sh_degree for f in self.frames)
+
+    def frame_index(self, global_frame: int) -> int:
+        """The frame shown at the viewer's frame index (a static layer always shows frame 0)."""
+        return min(global_frame, len(self.frames) - 1)
+
+
+@dataclasses.dataclass
+class _BufferCache:
+    base_key: object = None
+    base: np.ndarray | None = None
+    display_key: object = None
+    display: np.ndarray | None = None
+
+
+class AppState:
+    """Scene state of one viewer process (shared by every connected browser tab)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.layers: dict[str, Layer] = {}
+        self.active: str | None = None
+        self.frame = 0
+        self.scope = "all"
+        self.history = History()
+        self.view_position: tuple[float, float, float] | None = None  # SH bake viewpoint, None = DC colours
+        self.version = 0  # bumped on every change, so the sync can tell something moved
+        self.last_action: tuple[str, float] | None = None  # (label, seconds taken)
+        self._revision = 0
+        self._caches: dict[FrameKey, _BufferCache] = {}
+
+    # ------------------------------------------------------------ layers
+    def add_scene(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
+        """Add a loaded scene as a new layer (made active); returns its unique name."""
+        with self.lock:
+            unique, k = name, 2
+            while unique in self.layers:
+                unique, k = f"{name} ({k})", k + 1
+            if isinstance(scene, GaussianSequence):
+                sets, times, fps, is_seq = list(scene.frames), list(scene.times), scene.fps, True
+            else:
+                sets, times, fps, is_seq = [scene], [0.0], 24.0, False
+            frames = [Frame(g, torch.zeros(len(g), dtype=torch.bool), torch.zeros(len(g), dtype=torch.bool)) for g in sets]
+            for f in frames:
+                f.revision = self._next_revision()
+            self.layers[unique] = Layer(unique, source, frames, is_seq, times, fps)
+            self.active = unique
+            self._changed()
+            return unique
+
+    def remove_scene(self, name: str) -> None:
+        with self.lock:
+            self.layer(name)
+            del self.layers[name]
+            self.history.forget_layer(name)
+            self._caches = {k: v for k, v in self._caches.items() if k[0] != name}
+            if self.active == name:
+                self.active = next(iter(self.layers), None)
+            self.frame = min(self.frame, max(0, self.num_frames - 1))
+            self._changed()
+
+    def layer(self, name: str | None = None) -> Layer:
+        """The named layer, or the active one; EditError if there is none."""
+        with self.lock:
+            name = self.active if name is None else name
+            if name is None or name not in self.layers:
+                raise EditError(f"no scene named {name!r} is loaded" if name else "no scene is loaded")
+            return self.layers[name]
+
+    def set_active(self, name: str) -> None:
+        with self.lock:
+            self.layer(name)
+            self.active = name
+            self._changed()
+
+    def set_visible(self, name: str, visible: bool) -> None:
+        with self.lock:
+            self.layer(name).visible = bool(visible)
+            self._changed()
+
+    # -------------------------------------------------------------- time
+    @property
+    def num_frames(self) -> int:
+        with self.lock:
+            return max((len(layer.frames) for layer in self.layers.values()), default=1)
+
+    def set_frame(self, index: int) -> int:
+        """Show frame ``index`` (clamped); returns the frame shown."""
+        with self.lock:
+            index = int(np.clip(index, 0, self.num_frames - 1))
+            if index != self.frame:
+                self.frame = index
+                self._changed()
+            return index
+
+    def set_scope(self, scope: str) -> None:
+        if scope not in SCOPES:
+            raise EditError(f"edit scope must be one of {SCOPES}, got {scope!r}")
+        with self.lock:
+            self.scope = scope
+
+    def current(self, name: str | None = None) -> Frame:
+        """The frame of a layer (default: active) at the current frame index."""
+        with self.lock:
+            layer = self.layer(name)
+            return layer.frames[layer.frame_index(self.frame)]
+
+    def _frames_in_scope(self, layer: Layer) -> list[int]:
+        return list(range(len(layer.frames))) if self.scope == "all" else [layer.frame_index(self.frame)]
+
+    # ---------------------------------------------------------- selection
+    def select(
+        self,
+        mask_fn: Callable[[int, Gaussians], Tensor],  # (frame index, frame) -> [N] bool
+        mode: str = "replace",
+    ) -> int:
+        """Combine a new selection (evaluated per frame in scope) with the current one.
+
+        ``mode``: replace | add | subtract | intersect. With scope "current" a
+        replace also clears the other frames. Deleted splats are never selected.
+        Returns the number of splats selected in the current frame.
+        """
+        from lyra.edit.select import combine
+
+        if mode not in SELECTION_MODES:
+            raise EditError(f"selection mode must be one of {SELECTION_MODES}, got {mode!r}")
+        with self.lock:
+            layer = self.layer()
+            in_scope = self._frames_in_scope(layer)
+            for i, frame in enumerate(layer.frames):
+                if i in in_scope:
+                    new = torch.as_tensor(mask_fn(i, frame.gaussians), dtype=torch.bool)
+                    selected = combine(frame.selected, new, mode) & ~frame.deleted
+                elif mode == "replace":
+                    selected = torch.zeros_like(frame.selected)
+                else:
+                    continue
+                self._set_frame(frame, selected=selected)
+            self._changed()
+            return int(self.current().selected.sum())
+
+    def invert_selection(self) -> int:
+        from lyra.edit.select import invert
+
+        with self.lock:
+            layer = self.layer()
+            for i in self._frames_in_scope(layer):
+                frame = layer.frames[i]
+                self._set_frame(frame, selected=invert(frame.selected) & ~frame.deleted)
+            self._changed()
+            return int(self.current().selected.sum())
+
+    def clear_selection(self) -> None:
+        with self.lock:
+            for frame in self.layer().frames:
+                if bool(frame.selected.any()):
+                    self._set_frame(frame, selected=torch.zeros_like(frame.selected))
+            self._changed()
+
+    def selected_count(self) -> int:
+        with self.lock:
+            return int(self.current().selected.sum()) if self.layers else 0
+
+    # ------------------------------------------------------------- edits
+    def delete_selected(self) -> int:
+        """Soft-delete the selection in every frame in scope; returns splats deleted (all frames)."""
+        return self._mask_edit("Delete selection", lambda f: (f.deleted | f.selected))
+
+    def crop_to_selection(self) -> int:
+        """Keep only the selection: soft-delete every other splat in the frames in scope."""
+        return self._mask_edit("Keep only selection", lambda f: (f.deleted | ~f.selected))
+
+    def delete_where(self, label: str, mask_fn: Callable[[int, Gaussians, Tensor], Tensor]) -> int:
+        """Soft-delete splats flagged by ``mask_fn(frame index, frame, visible [N] bool) -> [N] bool``
+        in every frame in scope, whatever the selection (e.g. floater removal)."""
+        with self.lock:
+            layer = self.layer()
+            changes = {}
+            total = 0
+            for i in self._frames_in_scope(layer):
+                frame = layer.frames[i]
+                flagged = torch.as_tensor(mask_fn(i, frame.gaussians, ~frame.deleted), dtype=torch.bool) & ~frame.deleted
+                if bool(flagged.any()):
+                    changes[i] = (frame.deleted | flagged, frame.selected & ~flagged)
+                    total += int(flagged.sum())
+            self._commit(layer, f"{label} ({total} splats)", changes)
+            return total
+
+    def _mask_edit(self, label: str, new_deleted: Callable[[Frame], Tensor]) -> int:
+        with self.lock:
+            layer = self.layer()
+            targets = [i for i in self._frames_in_scope(layer) if bool(layer.frames[i].selected.any())]
+            if not targets:
+                raise EditError("nothing is selected")
+            changes, total = {}, 0
+            for i in targets:
+                frame = layer.frames[i]
+                deleted = new_deleted(frame)
+                total += int(deleted.sum()) - int(frame.deleted.sum())
+                changes[i] = (deleted, torch.zeros_like(frame.selected))
+            self._commit(layer, f"{label} ({total} splats)", changes)
+            return total
+
+    def apply_to_selection(self, label: str, op: Callable[[Gaussians, Tensor], Gaussians]) -> int:
+        """Replace each frame in scope by ``op(frame, selected)`` (an op of :mod:`lyra.edit.ops`).
+
+        Returns the number of frames changed; EditError when nothing is selected.
+        """
+        with self.lock:
+            layer = self.layer()
+            targets = [i for i in self._frames_in_scope(layer) if bool(layer.frames[i].selected.any())]
+            if not targets:
+                raise EditError("nothing is selected")
+            changes = {}
+            for i in targets:
+                frame = layer.frames[i]
+                new = op(frame.gaussians, frame.selected)
+                if len(new) != len(frame.gaussians):
+                    raise EditError(f"{label} changed the splat count; edits must keep it")
+                changes[i] = (frame.deleted, frame.selected, new)
+            self._commit(layer, label, changes)
+            return len(targets)
+
+    def _commit(self, layer: Layer, label: str, changes: dict) -> None:
+        """Apply per-frame changes ``{i: (deleted, selected[, gaussians])}`` as one undoable command."""
+        if not changes:
+            raise EditError(f"{label}: nothing to change")
+        start = time.perf_counter()
+        before, after = {}, {}
+        for i, change in changes.items():
+            frame = layer.frames[i]
+            before[(layer.name, i)] = frame.snapshot()
+            self._set_frame(frame, deleted=change[0], selected=change[1], gaussians=change[2] if len(change) > 2 else None)
+            after[(layer.name, i)] = frame.snapshot()
+        self.history.push(EditCommand(label, before, after))
+        self._record(label, start)
+
+    def undo(self) -> str | None:
+        """Undo the last edit; returns its label (None when there is nothing to undo)."""
+        with self.lock:
+            command = self.history.pop_undo()
+            if command is not None:
+                self._restore(command.before, f"Undo {command.label}")
+            return None if command is None else command.label
+
+    def redo(self) -> str | None:
+        with self.lock:
+            command = self.history.pop_redo()
+            if command is not None:
+                self._restore(command.after, f"Redo {command.label}")
+            return None if command is None else command.label
+
+    def _restore(self, snapshots: dict[FrameKey, FrameSnapshot], label: str) -> None:
+        start = time.perf_counter()
+        for (name, i), snap in snapshots.items():
+            if name in self.layers:
+                self._set_frame(self.layers[name].frames[i], deleted=snap.deleted, selected=snap.selected, gaussians=snap.gaussians)
+        self._record(label, start)
+
+    # ------------------------------------------------------------ export
+    def edited_scene(self, name: str | None = None) -> Gaussians | GaussianSequence:
+        """The layer with soft deletes applied (what export writes)."""
+        with self.lock:
+            layer = self.layer(name)
+            kept = [f.gaussians[~f.deleted] if bool(f.deleted.any()) else f.gaussians for f in layer.frames]
+            if layer.is_sequence:
+                return GaussianSequence(kept, list(layer.times), layer.fps)
+            return kept[0]
+
+    def visible_current_frames(self) -> list[Gaussians]:
+        """The current frame of every visible layer, soft deletes applied (what a server render draws)."""
+        with self.lock:
+            frames = [layer.frames[layer.frame_index(self.frame)] for layer in self.layers.values() if layer.visible]
+            return [f.gaussians[~f.deleted] if bool(f.deleted.any()) else f.gaussians for f in frames]
+
+    # ----------------------------------------------------------- buffers
+    def set_view_position(self, position: Iterable[float] | None) -> None:
+        """Bake SH colours for a camera at ``position`` (None: DC colours only)."""
+        with self.lock:
+            self.view_position = None if position is None else tuple(float(v) for v in position)
+            if any(layer.sh_degree > 0 for layer in self.layers.values()):
+                self._changed()
+
+    def display_buffer(self, name: str, frame_index: int | None = None) -> np.ndarray:
+        """viser buffer ``uint32 [M, 8]`` of a layer's frame: deleted splats dropped, selection tinted,
+        SH baked for :attr:`view_position` when the layer has SH. Cached; a repeat call is free."""
+        with self.lock:
+            layer = self.layer(name)
+            i = layer.frame_index(self.frame) if frame_index is None else frame_index
+            frame = layer.frames[i]
+            cache = self._caches.setdefault((name, i), _BufferCache())
+            bake = self.view_position if frame.gaussians.sh_degree > 0 else None
+            if cache.base_key is not frame.gaussians:
+                cache.base, cache.base_key, cache.display_key = pack_gaussians(frame.gaussians), frame.gaussians, None
+            display_key = (frame.revision, bake)
+            if cache.display_key != display_key:
+                cache.display, cache.display_key = self._build_display(frame, cache.base, bake), display_key
+            return cache.display
+
+    def _build_display(self, frame: Frame, base: np.ndarray, bake: tuple | None) -> np.ndarray:
+        buffer = base
+        if bake is not None:
+            from lyra.scene.sh import eval_sh
+
+            g = frame.gaussians
+            with torch.no_grad():
+                rgb = eval_sh(g.sh.float(), g.means.float() - torch.tensor(bake, dtype=torch.float32))
+            buffer = base.copy()
+            buffer[:, RGBA_WORD] = pack_rgba_words(rgb.numpy(), g.opacities.float().numpy())
+        if bool(frame.selected.any()):
+            if buffer is base:
+                buffer = base.copy()
+            sel = frame.selected.numpy()
+            buffer[sel, RGBA_WORD] = tint_rgba_words(buffer[sel, RGBA_WORD], SELECTION_TINT)
+        if bool(frame.deleted.any()):
+            buffer = buffer[~frame.deleted.numpy()]
+        return buffer
+
+    # ------------------------------------------------------------ status
+    def counts(self) -> dict[str, int]:
+        """Splats shown / total / selected in the current frame of every visible layer."""
+        with self.lock:
+            shown = total = selected = 0
+            for layer in self.layers.values():
+                frame = layer.frames[layer.frame_index(self.frame)]
+                total += len(frame.gaussians)
+                if layer.visible:
+                    shown += len(frame.gaussians) - int(frame.deleted.sum())
+                selected += int(frame.selected.sum())
+            return {"shown": shown, "total": total, "selected": selected}
+
+    # ----------------------------------------------------------- helpers
+    def _next_revision(self) -> int:
+        self._revision += 1
+        return self._revision
+
+    def _set_frame(self, frame: Frame, *, deleted=None, selected=None, gaussians=None) -> None:
+        if deleted is not None:
+            frame.deleted = deleted
+        if selected is not None:
+            frame.selected = selected
+        if gaussians is not None:
+            frame.gaussians = gaussians
+        frame.revision = self._next_revision()
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def _record(self, label: str, start: float) -> None:
+        self.last_action = (label, time.perf_counter() - start)
+        self._changed()
