@@ -1,0 +1,42 @@
+"""``lyra convert IN OUT [--format F] [--sh-degree N] [--overwrite]``: rewrite a scene in another format.
+
+Input format is detected from content; the output format comes from
+``--format`` or OUT's name (``.ply``, ``.compressed.ply``, ``.splat``, no
+suffix -> sequence folder). OUT is never replaced without ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lyra.errors import SceneFileError
+from lyra.scene import GaussianSequence, load, save
+
+WRITABLE = ["ply", "ply-compressed", "splat", "sequence"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="scene file or sequence folder/.zip to read")
+    parser.add_argument("output", help="file or folder to write")
+    parser.add_argument("--format", choices=WRITABLE, default=None, help="output format (default: from OUT's name)")
+    parser.add_argument("--sh-degree", type=int, choices=range(4), default=None, metavar="N",
+                        help="truncate or zero-pad SH to degree N (0-3)")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    parser.add_argument("--drop-invalid", action="store_true", help="drop splats with NaN/Inf or zero quaternions")
+
+
+def run(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:
+        raise SceneFileError(output, "an output path that does not exist (or --overwrite)", "an existing file or folder")
+    scene = load(args.input, drop_invalid=args.drop_invalid)
+    fmt = args.format
+    if isinstance(scene, GaussianSequence) and fmt not in (None, "sequence"):
+        if len(scene) != 1:
+            raise SceneFileError(args.input, f"a static scene to write as {fmt}", f"a sequence of {len(scene)} frames")
+        scene = scene.frames[0]
+    save(scene, output, format=fmt, sh_degree=args.sh_degree, overwrite=args.overwrite)
+    frames = f"{len(scene)} frames" if isinstance(scene, GaussianSequence) else f"{len(scene)} splats"
+    print(f"wrote {output} ({frames})")
+    return 0

@@ -1,0 +1,187 @@
+"""4D scenes as a folder of numbered per-frame files (the de facto PLY-sequence exchange form).
+
+Reading: the frames are the ``.ply`` / ``.splat`` files in the folder (each
+detected by content, so compressed PLYs and Lyra tensor files work too),
+ordered by the last number in their names (``frame_00000.ply``,
+``time_00012.ply``; ties by name). An optional ``manifest.json``::
+
+    {"format": "lyra-sequence", "version": 1, "fps": 24.0,
+     "frames": ["frame_00000.ply", ...], "times": [0.0, 0.0417, ...]}
+
+fixes the frame list, fps and per-frame times (seconds). A ``.zip`` of such a
+folder (what the viewer accepts as an upload) reads the same way; it is
+bounded (member count, total and per-member size) and members are extracted
+under our own names, never their archive paths.
+
+Writing: ``frame_00000.ply`` ... plus ``manifest.json``, into a temp folder
+that replaces the target only when complete (:func:`lyra.fileio.atomic_directory`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from lyra.errors import SceneFileError
+from lyra.fileio import atomic_directory, atomic_write
+from lyra.scene.gaussians import Gaussians
+from lyra.scene.sequence import DEFAULT_FPS, GaussianSequence
+
+MANIFEST = "manifest.json"
+FRAME_SUFFIXES = (".ply", ".splat")
+STATIC_FORMATS = ("ply", "ply-compressed", "splat", "lyra-tensor")
+MAX_ZIP_MEMBERS = 100_000
+MAX_ZIP_BYTES = 16 << 30  # uncompressed total; a 1M-splat SH-3 frame is 236 MiB
+MAX_MANIFEST_BYTES = 16 << 20
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def frame_sort_key(name: str) -> tuple[float, str]:
+    """Order frames by the last number in their file name, then by name."""
+    match = _LAST_NUMBER.search(Path(name).stem)
+    return (int(match.group(1)) if match else math.inf, name)
+
+
+def _parse_manifest(path: Path, text: bytes) -> dict:
+    try:
+        manifest = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SceneFileError(path, "a JSON manifest", f"invalid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise SceneFileError(path, "a JSON object manifest", f"a JSON {type(manifest).__name__}")
+    frames, times, fps = manifest.get("frames"), manifest.get("times"), manifest.get("fps", DEFAULT_FPS)
+    if frames is not None and (not isinstance(frames, list) or not all(isinstance(f, str) for f in frames)):
+        raise SceneFileError(path, "'frames': a list of file names", f"{str(frames)[:80]}")
+    if times is not None and (not isinstance(times, list) or not all(isinstance(t, (int, float)) and math.isfinite(t) for t in times)):
+        raise SceneFileError(path, "'times': a list of finite numbers", f"{str(times)[:80]}")
+    if not isinstance(fps, (int, float)) or not (math.isfinite(fps) and fps > 0):
+        raise SceneFileError(path, "'fps': a positive number", f"{fps!r}")
+    return {"frames": frames, "times": times, "fps": float(fps)}
+
+
+def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_invalid: bool) -> GaussianSequence:
+    """Load ``files`` ({name: path}) in manifest or numeric order into a sequence."""
+    from lyra.scene.formats import detect_format, load
+
+    if manifest and manifest["frames"] is not None:
+        missing = [f for f in manifest["frames"] if f not in files]
+        if missing:
+            raise SceneFileError(where, f"the frames listed in {MANIFEST}", f"missing files {missing[:5]}")
+        names = list(manifest["frames"])
+    else:
+        names = sorted(files, key=frame_sort_key)
+    if not names:
+        raise SceneFileError(where, f"frame files ({', '.join(FRAME_SUFFIXES)}) for a sequence", "no frames")
+    frames = []
+    for name in names:
+        fmt = detect_format(files[name])
+        if fmt not in STATIC_FORMATS:
+            raise SceneFileError(files[name], "a static scene file as a sequence frame", f"format {fmt!r}")
+        frame = load(files[name], drop_invalid=drop_invalid)
+        assert isinstance(frame, Gaussians)
+        frames.append(frame)
+    times = manifest["times"] if manifest else None
+    fps = manifest["fps"] if manifest else DEFAULT_FPS
+    if times is not None and (len(times) != len(frames) or any(b <= a for a, b in zip(times, times[1:]))):
+        raise SceneFileError(where, f"{len(frames)} strictly increasing times in {MANIFEST}", f"{len(times)} times {times[:5]}...")
+    return GaussianSequence(frames, times, fps)
+
+
+def _read_folder(path: Path, drop_invalid: bool) -> GaussianSequence:
+    files = {p.name: p for p in path.iterdir()
+             if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")}
+    manifest = None
+    manifest_path = path / MANIFEST
+    if manifest_path.is_file():
+        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise SceneFileError(manifest_path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", f"{manifest_path.stat().st_size} bytes")
+        manifest = _parse_manifest(manifest_path, manifest_path.read_bytes())
+    return _assemble(path, files, manifest, drop_invalid)
+
+
+def _safe_member(path: Path, info: zipfile.ZipInfo) -> bool:
+    """True for a frame/manifest member; raises SceneFileError on hostile paths."""
+    name = PurePosixPath(info.filename.replace("\\", "/"))
+    if name.is_absolute() or ".." in name.parts or ":" in info.filename:
+        raise SceneFileError(path, "archive members with relative paths inside the archive", f"member {info.filename!r}")
+    return not info.is_dir() and not name.name.startswith(".") and (name.suffix.lower() in FRAME_SUFFIXES or name.name == MANIFEST)
+
+
+def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SceneFileError(path, "a readable zip archive of frames", f"{type(exc).__name__}: {exc}") from None
+    with archive, tempfile.TemporaryDirectory(prefix="lyra-zip-frames-") as tmp:
+        infos = archive.infolist()
+        if len(infos) > MAX_ZIP_MEMBERS:
+            raise SceneFileError(path, f"at most {MAX_ZIP_MEMBERS} archive members", f"{len(infos)}")
+        members = [info for info in infos if _safe_member(path, info)]
+        total = sum(info.file_size for info in members)
+        if total > MAX_ZIP_BYTES:
+            raise SceneFileError(path, f"at most {MAX_ZIP_BYTES} uncompressed bytes of frames", f"{total} bytes declared")
+        files: dict[str, Path] = {}
+        manifest = None
+        for index, info in enumerate(members):
+            base = PurePosixPath(info.filename.replace("\\", "/")).name
+            if base in files or (base == MANIFEST and manifest is not None):
+                raise SceneFileError(path, "unique frame file names in the archive", f"{base!r} twice")
+            try:
+                if base == MANIFEST:
+                    if info.file_size > MAX_MANIFEST_BYTES:
+                        raise SceneFileError(path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", f"{info.file_size} bytes")
+                    manifest = _parse_manifest(path, archive.read(info))
+                    continue
+                target = Path(tmp) / f"member_{index:06d}{PurePosixPath(base).suffix.lower()}"
+                with archive.open(info) as src, open(target, "wb") as dst:
+                    # zipfile stops at the declared size, so ``total`` bounds what lands on disk
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
+                raise SceneFileError(path, "intact archive members", f"{info.filename!r}: {type(exc).__name__}: {exc}") from None
+            files[base] = target
+        sequence = _assemble(path, files, manifest, drop_invalid)
+        # frames were read into memory; the temp files go with the folder
+    return sequence
+
+
+def read(path: str | Path, *, drop_invalid: bool = False) -> GaussianSequence:
+    """Load a sequence folder or a ``.zip`` of frames. Raises SceneFileError (e.g. no frames)."""
+    path = Path(path)
+    if path.is_dir():
+        return _read_folder(path, drop_invalid)
+    if path.suffix.lower() == ".zip":
+        return _read_zip(path, drop_invalid)
+    raise SceneFileError(path, "a sequence folder or a .zip of frames", "a file of another kind")
+
+
+def write(sequence: GaussianSequence | Gaussians, path: str | Path, *, overwrite: bool = True,
+          sh_degree: int | None = None, frame_format: str = "ply") -> None:
+    """Write ``frame_00000.<ext>`` ... and ``manifest.json`` into ``path`` atomically.
+
+    A single Gaussians is written as a one-frame sequence. ``frame_format`` is
+    ``ply`` (default), ``ply-compressed`` or ``splat``.
+    """
+    from lyra.scene.formats import _module
+
+    path = Path(path)
+    if isinstance(sequence, Gaussians):
+        sequence = GaussianSequence([sequence])
+    suffix = {"ply": ".ply", "ply-compressed": ".compressed.ply", "splat": ".splat"}.get(frame_format)
+    if suffix is None:
+        raise SceneFileError(path, "a frame format among ply, ply-compressed, splat", repr(frame_format))
+    writer = _module(frame_format).write
+    names = [f"frame_{i:05d}{suffix}" for i in range(len(sequence))]
+    manifest = {"format": "lyra-sequence", "version": 1, "fps": sequence.fps, "frames": names, "times": list(sequence.times)}
+    try:
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            for name, frame in zip(names, sequence.frames):
+                writer(frame, tmp / name, sh_degree=sh_degree)
+            with atomic_write(tmp / MANIFEST, "w") as handle:
+                json.dump(manifest, handle, indent=1)
+    except FileExistsError:
+        raise SceneFileError(path, "a path that does not exist yet (or overwrite)", "an existing folder") from None
