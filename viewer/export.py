@@ -41,6 +41,8 @@ def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str) -> P
         raise SceneFileError(name, f"a format among {sorted(EXPORT_FORMATS)}", repr(fmt))
     suffix = EXPORT_FORMATS[fmt]
     name = name.strip()
+    if not name:
+        raise SceneFileError(None, "a file name", "an empty name")
     if suffix == ".compressed.ply" and name.lower().endswith(".ply") and not name.lower().endswith(suffix):
         name = name[: -len(".ply")]
     if suffix and not name.lower().endswith(suffix):

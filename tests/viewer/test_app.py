@@ -1,0 +1,147 @@
+"""The viewer app on a real (local, in-process) viser server: uploads, export, concurrency, buffers sent."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import viser
+from viser._gui_handles import UploadedFile
+
+from lyra.errors import SceneFileError
+from lyra.scene import GaussianSequence, load, save
+from viewer import edit_actions as act
+from viewer.app import ViewerApp
+from viewer.export import export_bytes, export_to_server, resolve_export_path
+
+IDENTITY = (1.0, 0.0, 0.0, 0.0)
+
+
+@pytest.fixture(scope="module")
+def server():
+    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(server, tmp_path):
+    app = ViewerApp(server, output_dir=tmp_path / "out", max_upload_mb=1)
+    yield app
+    app.time_panel.stop()
+    server.gui.reset()
+    server.scene.reset()
+
+
+def upload(app, name: str, content: bytes) -> list[str]:
+    """Feed an upload through the Scene panel's handler; returns the notifications it raised."""
+    notes = []
+    app.notify = lambda title, body, client=None, error=False: notes.append(f"{title}: {body}")
+    app.scene_panel.upload._impl.value = UploadedFile(name, content)
+    app.scene_panel._on_upload(SimpleNamespace(client=None))
+    return notes
+
+
+def test_corrupt_upload_notifies_and_leaves_loaded_scenes_untouched(app, make_gaussians):
+    app.state.add_scene(make_gaussians(50), "kept")
+    notes = upload(app, "broken.ply", b"ply\nformat binary_little_endian 1.0\nelement vertex 99\nend_header\n\x00\x01")
+    assert len(notes) == 1 and "failed" in notes[0]
+    assert list(app.state.layers) == ["kept"] and len(app.state.current().gaussians) == 50
+
+
+def test_upload_over_the_size_limit_is_refused(app):
+    notes = upload(app, "big.ply", b"x" * (2 * 1024 * 1024))
+    assert len(notes) == 1 and "MiB" in notes[0]
+    assert app.state.layers == {}
+
+
+def test_valid_upload_opens_a_new_layer(app, make_gaussians, tmp_path):
+    path = save(make_gaussians(64), tmp_path / "small.ply")
+    assert upload(app, "../../small.ply", path.read_bytes()) == []
+    assert list(app.state.layers) == ["small"] and len(app.state.current().gaussians) == 64
+
+
+def test_export_path_confined_to_the_output_folder(tmp_path):
+    root = tmp_path / "out"
+    assert resolve_export_path(root, "a/b", "ply") == (root / "a" / "b.ply").resolve()
+    assert resolve_export_path(root, "x.ply", "ply-compressed").name == "x.compressed.ply"
+    for hostile in ("../escape", "a/../../escape", "/etc/passwd", "~/x", "   "):
+        with pytest.raises(SceneFileError):
+            resolve_export_path(root, hostile, "ply")
+
+
+def test_export_refuses_to_overwrite_unless_asked(app, make_gaussians):
+    app.state.add_scene(make_gaussians(30), "s")
+    first = export_to_server(app.state, None, app.output_dir, "scene", "ply")
+    with pytest.raises(SceneFileError, match="overwrite"):
+        export_to_server(app.state, None, app.output_dir, "scene", "ply")
+    assert export_to_server(app.state, None, app.output_dir, "scene", "ply", overwrite=True) == first
+
+
+def test_export_applies_soft_deletes_and_loads_back_with_sh(app, make_gaussians):
+    g = make_gaussians(200, sh_degree=2)
+    app.state.add_scene(g, "sh")
+    act.select_box(app.state, (0, 0, 0), IDENTITY, (0.5, 0.5, 0.5))
+    app.state.delete_selected()
+    path = export_to_server(app.state, None, app.output_dir, "edited", "ply")
+    loaded = load(path)
+    keep = ~(g.means.abs() <= 0.5).all(-1)
+    assert loaded.sh_degree == 2 and loaded.equal(g[keep], atol=1e-5)
+
+
+def test_sequence_download_is_a_zip_that_loads_back_as_the_edited_sequence(app, make_gaussians, tmp_path):
+    app.state.add_scene(GaussianSequence([make_gaussians(80, seed=i) for i in range(3)], fps=12), "clip")
+    act.select_box(app.state, (0, 0, 0), IDENTITY, (0.5, 0.5, 0.5))
+    app.state.delete_selected()
+    name, content = export_bytes(app.state, None, "clip", "sequence")
+    assert name == "clip.zip"
+    (tmp_path / name).write_bytes(content)
+    loaded = load(tmp_path / name)
+    expected = app.state.edited_scene()
+    assert isinstance(loaded, GaussianSequence) and len(loaded) == 3
+    assert all(a.equal(b, atol=1e-5) for a, b in zip(loaded.frames, expected.frames))
+
+
+def test_sync_sends_the_current_frame_buffer_to_the_splat_node(app, make_gaussians):
+    app.state.add_scene(GaussianSequence([make_gaussians(40 + i, seed=i) for i in range(3)]), "clip")
+    app.refresh()
+    node = app.sync_scene._nodes["clip"]
+    assert node.buffer.shape == (40, 8)
+    app.time_panel.show_frame(2)
+    np.testing.assert_array_equal(node.buffer, app.state.display_buffer("clip"))
+    assert node.buffer.shape == (42, 8)
+
+
+def test_concurrent_edits_from_two_threads_leave_a_consistent_state(make_gaussians):
+    from viewer.state import AppState
+
+    state = AppState()
+    state.add_scene(make_gaussians(3000), "shared")
+    errors = []
+
+    def editor(center):
+        try:
+            for _ in range(25):
+                with state.lock:  # one tab's select-then-delete is one transaction
+                    if act.select_sphere(state, center, 0.4):
+                        state.delete_selected()
+                state.undo()
+        except Exception as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=editor, args=(c,)) for c in ((-0.5, 0, 0), (0.5, 0, 0))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    frame = state.current()
+    # every delete was undone: nothing deleted, history empty of done commands, buffer whole
+    assert not frame.deleted.any()
+    assert all(not done for _, done in state.history.labels())
+    assert len(state.display_buffer("shared")) == 3000
+    assert not (frame.selected & frame.deleted).any()
+    assert torch.equal(frame.gaussians.means, state.layer().frames[0].gaussians.means)
