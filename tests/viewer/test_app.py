@@ -102,7 +102,7 @@ def test_sequence_download_is_a_zip_that_loads_back_as_the_edited_sequence(app, 
     loaded = load(tmp_path / name)
     expected = app.state.edited_scene()
     assert isinstance(loaded, GaussianSequence) and len(loaded) == 3
-    assert all(a.equal(b, atol=1e-5) for a, b in zip(loaded.frames, expected.frames))
+    assert all(a.equal(b, atol=1e-5) for a, b in zip(loaded.frames, expected.frames, strict=True))
 
 
 def test_sync_sends_the_current_frame_buffer_to_the_splat_node(app, make_gaussians):
