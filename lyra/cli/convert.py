@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lyra.errors import SceneFileError
 from lyra.scene import GaussianSequence, load, save
+from lyra.scene.formats.detect import format_from_name
 
 WRITABLE = ["ply", "ply-compressed", "splat", "sequence"]
 
@@ -30,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise SceneFileError(output, "an output path that does not exist (or --overwrite)", "an existing file or folder")
+    fmt = args.format or format_from_name(output)
     scene = load(args.input, drop_invalid=args.drop_invalid)
-    fmt = args.format
-    if isinstance(scene, GaussianSequence) and fmt not in (None, "sequence"):
+    if isinstance(scene, GaussianSequence) and fmt != "sequence":
         if len(scene) != 1:
             raise SceneFileError(args.input, f"a static scene to write as {fmt}", f"a sequence of {len(scene)} frames")
         scene = scene.frames[0]

@@ -13,7 +13,8 @@ Layout (binary little-endian PLY, 16 bytes per splat + 1 byte per higher SH coef
   positive and restored from the unit norm); ``packed_scale`` 11/10/11 bits of
   log-scale within the chunk bounds; ``packed_color`` 8/8/8/8 bits r, g, b
   (within the chunk's colour bounds) and opacity (activated, 0..1).
-* optional ``sh`` element: ``f_rest_0..M-1`` as uchar, channel-major like the
+* optional ``sh`` element (gsplat writes it with no properties at degree 0):
+  ``f_rest_0..M-1`` as uchar, channel-major like the
   standard PLY, value ``(q + 0.5) / 256`` mapped from [0, 1] to [-4, 4]
   (0 and 255 are the exact ends).
 
@@ -95,8 +96,8 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
     rest_names = []
     if sh_el is not None:
         rest_names = [f"f_rest_{i}" for i in range(len(sh_el.properties))]
-        if sh_el.property_names() != rest_names or len(rest_names) not in (9, 24, 45) or sh_el.count != vertex.count:
-            raise SceneFileError(path, f"an 'sh' element with {vertex.count} rows of f_rest_0..M-1 (M = 9, 24 or 45)",
+        if sh_el.property_names() != rest_names or len(rest_names) not in (0, 9, 24, 45) or sh_el.count != vertex.count:
+            raise SceneFileError(path, f"an 'sh' element with {vertex.count} rows of f_rest_0..M-1 (M = 0, 9, 24 or 45)",
                                  f"{sh_el.count} rows of {sh_el.property_names()[:6]}...")
         if any(p.type != "u1" for p in sh_el.properties):
             raise SceneFileError(path, "uchar SH coefficients", f"types {sorted({p.type for p in sh_el.properties})}")

@@ -123,7 +123,7 @@ def _parse_lines(path: Path, lines: list[str], data_offset: int, file_size: int)
         words = raw.split()
         if not words or words[0] in ("comment", "obj_info"):
             continue
-        bad = lambda what: SceneFileError(path, what, f"header line {number}: {raw.strip()[:80]!r}")  # noqa: E731
+        bad = lambda what, n=number, r=raw: SceneFileError(path, what, f"header line {n}: {r.strip()[:80]!r}")  # noqa: E731
         key = words[0]
         if key == "format":
             if len(words) != 3 or words[1] not in _ENDIAN:

@@ -87,7 +87,7 @@ def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_i
         frames.append(frame)
     times = manifest["times"] if manifest else None
     fps = manifest["fps"] if manifest else DEFAULT_FPS
-    if times is not None and (len(times) != len(frames) or any(b <= a for a, b in zip(times, times[1:]))):
+    if times is not None and (len(times) != len(frames) or any(b <= a for a, b in zip(times, times[1:], strict=False))):
         raise SceneFileError(where, f"{len(frames)} strictly increasing times in {MANIFEST}", f"{len(times)} times {times[:5]}...")
     return GaussianSequence(frames, times, fps)
 
@@ -179,7 +179,7 @@ def write(sequence: GaussianSequence | Gaussians, path: str | Path, *, overwrite
     manifest = {"format": "lyra-sequence", "version": 1, "fps": sequence.fps, "frames": names, "times": list(sequence.times)}
     try:
         with atomic_directory(path, overwrite=overwrite) as tmp:
-            for name, frame in zip(names, sequence.frames):
+            for name, frame in zip(names, sequence.frames, strict=True):
                 writer(frame, tmp / name, sh_degree=sh_degree)
             with atomic_write(tmp / MANIFEST, "w") as handle:
                 json.dump(manifest, handle, indent=1)
