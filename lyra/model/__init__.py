@@ -6,6 +6,19 @@ PyTorch (CPU-capable) with the official parameter names, so the released
 """
 
 from lyra.model.config import LyraDecoderConfig
-from lyra.model.decoder import LyraDecoder, activate_gaussians, prune_by_opacity
+from lyra.model.decoder import (
+    LyraDecoder,
+    activate_gaussians,
+    packed_to_gaussians,
+    packed_to_sequence,
+    prune_by_opacity,
+)
 
-__all__ = ["LyraDecoder", "LyraDecoderConfig", "activate_gaussians", "prune_by_opacity"]
+__all__ = [
+    "LyraDecoder",
+    "LyraDecoderConfig",
+    "activate_gaussians",
+    "packed_to_gaussians",
+    "packed_to_sequence",
+    "prune_by_opacity",
+]

@@ -14,6 +14,7 @@ loads with ``strict=True``. Layout conventions (DECODER_SPEC.md sections 2-3):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,8 @@ from torch import Tensor, nn
 from lyra.model.config import LyraDecoderConfig
 from lyra.model.layers import PatchEmbed3D, TransformerBlock, trunc_normal_linear_
 from lyra.model.mamba2 import Mamba2Block
+from lyra.scene.gaussians import Gaussians
+from lyra.scene.sequence import GaussianSequence
 
 PACKED_CHANNELS = 14
 
@@ -124,9 +127,11 @@ class LyraDecoder(nn.Module):
         for name, rays in (("rays_os", rays_os), ("rays_ds", rays_ds)):
             if tuple(rays.shape) != expected:
                 raise ValueError(f"{name} must be {list(expected)}, got {list(rays.shape)}")
-        raw = raw.flatten(2).transpose(1, 2)  # [B*V, T_out*H*W, 12]
-        origins = _rays_to_tokens(rays_os, batch * num_views)
-        dirs = _rays_to_tokens(rays_ds, batch * num_views)
+        # Activations in (at least) float32: positions reach ~1e2 and bf16 would round them to ~0.5.
+        compute = torch.promote_types(raw.dtype, torch.float32)
+        raw = raw.flatten(2).transpose(1, 2).to(compute)  # [B*V, T_out*H*W, 12]
+        origins = _rays_to_tokens(rays_os, batch * num_views).to(compute)
+        dirs = _rays_to_tokens(rays_ds, batch * num_views).to(compute)
         packed = activate_gaussians(raw, origins, dirs, self.config)
         packed = packed.reshape(batch, -1, PACKED_CHANNELS)
         return prune_by_opacity(packed, self.config.gaussians_prune_ratio)
@@ -193,3 +198,27 @@ def prune_by_opacity(packed: Tensor, prune_ratio: float) -> Tensor:  # [B, N, 14
     num_keep = int(packed.shape[1] * (1 - prune_ratio))
     order = packed[:, :, 3].argsort(dim=1, descending=True)[:, :num_keep]  # [B, K]
     return packed.gather(1, order[..., None].expand(-1, -1, packed.shape[-1]))
+
+
+def packed_to_gaussians(packed: Tensor) -> Gaussians:  # [N, 14] (or [1, N, 14]) -> Gaussians
+    """Packed ``[xyz, opacity, scale, quat wxyz, rgb]`` -> :class:`Gaussians` (SH degree 0,
+    DC from rgb via :func:`lyra.scene.sh.rgb_to_sh_dc`), float32 on the same device."""
+    if packed.dim() == 3:
+        if packed.shape[0] != 1:
+            raise ValueError(f"expected one batch element, got {packed.shape[0]}")
+        packed = packed[0]
+    if packed.dim() != 2 or packed.shape[-1] != PACKED_CHANNELS:
+        raise ValueError(f"packed Gaussians must be [N, {PACKED_CHANNELS}], got {list(packed.shape)}")
+    packed = packed.float()
+    means, opacity, scales, quats, rgb = packed.split([3, 1, 3, 4, 3], dim=-1)
+    return Gaussians.from_rgb(means, quats, scales, opacity[:, 0], rgb)
+
+
+def packed_to_sequence(
+    packed_frames: Sequence[Tensor], frame_indices: Sequence[int], fps: float = 24.0
+) -> GaussianSequence:
+    """One packed set per target frame index -> :class:`GaussianSequence` with times ``index / fps``."""
+    if len(packed_frames) != len(frame_indices):
+        raise ValueError(f"{len(packed_frames)} Gaussian sets for {len(frame_indices)} target frames")
+    frames = [packed_to_gaussians(p) for p in packed_frames]
+    return GaussianSequence(frames, times=[i / fps for i in frame_indices], fps=fps)
