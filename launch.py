@@ -39,12 +39,17 @@ def start_viewer(args: argparse.Namespace):
     app = ViewerApp(server, output_dir=args.output_dir, max_upload_mb=args.max_upload_mb)
     app.set_background((255, 255, 255))
     paths = [Path(p) for p in args.scenes]
-    if not paths:
-        from scenes.build_demo import ensure_demo_scenes
+    if paths:
+        for path in paths:
+            app.action(f"Open {path}", lambda p=path: app.open_scene(p))
+        return app
+    from scenes.build_demo import ensure_demo_scenes
 
-        paths = list(ensure_demo_scenes(Path(args.cache_dir)))
-    for path in paths:
-        app.action(f"Open {path}", lambda p=path: app.open_scene(p))
+    static_path, dynamic_path = ensure_demo_scenes(Path(args.cache_dir))
+    static = app.action("Open demo", lambda: app.open_scene(static_path))
+    app.action("Open demo", lambda: app.open_scene(dynamic_path))
+    if static is not None:  # the two demos share a stage: show the 4D one, the static one is a click away
+        app.action("Hide static demo", lambda: app.state.set_visible(static, False))
     return app
 
 
