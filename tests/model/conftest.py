@@ -113,3 +113,8 @@ def make_trajectory():
 @pytest.fixture
 def make_tiny_config():
     return tiny_config
+
+
+@pytest.fixture(scope="session")
+def dynamic_checkpoint_dir(tmp_path_factory):
+    return save_decoder(tiny_decoder("dynamic", seed=1), tmp_path_factory.mktemp("ckpt") / "dynamic")
