@@ -21,7 +21,9 @@ def test_saved_folder_round_trips_weights_and_config(tmp_path, make_tiny_decoder
     assert sorted(p.name for p in folder.iterdir()) == ["config.yaml", "model.safetensors"]
     loaded = load_decoder(folder)
     assert loaded.config == model.config
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+    )
     assert not loaded.training
 
 
@@ -30,7 +32,9 @@ def test_deepspeed_file_state_dict_is_read_from_module_key(tmp_path, make_tiny_d
     path = tmp_path / "lyra_static.pt"
     torch.save({"module": model.state_dict(), "optimizer": None}, path)
     loaded = load_official_decoder(path, config=make_tiny_config("static"))
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+    )
 
 
 def test_kind_is_guessed_from_official_file_names():
