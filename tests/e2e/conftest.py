@@ -7,6 +7,7 @@ WebGL (SwiftShader) is slow: small scenes, generous timeouts.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from pathlib import Path
@@ -46,7 +47,9 @@ def demo_cache(tmp_path_factory):
 def viewer(demo_cache, tmp_path_factory):
     """The demo viewer (launch.py's start_viewer) on 127.0.0.1 and a free port; stopped after the module."""
     require_chromium()
-    import launch
+    spec = importlib.util.spec_from_file_location("launch", Path(__file__).resolve().parents[2] / "launch.py")
+    launch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch)
 
     out = tmp_path_factory.mktemp("exports")
     app = launch.start_viewer(launch.parse_args(["--port", "0", "--cache-dir", str(demo_cache), "--output-dir", str(out)]))
