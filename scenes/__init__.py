@@ -1,0 +1,1 @@
+"""Bundled demo scenes and the deterministic script that builds them (see scenes.build_demo)."""
