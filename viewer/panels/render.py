@@ -9,17 +9,15 @@ the camera has settled (camera updates debounced), via
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
-import torch
 import viser
 
-from lyra.errors import InputDataError
 from lyra.render import trajectories
 from lyra.render.camera import Camera
-from lyra.render.render import render
+from viewer.export import resolve_inside
+from viewer.renders import render_still, render_video
 
 SETTLE_SECONDS = 0.35
 PATHS = ["orbit"] + [name for name in trajectories.LYRA_PRESETS if name != "none"]
@@ -75,14 +73,6 @@ class RenderPanel:
     def _camera_of(self, client: viser.ClientHandle) -> Camera:
         return Camera.from_viser(client.camera, height=int(self.height.value))
 
-    def _visible_scene(self):
-        from lyra.scene import Gaussians
-
-        parts = self.app.state.visible_current_frames()
-        if not parts:
-            raise InputDataError("nothing to render: no visible scene")
-        return Gaussians.cat(parts)
-
     def _background(self) -> tuple[float, float, float]:
         return tuple(c / 255.0 for c in self.app.background_rgb)
 
@@ -92,9 +82,7 @@ class RenderPanel:
         def run(job):
             camera = self._camera_of(client)
             job.progress(0.1, f"rendering {camera.width}x{camera.height}")
-            with torch.no_grad():
-                out = render(self._visible_scene(), camera, background=self._background())
-            image = (out.rgb.clamp(0, 1).numpy() * 255).astype(np.uint8)
+            image = render_still(app.state, camera, self._background())
             app.server.scene.set_background_image(image, format="jpeg")
             return image.shape
 
@@ -107,7 +95,7 @@ class RenderPanel:
         if self.keyframes.value.strip():
             from lyra.render.paths import CameraPath
 
-            return CameraPath.load(self.keyframes.value.strip()).cameras(n, width=width, height=height)
+            return CameraPath.load(self.keyframes.value.strip()).sample(n, width, height)[0]
         center, radius = self.app.scene_extent()
         if self.path.value == "orbit":
             return trajectories.orbit(center, radius * 2.2, n, width=width, height=height)
@@ -115,10 +103,6 @@ class RenderPanel:
                                             width=width, height=height)
 
     def _render_video(self, event) -> None:
-        import imageio.v2 as imageio
-
-        from viewer.export import resolve_inside
-
         client, app = event.client, self.app
         name = self.video_name.value.strip()
         target = app.action("Render MP4", lambda: resolve_inside(app.output_dir, name if name.endswith(".mp4") else name + ".mp4"), client)
@@ -129,23 +113,6 @@ class RenderPanel:
         fps = int(app.time_panel.fps.value)
 
         def run(job):
-            cameras = self.cameras_for_path(width, height)
-            scene = self._visible_scene()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".{target.name}.partial.mp4")  # renamed into place when complete (atomic)
-            writer = imageio.get_writer(partial, fps=fps, codec="libx264", macro_block_size=16)
-            try:
-                for i in range(len(cameras)):
-                    job.check_cancelled()
-                    with torch.no_grad():
-                        out = render(scene, cameras[i], background=self._background())
-                    writer.append_data((out.rgb.clamp(0, 1).numpy() * 255).astype(np.uint8))
-                    job.progress((i + 1) / len(cameras), f"frame {i + 1}/{len(cameras)}")
-                writer.close()
-                os.replace(partial, target)
-            finally:
-                writer.close()
-                partial.unlink(missing_ok=True)
-            return target
+            return render_video(app.state, self.cameras_for_path(width, height), target, fps, self._background(), job)
 
         app.start_job("Render MP4", run, client, on_done=lambda job: app.notify("Video written", str(job.result), client))
