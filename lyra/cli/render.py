@@ -1,0 +1,112 @@
+"""``lyra render SCENE --trajectory NAME|path.json --out OUT``: an MP4 along a path, or a still."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+from lyra.errors import InputDataError
+
+TRAJECTORY_HELP = "orbit, a Lyra preset (left, right, up, down, zoom_in, zoom_out, clockwise, counterclockwise, none) or a camera-path JSON file"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scene", help="scene file or sequence folder (anything lyra.scene.load reads)")
+    parser.add_argument("--out", required=True, help="output .mp4 video, or .png/.jpg for a still of the first camera")
+    parser.add_argument("--trajectory", default="orbit", help=TRAJECTORY_HELP)
+    parser.add_argument("--size", default="512x512", help="WxH in pixels (even numbers for MP4); default 512x512")
+    parser.add_argument("--fps", type=float, default=24.0, help="video frame rate (default 24)")
+    parser.add_argument("--frames", type=int, default=None, help="number of frames (default 121, Lyra's trajectory length)")
+    parser.add_argument("--time", type=float, default=None, help="freeze a 4D scene at this time (seconds)")
+    parser.add_argument("--background", default="white", help="white, black or R,G,B in 0..1 (default white, as Lyra)")
+    parser.add_argument("--fov", type=float, default=60.0, help="vertical field of view in degrees (default 60)")
+    parser.add_argument("--distance-factor", type=float, default=1.0, help="Lyra preset movement factor (2 = more motion)")
+    parser.add_argument("--rotation", default="center_facing", choices=["center_facing", "none", "trajectory_aligned"])
+    parser.add_argument("--backend", default="auto", choices=["auto", "gsplat", "torch"])
+    parser.add_argument("--sh-degree", type=int, default=None, help="use at most this SH degree")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputDataError(f"--size: expected WxH such as 1280x704, found {text!r}") from None
+    if width < 1 or height < 1:
+        raise InputDataError(f"--size: expected positive sizes, found {text!r}")
+    return width, height
+
+
+def parse_background(text: str) -> tuple[float, float, float]:
+    named = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
+    if text.lower() in named:
+        return named[text.lower()]
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+        raise InputDataError(f"--background: expected white, black or R,G,B in 0..1, found {text!r}")
+    return values
+
+
+def build_cameras(scene, trajectory: str, num_frames: int, width: int, height: int, args) -> tuple:
+    """Cameras ``[F]`` and optional times for the chosen trajectory."""
+    from lyra.render.framing import frame_scene
+    from lyra.render.paths import CameraPath
+    from lyra.render.trajectories import LYRA_PRESETS, lyra_trajectory, orbit
+
+    fov_y = math.radians(args.fov)
+    if trajectory.lower().endswith(".json"):
+        return CameraPath.load(trajectory).sample(num_frames, width, height)
+    framing = frame_scene(scene, fov_y)
+    if trajectory == "orbit":
+        radius = framing.radius / math.tan(0.5 * fov_y) * 1.1
+        return orbit(framing.center, radius, num_frames, fov_y=fov_y, width=width, height=height), None
+    if trajectory in LYRA_PRESETS:
+        cams = lyra_trajectory(
+            trajectory, num_frames, rotation=args.rotation, distance_factor=args.distance_factor,
+            center_depth=framing.center_depth, fov_y=fov_y, width=width, height=height,
+            origin_c2w=framing.origin_c2w,
+        )
+        return cams, None
+    raise InputDataError(f"--trajectory: expected {TRAJECTORY_HELP}; found {trajectory!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lyra.render.video import IMAGE_SUFFIXES, render_frames, render_video, write_image
+    from lyra.scene import GaussianSequence, load
+
+    width, height = parse_size(args.size)
+    background = parse_background(args.background)
+    out = Path(args.out)
+    still = out.suffix.lower() in IMAGE_SUFFIXES
+    if not still and out.suffix.lower() != ".mp4":
+        raise InputDataError(f"--out: expected a .mp4 video or a {'/'.join(IMAGE_SUFFIXES)} image, found {out.name!r}")
+    if not still and (width % 2 or height % 2):
+        raise InputDataError(f"--size: MP4 needs an even width and height, found {width}x{height}")
+    num_frames = 121 if args.frames is None else args.frames
+    if num_frames < 1:
+        raise InputDataError(f"--frames: expected at least 1, found {num_frames}")
+    scene = load(args.scene)
+    cameras, times = build_cameras(scene, args.trajectory, 1 if still else num_frames, width, height, args)
+    if isinstance(scene, GaussianSequence):
+        if args.time is not None:
+            times = [args.time] * cameras.batch_shape[0]
+        elif times is not None:
+            times = times.tolist()
+    else:
+        times = None
+    options = dict(background=background, backend=args.backend, sh_degree=args.sh_degree)
+    if still:
+        rgb = next(iter(render_frames(scene, cameras[:1], times=times[:1] if times else None, **options)))
+        write_image(out, rgb)
+        print(f"wrote {out} ({width}x{height})")
+        return 0
+    with torch.no_grad():
+        count = render_video(scene, cameras, out, fps=args.fps, times=times, progress=not args.no_progress, **options)
+    print(f"wrote {out} ({count} frames, {width}x{height}, {args.fps:g} fps)")
+    return 0
