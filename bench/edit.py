@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from lyra.edit.floaters import floater_mask
-from lyra.edit.ops import translate
+from lyra.edit.ops import rotate, translate
 from lyra.edit.select import combine, opacity_below, select_box, select_screen_rect, select_sphere
 from lyra.scene import Gaussians, quats_to_rotmats
 
@@ -100,6 +100,7 @@ def main() -> None:
         "delete_by_copy_g[~mask]": median_ms(lambda: g[~box], args.repeats),
         "mask_flip_soft_delete_and_undo": median_ms(flip_mask, args.repeats),
         "translate_selection": median_ms(lambda: translate(g, box, [0.1, 0, 0]), args.repeats),
+        "rotate_selection_with_sh3": median_ms(lambda: rotate(g, box, wxyz, center), args.repeats),
     }
     if args.floaters:
         timings["floater_mask_k16"] = median_ms(lambda: floater_mask(g.means), 1)
@@ -107,6 +108,7 @@ def main() -> None:
         "benchmark": "edit",
         "n": args.n,
         "sh_degree": g.sh_degree,
+        "box_selected": int(box.sum()),
         "torch_threads": torch.get_num_threads(),
         "unit": "ms (median)",
         "timings_ms": timings,

@@ -1,8 +1,10 @@
 """Edit operations: each returns a new :class:`Gaussians` and never mutates its input.
 
 ``mask [N]`` (bool) picks the splats an operation affects; the others are
-copied unchanged. Geometry arguments may be tensors, numpy arrays or
-sequences. Rotations are (w, x, y, z) quaternions.
+left as they are. Attributes an operation does not change are shared with
+the input, not copied (treat Gaussians as immutable values). Geometry
+arguments may be tensors, numpy arrays or sequences. Rotations are
+(w, x, y, z) quaternions.
 
 Colour operations act on each splat's whole colour function
 ``c(d) = 0.5 + sum_k sh[k] Y_k(d)`` (before the renderer's clamp), so base
@@ -44,9 +46,17 @@ LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)
 Vector = Tensor | Sequence[float]
 
 
-def _where_rows(mask: Tensor, new: Tensor, old: Tensor) -> Tensor:
-    """``new`` on masked rows, ``old`` elsewhere (``mask [N]``, tensors ``[N, ...]``)."""
-    return torch.where(mask.view(-1, *([1] * (old.ndim - 1))), new, old)
+def _selected_rows(g: Gaussians, mask: Tensor) -> Tensor:  # mask [N] bool -> [M] int64 indices
+    return as_mask(mask, len(g)).to(g.device).nonzero().squeeze(1)
+
+
+def _update_rows(values: Tensor, rows: Tensor, fn) -> Tensor:  # values [N, ...], rows [M]
+    """A copy of ``values`` with ``values[rows]`` replaced by ``fn(values[rows])``.
+
+    Only the selected rows are computed on (a selection is often a small part of a
+    million-splat scene); the rest is one copy.
+    """
+    return values.index_copy(0, rows, fn(values[rows]))
 
 
 def quat_multiply(a: Tensor, b: Tensor) -> Tensor:  # [..., 4] x [..., 4] -> [..., 4], (w, x, y, z)
@@ -67,37 +77,34 @@ def quat_multiply(a: Tensor, b: Tensor) -> Tensor:  # [..., 4] x [..., 4] -> [..
 # ----------------------------------------------------------------- geometry
 def translate(g: Gaussians, mask: Tensor, offset: Vector) -> Gaussians:  # mask [N], offset [3]
     """Move the selected splats by ``offset``."""
-    mask = as_mask(mask, len(g)).to(g.device)
+    rows = _selected_rows(g, mask)
     offset = as_vector(offset, g.means, 3, "offset")
-    return g.replace(means=_where_rows(mask, g.means + offset, g.means))
+    return g.replace(means=_update_rows(g.means, rows, lambda m: m + offset))
 
 
 def rotate(g: Gaussians, mask: Tensor, wxyz: Vector, pivot: Vector) -> Gaussians:  # mask [N], wxyz [4], pivot [3]
     """Rotate the selected splats about ``pivot``: centres, orientations and view-dependent SH."""
-    mask = as_mask(mask, len(g)).to(g.device)
+    rows = _selected_rows(g, mask)
     quat = normalize_quats(as_vector(wxyz, g.quats, 4, "rotation"))
     if float(quat.norm()) == 0.0:
         raise EditError("rotation quaternion must be non-zero")
     pivot = as_vector(pivot, g.means, 3, "pivot")
     rot = quats_to_rotmats(quat)  # [3, 3]
-    means = _where_rows(mask, (g.means - pivot) @ rot.T + pivot, g.means)
-    quats = _where_rows(mask, quat_multiply(quat.expand_as(g.quats), g.quats), g.quats)
-    sh = g.sh
-    if g.sh_degree > 0 and bool(mask.any()):
-        sh = g.sh.clone()
-        sh[mask] = rotate_sh(g.sh[mask], rot)
+    means = _update_rows(g.means, rows, lambda m: (m - pivot) @ rot.T + pivot)
+    quats = _update_rows(g.quats, rows, lambda q: quat_multiply(quat.expand_as(q), q))
+    sh = _update_rows(g.sh, rows, lambda c: rotate_sh(c, rot)) if g.sh_degree > 0 else g.sh
     return g.replace(means=means, quats=quats, sh=sh)
 
 
 def scale(g: Gaussians, mask: Tensor, factor: float, pivot: Vector) -> Gaussians:  # mask [N], pivot [3]
     """Scale the selected splats uniformly about ``pivot`` (centres and sizes); ``factor > 0``."""
-    mask = as_mask(mask, len(g)).to(g.device)
+    rows = _selected_rows(g, mask)
     factor = float(factor)
     if not factor > 0:
         raise EditError(f"scale factor must be positive, got {factor}")
     pivot = as_vector(pivot, g.means, 3, "pivot")
-    means = _where_rows(mask, (g.means - pivot) * factor + pivot, g.means)
-    return g.replace(means=means, scales=_where_rows(mask, g.scales * factor, g.scales))
+    means = _update_rows(g.means, rows, lambda m: (m - pivot) * factor + pivot)
+    return g.replace(means=means, scales=_update_rows(g.scales, rows, lambda s: s * factor))
 
 
 # -------------------------------------------------------------------- colour
@@ -106,16 +113,14 @@ def _recolor(g: Gaussians, mask: Tensor, dc_rgb_fn, linear_rows: Tensor | float)
 
     ``linear_rows`` is a scalar or a ``[3, 3]`` channel matrix ``A`` (``c' = A c``).
     """
-    mask = as_mask(mask, len(g)).to(g.device)
-    dc = g.sh[:, 0]  # [N, 3]
-    new_dc = rgb_to_sh_dc(dc_rgb_fn(sh_dc_to_rgb(dc)))
-    sh = g.sh.clone()
-    sh[:, 0] = _where_rows(mask, new_dc, dc)
-    if g.sh_degree > 0:
-        rest = g.sh[:, 1:]  # [N, K-1, 3]
+
+    def recolor_rows(sh: Tensor) -> Tensor:  # [M, K, 3]
+        rest = sh[:, 1:]  # [M, K-1, 3]
         new_rest = rest @ linear_rows.T if isinstance(linear_rows, Tensor) else rest * linear_rows
-        sh[:, 1:] = _where_rows(mask, new_rest, rest)
-    return g.replace(sh=sh)
+        new_dc = rgb_to_sh_dc(dc_rgb_fn(sh_dc_to_rgb(sh[:, 0])))
+        return torch.cat([new_dc.unsqueeze(1), new_rest], dim=1)
+
+    return g.replace(sh=_update_rows(g.sh, _selected_rows(g, mask), recolor_rows))
 
 
 def tint(g: Gaussians, mask: Tensor, rgb: Vector, strength: float) -> Gaussians:  # mask [N], rgb [3]

@@ -134,3 +134,14 @@ def test_saturation_two_doubles_distance_from_luminance(make_gaussians):
 def test_saturation_leaves_grey_unchanged(make_gaussians):
     g = make_gaussians(torch.zeros(1, 3), rgb=[[0.3, 0.3, 0.3]])
     assert torch.allclose(saturation(g, torch.tensor([True]), 3.0).rgb(), g.rgb(), atol=1e-6)
+
+
+def test_empty_selection_changes_nothing(random_gaussians):
+    none = torch.zeros(len(random_gaussians), dtype=torch.bool)
+    for edited in (
+        translate(random_gaussians, none, [1, 1, 1]),
+        rotate(random_gaussians, none, Z90, [0, 0, 0]),
+        scale(random_gaussians, none, 2.0, [0, 0, 0]),
+        saturation(random_gaussians, none, 0.0),
+    ):
+        assert edited.equal(random_gaussians)
