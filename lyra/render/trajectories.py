@@ -24,7 +24,7 @@ orientation), ``trajectory_aligned`` (look along the direction of motion).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
