@@ -54,9 +54,10 @@ def _update_rows(values: Tensor, rows: Tensor, fn) -> Tensor:  # values [N, ...]
     """A copy of ``values`` with ``values[rows]`` replaced by ``fn(values[rows])``.
 
     Only the selected rows are computed on (a selection is often a small part of a
-    million-splat scene); the rest is one copy.
+    million-splat scene); the rest is one copy. (``clone`` + in-place
+    ``index_copy_`` measured faster than out-of-place ``index_copy``.)
     """
-    return values.index_copy(0, rows, fn(values[rows]))
+    return values.clone().index_copy_(0, rows, fn(values[rows]))
 
 
 def quat_multiply(a: Tensor, b: Tensor) -> Tensor:  # [..., 4] x [..., 4] -> [..., 4], (w, x, y, z)
