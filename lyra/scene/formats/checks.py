@@ -13,8 +13,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from lyra.errors import SceneFileError
 from lyra.scene.gaussians import Gaussians
 
@@ -49,14 +47,16 @@ def reject_or_drop_invalid(gaussians: Gaussians, path: Path, drop_invalid: bool)
     return gaussians[~bad]
 
 
-def warn_activation_space(path: Path, opacity_logits: np.ndarray, log_scales: np.ndarray) -> None:
-    """Warn when raw PLY values look already activated. ``opacity_logits [N]``, ``log_scales [N, 3]``."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN input: the invalid-value check reports it
-        opacity_range = (float(np.nanmin(opacity_logits)), float(np.nanmax(opacity_logits))) if len(opacity_logits) else None
-        min_log_scale = float(np.nanmin(log_scales)) if log_scales.size else None
-    if opacity_range is not None and len(opacity_logits) >= 2:
-        lo, hi = opacity_range
+def warn_activation_space(path: Path, opacity_logit_range: tuple[float, float] | None, min_log_scale: float | None) -> None:
+    """Warn when raw PLY values look already activated.
+
+    ``opacity_logit_range``: (min, max) of the file's opacity values over all
+    splats (None for fewer than two splats); ``min_log_scale``: smallest
+    scale value in the file (None when empty). NaNs are ignored here (the
+    invalid-value check reports them).
+    """
+    if opacity_logit_range is not None:
+        lo, hi = opacity_logit_range
         if 0.0 <= lo and hi <= 1.0:
             warnings.warn(
                 f"{path}: every opacity value lies in [0, 1] with none negative; the file should hold logits, "
@@ -64,12 +64,10 @@ def warn_activation_space(path: Path, opacity_logits: np.ndarray, log_scales: np
                 SceneFileWarning,
                 stacklevel=3,
             )
-    if min_log_scale is not None:
-        lo = min_log_scale
-        if lo > SUSPICIOUS_MIN_LOG_SCALE:
-            warnings.warn(
-                f"{path}: every scale value is > {SUSPICIOUS_MIN_LOG_SCALE} (smallest {lo:.3g}); the file should hold "
-                "log-scales, these look like linear scales",
-                SceneFileWarning,
-                stacklevel=3,
-            )
+    if min_log_scale is not None and min_log_scale > SUSPICIOUS_MIN_LOG_SCALE:
+        warnings.warn(
+            f"{path}: every scale value is > {SUSPICIOUS_MIN_LOG_SCALE} (smallest {min_log_scale:.3g}); the file should "
+            "hold log-scales, these look like linear scales",
+            SceneFileWarning,
+            stacklevel=3,
+        )

@@ -85,7 +85,7 @@ class _Layout:
 
 
 class _Output:
-    """The arrays a read fills: raw file values, activated later in place."""
+    """The arrays a read fills with raw file values, then activates in place, slice by slice."""
 
     def __init__(self, n: int, layout: _Layout, extra_types: dict[str, str]):
         k = num_sh_coeffs(layout.sh_degree)
@@ -95,6 +95,36 @@ class _Output:
         self.scales = np.empty((n, 3), np.float32)  # logs until activated
         self.quats = np.empty((n, 4), np.float32)
         self.extras = {name: np.empty(n, np.dtype(extra_types[name])) for name in layout.extras}
+        # Raw-value statistics for the activation-space warnings, gathered before activating.
+        self.opacity_logit_range = [np.inf, -np.inf]
+        self.min_log_scale = np.inf
+        self.all_quats_nonzero = True
+        self.all_scales_finite = True
+
+    def activate(self, s: slice) -> None:
+        """sigmoid(opacity), exp(scale), unit quaternions for rows ``s``, in place.
+
+        Called per chunk while the rows are still in cache; numpy ufuncs with
+        ``out=`` (single-threaded, no temporaries for the big arrays).
+        """
+        opacities, scales, quats = self.opacities[s], self.scales[s], self.quats[s]
+        if len(opacities) == 0:
+            return
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # NaN makes these NaN, which only disables the warnings: the invalid-value check reports it.
+            self.opacity_logit_range = [min(self.opacity_logit_range[0], float(opacities.min())),
+                                        max(self.opacity_logit_range[1], float(opacities.max()))]
+            self.min_log_scale = min(self.min_log_scale, float(scales.min()))
+            np.negative(opacities, out=opacities)
+            np.exp(opacities, out=opacities)
+            opacities += 1
+            np.reciprocal(opacities, out=opacities)
+            np.exp(scales, out=scales)
+            self.all_scales_finite = self.all_scales_finite and bool(np.isfinite(scales.max()))  # exp overflow
+            norms = np.sqrt(np.einsum("ij,ij->i", quats, quats))[:, None]
+            nonzero = norms > 0
+            self.all_quats_nonzero = self.all_quats_nonzero and bool(nonzero.all())
+            quats /= np.where(nonzero, norms, 1)
 
 
 def _column_copies(out: _Output, layout: _Layout) -> list[tuple[np.ndarray, int]]:
@@ -117,11 +147,12 @@ def _read_uniform_binary(path: Path, header: PlyHeader, vertex: PlyElement, offs
     """Stream a vertex element whose properties share one type; returns True if all values are finite."""
     dtype = np.dtype(header.endian + vertex.properties[0].type)
     width = len(vertex.properties)
+    row_bytes = width * dtype.itemsize
     copies = _column_copies(out, layout)
     rgb_columns = [layout.index[n] for n in _RGB] if layout.color is _RGB else None
     rest = [layout.index[n] for n in layout.rest]
-    rest_block = bool(rest) and rest == list(range(rest[0], rest[0] + len(rest)))
-    rows_per_chunk = max(1, CHUNK_BYTES // (width * dtype.itemsize))
+    rest_block = bool(rest) and rest == list(range(rest[0], rest[0] + len(rest)))  # a slice: no gather
+    rows_per_chunk = max(1, CHUNK_BYTES // row_bytes)
     buffer = np.empty(rows_per_chunk * width, dtype)
     raw = memoryview(buffer).cast("B")
     finite = True
@@ -129,15 +160,14 @@ def _read_uniform_binary(path: Path, header: PlyHeader, vertex: PlyElement, offs
         handle.seek(offset)
         for start in range(0, vertex.count, rows_per_chunk):
             n = min(rows_per_chunk, vertex.count - start)
-            nbytes = n * width * dtype.itemsize
-            if handle.readinto(raw[:nbytes]) != nbytes:
+            if handle.readinto(raw[: n * row_bytes]) != n * row_bytes:
                 raise SceneFileError(path, f"{vertex.count} vertex rows", "a file that shrank while being read")
             rows = buffer[: n * width].reshape(n, width)
             s = slice(start, start + n)
             if dtype.kind == "f":
-                # A NaN/Inf anywhere makes the chunk's sum non-finite: one cheap reduction on
-                # cache-hot data. The exact per-splat check runs only when this trips.
-                finite = finite and bool(np.isfinite(rows.sum()))
+                # NaN propagates through max, and +-Inf shows in max or min: two cheap reductions
+                # on cache-hot data. The exact per-splat check runs only when this trips.
+                finite = finite and bool(np.isfinite(rows.max()) and np.isfinite(rows.min()))
             for destination, column in copies:
                 destination[s] = rows[:, column]
             if rgb_columns is not None:
@@ -146,6 +176,7 @@ def _read_uniform_binary(path: Path, header: PlyHeader, vertex: PlyElement, offs
                 out.sh_cm[s, :, 1:] = rows[:, rest[0] : rest[0] + len(rest)].reshape(n, 3, -1)
             elif rest:
                 out.sh_cm[s, :, 1:] = rows[:, rest].reshape(n, 3, -1)
+            out.activate(s)
     return finite
 
 
@@ -162,6 +193,7 @@ def _fill_from_structured(data: np.ndarray, out: _Output, layout: _Layout) -> No
         out.sh_cm[:, :, 1:] = stack(layout.rest).reshape(len(data), 3, -1)
     for name, array in out.extras.items():
         array[:] = data[name]
+    out.activate(slice(None))
 
 
 def _read_with_plyfile(path: Path, header: PlyHeader) -> np.ndarray:
@@ -224,28 +256,20 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
 
 
 def _finish(path: Path, out: _Output, drop_invalid: bool, finite: bool) -> Gaussians:
-    """Activate in place (sigmoid, exp, normalise), validate, wrap as Gaussians."""
-    warn_activation_space(path, out.opacities, out.scales)
-    # numpy, in place: single-threaded ufuncs beat torch's thread pool on a busy 2-core machine.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        np.negative(out.opacities, out=out.opacities)
-        np.exp(out.opacities, out=out.opacities)
-        out.opacities += 1
-        np.reciprocal(out.opacities, out=out.opacities)  # sigmoid
-        np.exp(out.scales, out=out.scales)
-        norms = np.sqrt(np.einsum("ij,ij->i", out.quats, out.quats))[:, None]
-        out.quats /= np.where(norms > 0, norms, 1)
-    opacities, scales, quats = (torch.from_numpy(a) for a in (out.opacities, out.scales, out.quats))
+    """Warn about suspicious raw values, validate, wrap the (activated) arrays as Gaussians."""
+    finite_range = all(np.isfinite(out.opacity_logit_range))
+    warn_activation_space(path, tuple(out.opacity_logit_range) if len(out.opacities) >= 2 and finite_range else None,
+                          out.min_log_scale if np.isfinite(out.min_log_scale) else None)
     gaussians = Gaussians(
         means=torch.from_numpy(out.means),
-        quats=quats,
-        scales=scales,
-        opacities=opacities,
+        quats=torch.from_numpy(out.quats),
+        scales=torch.from_numpy(out.scales),
+        opacities=torch.from_numpy(out.opacities),
         sh=torch.from_numpy(out.sh_cm).transpose(1, 2),  # [N, 3, K] -> [N, K, 3] view
         extras={name: torch.from_numpy(a) for name, a in out.extras.items()},
     )
-    if finite and bool(np.isfinite(out.scales).all()) and bool((norms > 0).all()):
-        return gaussians  # fast path proved every splat valid
+    if finite and out.all_scales_finite and out.all_quats_nonzero:
+        return gaussians  # the streaming checks proved every splat valid
     return reject_or_drop_invalid(gaussians, path, drop_invalid)
 
 
