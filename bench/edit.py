@@ -23,7 +23,14 @@ import torch
 
 from lyra.edit.floaters import floater_mask
 from lyra.edit.ops import rotate, translate
-from lyra.edit.select import combine, opacity_below, select_box, select_screen_rect, select_sphere
+from lyra.edit.select import (
+    combine,
+    opacity_below,
+    pick_nearest_on_ray,
+    select_box,
+    select_screen_rect,
+    select_sphere,
+)
 from lyra.scene import Gaussians, quats_to_rotmats
 
 
@@ -94,6 +101,9 @@ def main() -> None:
         ),
         "select_screen_rect": median_ms(
             lambda: select_screen_rect(g.means, c2w, intrinsics, 1280, 720, (300, 100, 900, 600)), args.repeats
+        ),
+        "pick_nearest_on_ray": median_ms(
+            lambda: pick_nearest_on_ray(g.means, [0, 0, -5], [0, 0, 1], scales=g.scales), args.repeats
         ),
         "opacity_below": median_ms(lambda: opacity_below(g, 0.05), args.repeats),
         "combine_add": median_ms(lambda: combine(box, other, "add"), args.repeats),
