@@ -368,7 +368,7 @@ class AppState:
             with torch.no_grad():
                 rgb = eval_sh(g.sh.float(), g.means.float() - torch.tensor(bake, dtype=torch.float32))
             buffer = base.copy()
-            buffer[:, RGBA_WORD] = pack_rgba_words(rgb.numpy(), g.opacities.float().numpy())
+            buffer[:, RGBA_WORD] = pack_rgba_words(rgb, g.opacities)
         if bool(frame.selected.any()):
             if buffer is base:
                 buffer = base.copy()
