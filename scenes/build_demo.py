@@ -125,6 +125,7 @@ def _floaters(count: int, gen: torch.Generator) -> Gaussians:
     """Isolated specks in a shell around the diorama (what "remove floaters" should find)."""
     direction = torch.nn.functional.normalize(torch.randn(count, 3, generator=gen), dim=-1)
     direction[:, 1] = direction[:, 1].abs() * 0.8 + 0.1  # above the ground
+    direction = torch.nn.functional.normalize(direction, dim=-1)
     radius = 1.5 + 0.8 * torch.rand(count, 1, generator=gen)
     points = direction * radius
     quats = torch.nn.functional.normalize(torch.randn(count, 4, generator=gen), dim=-1)
