@@ -148,7 +148,7 @@ def bench_frame_switch(per_frame: int, num_frames: int, repeats: int) -> dict:
 
     cold = [switch_to(i) for i in range(1, num_frames)]  # first visit: packs the frame
     warm = []
-    for r in range(repeats):
+    for _ in range(repeats):
         for i in range(num_frames):
             if i != state.frame:
                 warm.append(switch_to(i))

@@ -22,6 +22,7 @@ import numpy as np
 import viser
 
 from lyra.errors import LyraError
+from lyra.scene import GaussianSequence
 from viewer.jobs import Job
 from viewer.scene_sync import SceneSync
 from viewer.state import AppState
@@ -131,7 +132,25 @@ class ViewerApp:
         self.state.last_action = (f"Open {layer}", time.perf_counter() - start)
         self.refresh()
         self.fit_camera()
+        if isinstance(scene, GaussianSequence):
+            self.start_job("Preparing frames", lambda job: self._prepack_frames(layer, job))
         return layer
+
+    def _prepack_frames(self, layer: str, job: Job) -> int:
+        """Pack every frame's buffer now (while the budget allows) so playback is one send per frame."""
+        state = self.state
+        with state.lock:
+            if layer not in state.layers:
+                return 0
+            count = len(state.layers[layer].frames)
+        for i in range(count):
+            job.check_cancelled()
+            with state.lock:
+                if layer not in state.layers or state.cached_buffer_bytes() > 0.8 * state.buffer_cache_bytes:
+                    return i
+                state.display_buffer(layer, i)
+            job.progress((i + 1) / count, f"{layer}: frame {i + 1}/{count}")
+        return count
 
     def fit_camera(self, client: viser.ClientHandle | None = None) -> None:
         """Point the camera(s) at the visible scenes' bounds from a 3/4 view."""

@@ -151,3 +151,17 @@ def test_display_buffer_is_packed_once_per_frame_and_repacked_after_an_edit(sequ
     assert sequence_state.display_buffer("clip", 1) is first
     act.select_box(sequence_state, (0, 0, 0), IDENTITY, HALF)
     assert sequence_state.display_buffer("clip", 1) is not first
+
+
+def test_buffer_cache_evicts_least_recently_used_frames_beyond_its_budget(make_gaussians):
+    from lyra.scene import GaussianSequence
+    from viewer.state import AppState
+
+    state = AppState(buffer_cache_bytes=2 * 100 * 32)  # room for two 100-splat frames
+    state.add_scene(GaussianSequence([make_gaussians(100, seed=i) for i in range(4)]), "clip")
+    buffers = [state.display_buffer("clip", i) for i in range(4)]
+    assert state.cached_buffer_bytes() <= 2 * 100 * 32
+    assert state.display_buffer("clip", 3) is buffers[3]  # recent: still cached
+    again = state.display_buffer("clip", 0)  # evicted: packed again, same bytes
+    assert again is not buffers[0]
+    np.testing.assert_array_equal(again, buffers[0])
