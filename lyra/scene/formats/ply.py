@@ -338,9 +338,12 @@ def _stream_float_rows(handle, gaussians: Gaussians, extras: dict[str, np.ndarra
     n, k = len(gaussians), gaussians.sh.shape[1]
     col = {name: i for i, name in enumerate(names)}
     f32 = lambda t: t.detach().to(torch.float32).numpy()  # noqa: E731 - zero-copy for float32 CPU tensors
-    means, scales, quats, opacities, sh = (f32(t) for t in (gaussians.means, gaussians.scales, gaussians.quats,
-                                                            gaussians.opacities, gaussians.sh))
-    eps = np.float32(2.0**-24)
+    means, quats, sh = (f32(t) for t in (gaussians.means, gaussians.quats, gaussians.sh))
+    # The inverse activations run once over the contiguous arrays (SIMD ufuncs);
+    # ufuncs writing straight into strided row columns are several times slower.
+    opacity_logits = np.empty(n, np.float32)
+    log_scales = np.empty((n, 3), np.float32)
+    _inverse_activations(gaussians, opacity_logits, log_scales)
     dc = col["f_dc_0"]
     rows_per_chunk = max(1, CHUNK_BYTES // (4 * len(names)))
     buffer = np.empty((rows_per_chunk, len(names)), "<f4")
@@ -352,15 +355,13 @@ def _stream_float_rows(handle, gaussians: Gaussians, extras: dict[str, np.ndarra
         for name in _NORMALS:
             if name in col:
                 rows[:, col[name]] = extras[name][s] if name in extras else 0.0
-        for c in range(3):
-            rows[:, dc + c] = sh[s, 0, c]
         if k > 1:
             rows[:, dc + 3 : dc + 3 * k].reshape(m, 3, k - 1, copy=False)[:] = sh[s, 1:].transpose(0, 2, 1)
-        p = np.clip(opacities[s], eps, 1 - eps)
-        np.log(p / (1 - p), out=rows[:, col["opacity"]])
-        with np.errstate(divide="ignore"):
-            for i in range(3):
-                np.log(scales[s, i], out=rows[:, col[f"scale_{i}"]])
+        for c in range(3):  # after the higher bands: the same source cache lines
+            rows[:, dc + c] = sh[s, 0, c]
+        rows[:, col["opacity"]] = opacity_logits[s]
+        for i in range(3):
+            rows[:, col[f"scale_{i}"]] = log_scales[s, i]
         for i in range(4):
             rows[:, col[f"rot_{i}"]] = quats[s, i]
         for name, array in extras.items():
@@ -369,11 +370,12 @@ def _stream_float_rows(handle, gaussians: Gaussians, extras: dict[str, np.ndarra
 
 
 def _inverse_activations(gaussians: Gaussians, opacity_out: np.ndarray, log_scale_out: np.ndarray) -> None:
-    """Write logit(opacity) and log(scale) into (strided) output columns."""
+    """Write logit(opacity) into ``opacity_out [N]`` and log(scale) into ``log_scale_out [N, 3]``."""
     eps = np.float32(2.0**-24)
     p = np.clip(gaussians.opacities.detach().to(torch.float32).numpy(), eps, 1 - eps)
     with np.errstate(divide="ignore"):
-        np.log(p / (1 - p), out=opacity_out)
+        np.log(p, out=opacity_out)
+        opacity_out -= np.log1p(-p)  # logit = log p - log(1 - p)
         np.log(gaussians.scales.detach().to(torch.float32).numpy(), out=log_scale_out)
 
 
