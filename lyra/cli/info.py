@@ -59,6 +59,17 @@ def describe(path) -> dict:
     return info
 
 
+def _short(value):
+    """Floats to 4 significant digits, recursively, for the text report."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, list):
+        return [_short(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _short(v) for k, v in value.items()}
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     info = describe(args.path)
     if args.json:
@@ -67,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     for key, value in info.items():
         if key == "warnings":
             continue
-        print(f"{key:>14}: {value}")
+        print(f"{key:>14}: {_short(value)}")
     for message in info["warnings"]:
         print(f"{'warning':>14}: {message}")
     return 0

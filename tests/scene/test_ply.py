@@ -315,3 +315,28 @@ def test_dc_convention_matches_base_color(tmp_path, gaussians_factory):
     save(g, tmp_path / "c.ply")
     data = plyfile.PlyData.read(str(tmp_path / "c.ply"))["vertex"].data
     np.testing.assert_allclose(0.5 + SH_C0 * data["f_dc_0"], g.rgb()[:, 0].numpy(), atol=1e-6)
+
+
+def test_gsplat_exported_ply_loads_to_same_values(tmp_path, gaussians_factory):
+    import gsplat
+
+    g = gaussians_factory(40, sh_degree=3)
+    gsplat.export_splats(g.means, g.scales.log(), g.quats, torch.logit(g.opacities), g.sh[:, :1], g.sh[:, 1:],
+                         format="ply", save_to=str(tmp_path / "gsplat.ply"))
+    back = load(tmp_path / "gsplat.ply")
+    assert torch.equal(back.means, g.means) and torch.equal(back.sh, g.sh)
+    assert_matches(back, g)
+
+
+def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, gaussians_factory, monkeypatch):
+    save(gaussians_factory(5), tmp_path / "a.ply")
+    before = (tmp_path / "a.ply").read_bytes()
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ply, "_stream_float_rows", explode)
+    with pytest.raises(OSError, match="disk full"):
+        save(gaussians_factory(9, seed=3), tmp_path / "a.ply")
+    assert (tmp_path / "a.ply").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.ply"]

@@ -100,3 +100,13 @@ def test_truncated_file_raises(tmp_path, gaussians_factory):
     (tmp_path / "t.compressed.ply").write_bytes((tmp_path / "a.compressed.ply").read_bytes()[:-7])
     with pytest.raises(SceneFileError, match="truncated"):
         load(tmp_path / "t.compressed.ply")
+
+
+def test_huge_declared_counts_raise_before_allocating(tmp_path, gaussians_factory):
+    save(gaussians_factory(10), tmp_path / "a.compressed.ply")
+    data = (tmp_path / "a.compressed.ply").read_bytes()
+    data = data.replace(b"element vertex 10\n", b"element vertex 2560000000\n").replace(b"element chunk 1\n", b"element chunk 10000000\n")
+    data = data.replace(b"element sh 10\n", b"element sh 2560000000\n")
+    (tmp_path / "huge.compressed.ply").write_bytes(data)
+    with pytest.raises(SceneFileError, match="truncated"):
+        load(tmp_path / "huge.compressed.ply")
