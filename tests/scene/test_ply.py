@@ -11,7 +11,7 @@ import torch
 
 from lyra.errors import SceneFileError
 from lyra.scene import load, save
-from lyra.scene.formats import ply
+from lyra.scene.formats import ply, ply_write
 from lyra.scene.formats.checks import SceneFileWarning
 from lyra.scene.sh import SH_C0
 
@@ -335,7 +335,7 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, gaussians
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(ply, "_stream_float_rows", explode)
+    monkeypatch.setattr(ply_write, "_stream_float_rows", explode)
     with pytest.raises(OSError, match="disk full"):
         save(gaussians_factory(9, seed=3), tmp_path / "a.ply")
     assert (tmp_path / "a.ply").read_bytes() == before

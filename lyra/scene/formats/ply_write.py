@@ -1,0 +1,156 @@
+"""Writing standard 3DGS PLY files (the INRIA layout); reading lives in :mod:`lyra.scene.formats.ply`.
+
+Layout written: ``x y z nx ny nz f_dc_0..2 f_rest_0..M-1 opacity scale_0..2
+rot_0..3``, binary little-endian float32 (248 bytes per splat at SH degree
+3), then any 1-D numeric extras as extra properties. ``f_rest`` is
+channel-major, opacity a logit, scales logs, rot (w, x, y, z).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lyra.errors import SceneFileError
+from lyra.fileio import atomic_write
+from lyra.scene.formats.checks import SceneFileWarning
+from lyra.scene.formats.ply_header import format_header
+from lyra.scene.gaussians import Gaussians
+
+CHUNK_BYTES = 1 << 21  # rows built per write: small enough to stay in L2/L3 cache
+_NORMALS = ["nx", "ny", "nz"]
+_DC = ["f_dc_0", "f_dc_1", "f_dc_2"]
+_TAIL = ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+
+
+def _writable_extras(gaussians: Gaussians, path: Path) -> dict[str, np.ndarray]:
+    """1-D extras with a PLY scalar type, as numpy arrays; others are skipped with a warning."""
+    kept, skipped = {}, []
+    for name, value in gaussians.extras.items():
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        code = array.dtype.kind + str(array.dtype.itemsize)
+        if array.ndim == 1 and code in ("i1", "u1", "i2", "u2", "i4", "u4", "f4", "f8") and re.fullmatch(r"\S+", name):
+            kept[name] = array
+        else:
+            skipped.append(name)
+    if skipped:
+        warnings.warn(f"{path}: not writing extra attributes {skipped} (PLY holds 1-D numeric columns only)",
+                      SceneFileWarning, stacklevel=3)
+    return kept
+
+
+def write(gaussians: Gaussians, path: str | Path, *, sh_degree: int | None = None, overwrite: bool = True,
+          normals: bool = True) -> None:
+    """Write a binary little-endian INRIA-layout PLY atomically (see module docstring).
+
+    ``sh_degree`` truncates or zero-pads the SH bands. Raises SceneFileError when
+    ``path`` exists and ``overwrite`` is False, or when given a sequence.
+    """
+    path = Path(path)
+    if not isinstance(gaussians, Gaussians):
+        raise SceneFileError(path, "a static Gaussians scene for a PLY file", f"a {type(gaussians).__name__} (save sequences as a folder)")
+    if sh_degree is not None:
+        gaussians = gaussians.with_sh_degree(sh_degree)
+    gaussians = gaussians.to("cpu")
+    n, k = len(gaussians), gaussians.sh.shape[1]
+    extras = _writable_extras(gaussians, path)
+    normal_cols = [(name, "f4") for name in _NORMALS] if normals else []
+    rest_names = [f"f_rest_{i}" for i in range(3 * (k - 1))]
+    core = [(c, "f4") for c in ["x", "y", "z"]] + normal_cols + [(c, "f4") for c in _DC + rest_names]
+    core += [(c, "f4") for c in _TAIL]
+    tail = [(name, a.dtype.kind + str(a.dtype.itemsize)) for name, a in extras.items() if not (normals and name in _NORMALS)]
+    props = core + tail
+    names = [p for p, _ in props]
+    if len(set(names)) != len(names):
+        raise SceneFileError(path, "extra attribute names distinct from the 3DGS properties", f"properties {names}")
+    header = format_header([("vertex", n, props)], comments=["written by lyra-studio (3DGS INRIA layout)"])
+    try:
+        with atomic_write(path, "wb", overwrite=overwrite) as handle:
+            handle.write(header)
+            if all(t == "f4" for _, t in props):
+                _stream_float_rows(handle, gaussians, extras, names)
+            else:
+                rows = np.empty(n, np.dtype([(p, "<" + t) for p, t in props]))
+                _fill_structured_rows(rows, gaussians, extras, normals, rest_names)
+                handle.write(memoryview(rows).cast("B"))
+    except FileExistsError:
+        raise SceneFileError(path, "a path that does not exist yet (or overwrite)", "an existing file") from None
+
+
+def _stream_float_rows(handle, gaussians: Gaussians, extras: dict[str, np.ndarray], names: list[str]) -> None:
+    """Build float32 rows a cache-sized chunk at a time and write each chunk.
+
+    Filling a small buffer column by column and writing it keeps the rows in
+    cache; building all 236 MB of a 1M-splat file first would write and then
+    re-read it from memory.
+    """
+    n, k = len(gaussians), gaussians.sh.shape[1]
+    col = {name: i for i, name in enumerate(names)}
+    f32 = lambda t: t.detach().to(torch.float32).numpy()  # noqa: E731 - zero-copy for float32 CPU tensors
+    means, quats, sh = (f32(t) for t in (gaussians.means, gaussians.quats, gaussians.sh))
+    # The inverse activations run once over the contiguous arrays (SIMD ufuncs);
+    # ufuncs writing straight into strided row columns are several times slower.
+    opacity_logits = np.empty(n, np.float32)
+    log_scales = np.empty((n, 3), np.float32)
+    _inverse_activations(gaussians, opacity_logits, log_scales)
+    dc = col["f_dc_0"]
+    rows_per_chunk = max(1, CHUNK_BYTES // (4 * len(names)))
+    buffer = np.empty((rows_per_chunk, len(names)), "<f4")
+    for start in range(0, n, rows_per_chunk):
+        m = min(rows_per_chunk, n - start)
+        s, rows = slice(start, start + m), buffer[:m]
+        for i, axis in enumerate("xyz"):
+            rows[:, col[axis]] = means[s, i]
+        for name in _NORMALS:
+            if name in col:
+                rows[:, col[name]] = extras[name][s] if name in extras else 0.0
+        if k > 1:
+            rows[:, dc + 3 : dc + 3 * k].reshape(m, 3, k - 1, copy=False)[:] = sh[s, 1:].transpose(0, 2, 1)
+        for c in range(3):  # after the higher bands: the same source cache lines
+            rows[:, dc + c] = sh[s, 0, c]
+        rows[:, col["opacity"]] = opacity_logits[s]
+        for i in range(3):
+            rows[:, col[f"scale_{i}"]] = log_scales[s, i]
+        for i in range(4):
+            rows[:, col[f"rot_{i}"]] = quats[s, i]
+        for name, array in extras.items():
+            rows[:, col[name]] = array[s]
+        handle.write(memoryview(rows).cast("B"))
+
+
+def _inverse_activations(gaussians: Gaussians, opacity_out: np.ndarray, log_scale_out: np.ndarray) -> None:
+    """Write logit(opacity) into ``opacity_out [N]`` and log(scale) into ``log_scale_out [N, 3]``."""
+    eps = np.float32(2.0**-24)
+    p = np.clip(gaussians.opacities.detach().to(torch.float32).numpy(), eps, 1 - eps)
+    with np.errstate(divide="ignore"):
+        np.log(p, out=opacity_out)
+        opacity_out -= np.log1p(-p)  # logit = log p - log(1 - p)
+        np.log(gaussians.scales.detach().to(torch.float32).numpy(), out=log_scale_out)
+
+
+def _fill_structured_rows(rows: np.ndarray, gaussians: Gaussians, extras: dict, normals: bool, rest_names: list[str]) -> None:
+    """Field-by-field fill for rows with mixed property types (extras that are not float32)."""
+    f32 = lambda t: t.detach().to(torch.float32).numpy()  # noqa: E731
+    means, sh, quats = f32(gaussians.means), f32(gaussians.sh), f32(gaussians.quats)
+    opacity_logits = np.empty(len(gaussians), np.float32)
+    log_scales = np.empty((len(gaussians), 3), np.float32)
+    _inverse_activations(gaussians, opacity_logits, log_scales)
+    for i, axis in enumerate("xyz"):
+        rows[axis] = means[:, i]
+        rows[f"f_dc_{i}"] = sh[:, 0, i]
+        rows[f"scale_{i}"] = log_scales[:, i]
+    k1 = sh.shape[1] - 1
+    for j, name in enumerate(rest_names):
+        rows[name] = sh[:, 1 + j % k1, j // k1]
+    rows["opacity"] = opacity_logits
+    for i in range(4):
+        rows[f"rot_{i}"] = quats[:, i]
+    if normals:
+        for name in _NORMALS:
+            rows[name] = extras.get(name, 0.0)
+    for name, array in extras.items():
+        rows[name] = array
