@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from lyra.errors import SceneFileError
-from lyra.scene.formats.ply_header import MAX_HEADER_BYTES
+from lyra.scene.formats.ply_header import read_head
 
 SPLAT_ROW_BYTES = 32
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -25,12 +24,7 @@ def detect_format(path: Path) -> str:
     path = Path(path)
     if path.is_dir():
         return "sequence"
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as handle:
-            head = handle.read(MAX_HEADER_BYTES)
-    except OSError as exc:
-        raise SceneFileError(path, "a readable scene file", f"an OS error ({exc.strerror or exc})") from None
+    size, head = read_head(path)
     if size == 0:
         raise SceneFileError(path, "a scene file (PLY, compressed PLY, .splat, Lyra tensor)", "an empty file")
     if head.startswith(b"ply\n") or head.startswith(b"ply\r\n"):

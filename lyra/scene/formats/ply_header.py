@@ -85,15 +85,20 @@ class PlyHeader:
         raise KeyError(name)
 
 
+def read_head(path: Path, what: str = "a readable scene file") -> tuple[int, bytes]:
+    """``(file size, first MAX_HEADER_BYTES bytes)``; an OS error becomes SceneFileError."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            return size, handle.read(MAX_HEADER_BYTES)
+    except OSError as exc:
+        raise SceneFileError(path, what, f"an OS error ({exc.strerror or exc})") from None
+
+
 def read_header(path: Path) -> PlyHeader:
     """Parse the header of the PLY file at ``path``; raises SceneFileError on anything malformed."""
     path = Path(path)
-    try:
-        file_size = os.path.getsize(path)
-        with open(path, "rb") as handle:
-            head = handle.read(MAX_HEADER_BYTES)
-    except OSError as exc:
-        raise SceneFileError(path, "a readable PLY file", f"an OS error ({exc.strerror or exc})") from None
+    file_size, head = read_head(path, "a readable PLY file")
     if not head:
         raise SceneFileError(path, "a PLY file", "an empty file")
     if not (head.startswith(PLY_MAGIC) or head.startswith(b"ply\r\n")):
