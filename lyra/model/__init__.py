@@ -5,6 +5,7 @@ PyTorch (CPU-capable) with the official parameter names, so the released
 ``lyra_static.pt`` / ``lyra_dynamic.pt`` load with a strict state-dict load.
 """
 
+from lyra.model.checkpoint import load_decoder, load_official_decoder, save_decoder
 from lyra.model.config import LyraDecoderConfig
 from lyra.model.decoder import (
     LyraDecoder,
@@ -13,12 +14,17 @@ from lyra.model.decoder import (
     packed_to_sequence,
     prune_by_opacity,
 )
+from lyra.model.sdg import decode_scene
 
 __all__ = [
     "LyraDecoder",
     "LyraDecoderConfig",
     "activate_gaussians",
+    "decode_scene",
+    "load_decoder",
+    "load_official_decoder",
     "packed_to_gaussians",
     "packed_to_sequence",
     "prune_by_opacity",
+    "save_decoder",
 ]
