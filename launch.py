@@ -15,6 +15,10 @@ import sys
 import threading
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # scenes/ (the demo builder) sits beside this file and is not an installed package
+    sys.path.insert(0, str(ROOT))
+
 DEFAULT_CACHE = Path(os.environ.get("LYRA_STUDIO_CACHE", Path.home() / ".cache" / "lyra-studio"))
 
 

@@ -6,6 +6,8 @@ leaves the demo viewer as it found it, except the last which exports).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,23 @@ def test_box_delete_removes_splats_from_the_picture_and_undo_brings_them_back(vi
     restored = screen.wait_for_picture(
         lambda im: abs(screen.splat_fraction(im) - full_fraction) < 0.05 * full_fraction, what="the splats back")
     assert abs(screen.splat_fraction(restored) - full_fraction) < 0.05 * full_fraction
+    viewer.action("Clear selection", viewer.state.clear_selection)
+
+
+def test_rectangle_dragged_in_the_page_selects_and_highlights_splats(viewer, page, screen):
+    before = screen.wait_for_picture(lambda im: screen.splat_fraction(im) > 0.05, what="the scene")
+    page.get_by_role("tab", name="Edit").click()
+    page.get_by_role("button", name="Drag a rectangle").click()
+    screen.wait_for(lambda: bool(viewer.server.scene._scene_pointer_cb), timeout=30, what="rect-select armed")
+    time.sleep(1.0)  # the armed gesture reaches the page over the websocket
+    page.mouse.move(150, 250)
+    page.mouse.down()
+    page.mouse.move(450, 480, steps=10)
+    page.mouse.up()
+    screen.wait_for(lambda: viewer.state.selected_count() > 0, timeout=30, what="a rectangle selection on the server")
+    magenta = lambda im: ((im[..., 0] > 200) & (im[..., 1] < 120) & (im[..., 2] > 120)).mean()  # noqa: E731
+    highlighted = screen.wait_for_picture(lambda im: magenta(im) > magenta(before) + 0.002, what="highlighted splats")
+    assert magenta(highlighted) > magenta(before)
     viewer.action("Clear selection", viewer.state.clear_selection)
 
 
