@@ -125,6 +125,9 @@ def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
         total = sum(info.file_size for info in members)
         if total > MAX_ZIP_BYTES:
             raise SceneFileError(path, f"at most {MAX_ZIP_BYTES} uncompressed bytes of frames", f"{total} bytes declared")
+        free = shutil.disk_usage(tmp).free
+        if total > free:
+            raise SceneFileError(path, f"frames that fit in the {free} free bytes of the temp folder", f"{total} bytes declared")
         files: dict[str, Path] = {}
         manifest = None
         for index, info in enumerate(members):
