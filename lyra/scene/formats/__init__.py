@@ -6,7 +6,10 @@ official torch-saved ``[1, N, 14]`` tensor, read only), ``sequence`` (a folder
 of numbered PLY frames plus ``manifest.json``).
 
 Each format lives in its own module exposing ``read(path, **opts)`` and
-(except read-only ones) ``write(obj, path, **opts)``.
+(except read-only ones) ``write(obj, path, **opts)``. Detection is by
+content (:mod:`lyra.scene.formats.detect`). Problems that do not stop a load
+(dropped invalid splats, values that look already activated) are issued as
+:class:`SceneFileWarning`; ``lyra info`` lists them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 from pathlib import Path
 
 from lyra.errors import SceneFileError
+from lyra.scene.formats.checks import SceneFileWarning  # noqa: F401 - re-exported for callers
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.sequence import GaussianSequence
 
