@@ -254,3 +254,17 @@ def test_pruning_count_uses_official_integer_truncation():
 def test_zero_prune_ratio_is_identity():
     packed = torch.randn(1, 7, 14)
     assert prune_by_opacity(packed, 0.0) is packed
+
+
+def test_bfloat16_model_gives_float32_gaussians_close_to_float32_model():
+    model = perturbed_model(reduced("static"))
+    inputs = random_inputs(B=1, V=2, T=2, H=4, W=4)
+    del inputs["time_embeddings"]
+    with torch.no_grad():
+        reference = model.forward_gaussians(**inputs, num_views=2)
+        half = model.to(torch.bfloat16).forward_gaussians(
+            **{k: v.to(torch.bfloat16) for k, v in inputs.items()}, num_views=2
+        )
+    assert half.dtype == torch.float32
+    assert torch.isfinite(half).all()
+    assert (half[..., 3] - reference[..., 3]).abs().max() < 0.05  # opacities agree to bf16 precision
