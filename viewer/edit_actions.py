@@ -105,6 +105,12 @@ def rotate(state: AppState, wxyz: Sequence[float], pivot: Sequence[float] | None
     )
 
 
+def rigid_move(state: AppState, wxyz: Sequence[float], pivot: Sequence[float], offset: Sequence[float]) -> int:
+    """Rotate the selection by ``wxyz`` about ``pivot``, then move it by ``offset``: one undoable edit."""
+    off = [float(v) for v in offset]
+    return state.apply_to_selection("Move (gizmo)", lambda g, m: ops.translate(ops.rotate(g, m, wxyz, pivot), m, off))
+
+
 def scale(state: AppState, factor: float, pivot: Sequence[float] | None = None) -> int:
     if not factor > 0:
         raise EditError(f"scale factor must be positive, got {factor}")

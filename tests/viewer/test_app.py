@@ -145,3 +145,45 @@ def test_concurrent_edits_from_two_threads_leave_a_consistent_state(make_gaussia
     assert len(state.display_buffer("shared")) == 3000
     assert not (frame.selected & frame.deleted).any()
     assert torch.equal(frame.gaussians.means, state.layer().frames[0].gaussians.means)
+
+
+def test_download_button_sends_the_edited_file_to_the_browser(app, make_gaussians):
+    app.state.add_scene(make_gaussians(40), "dl")
+    act.select_box(app.state, (0, 0, 0), IDENTITY, (0.5, 0.5, 0.5))
+    app.state.delete_selected()
+    sent = []
+    client = SimpleNamespace(send_file_download=lambda name, content, save_immediately: sent.append((name, content)),
+                             add_notification=lambda *a, **k: None)
+    app.export_panel.format.value = "splat"
+    app.export_panel.name.value = "mine"
+    app.export_panel._download(SimpleNamespace(client=client))
+    assert app.jobs[-1].wait(30) and app.jobs[-1].status == "done"
+    (name, content), = sent
+    assert name == "mine.splat" and len(content) == 32 * len(app.state.edited_scene())
+
+
+def test_failed_action_notifies_the_browser_and_changes_nothing(app, make_gaussians):
+    app.state.add_scene(make_gaussians(40), "s")
+    notes = []
+    app.notify = lambda title, body, client=None, error=False: notes.append((title, body, error))
+    assert app.action("Delete", app.state.delete_selected) is None
+    assert notes == [("Delete failed", "nothing is selected", True)]
+    assert not app.state.current().deleted.any()
+
+
+def test_gizmo_move_translates_and_rotates_the_selection_by_the_gizmo_motion(app, make_gaussians):
+    g = make_gaussians(100)
+    app.state.add_scene(g, "g")
+    act.select_box(app.state, (0, 0, 0), IDENTITY, (0.5, 0.5, 0.5))
+    mask = app.state.current().selected.clone()
+    panel = app.edit_panel
+    panel.gizmo.position = (0.0, 0.0, 0.0)
+    panel._anchor = (np.array([1.0, 0, 0, 0]), np.zeros(3))
+    panel.gizmo.wxyz = (0.0, 0.0, 0.0, 1.0)  # half turn about z: (x, y) -> (-x, -y)
+    panel.gizmo.position = (0.0, 0.0, 2.0)
+    panel._apply_gizmo_move()
+    moved = app.state.current().gaussians.means
+    expected = g.means[mask] * torch.tensor([-1.0, -1.0, 1.0]) + torch.tensor([0.0, 0.0, 2.0])
+    assert torch.allclose(moved[mask], expected, atol=1e-5)
+    assert torch.equal(moved[~mask], g.means[~mask])
+    assert [label for label, _ in app.state.history.labels()] == ["Move (gizmo)"]

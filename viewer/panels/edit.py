@@ -8,19 +8,14 @@ the gizmo's motion since it was last applied.
 from __future__ import annotations
 
 import numpy as np
+import torch
 import viser
 
+from lyra.edit.ops import quat_multiply
 from lyra.render.camera import Camera
 from viewer import edit_actions as act
 
 SCOPE_LABELS = {"All frames": "all", "Current frame": "current"}
-
-
-def _quat_mul(a, b):
-    w1, x1, y1, z1 = a
-    w2, x2, y2, z2 = b
-    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
 
 
 class EditPanel:
@@ -126,12 +121,8 @@ class EditPanel:
         anchor_wxyz, anchor_pos = self._anchor
         wxyz, pos = np.array(self.gizmo.wxyz), np.array(self.gizmo.position)
         inverse = anchor_wxyz * np.array([1, -1, -1, -1])
-        delta_rot = _quat_mul(wxyz, inverse)
-        changed = 0
-        if not np.allclose(delta_rot, [1, 0, 0, 0], atol=1e-6) and not np.allclose(delta_rot, [-1, 0, 0, 0], atol=1e-6):
-            changed = act.rotate(self.app.state, delta_rot, pivot=anchor_pos)
-        if not np.allclose(pos, anchor_pos):
-            changed = act.translate(self.app.state, pos - anchor_pos)
+        delta_rot = quat_multiply(torch.as_tensor(wxyz), torch.as_tensor(inverse)).numpy()
+        changed = act.rigid_move(self.app.state, delta_rot, anchor_pos, pos - anchor_pos)
         self._anchor = (wxyz, pos)
         return changed
 
