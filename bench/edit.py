@@ -7,7 +7,10 @@ is box select, delete and undo each under 50 ms at 1M splats; delete and
 undo are a mask flip in the viewer (soft delete), ``g[~mask]`` is the copy
 made at export.
 
-    python bench/edit.py [--n 1000000] [--repeats 7]
+    python bench/edit.py [--n 1000000] [--repeats 7] [--threads T] [--floaters]
+
+On a machine busy with other work, ``--threads 1`` gives steadier figures
+(intra-op threads then wait on the scheduler); the load average is reported.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import time
 
@@ -70,8 +74,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--floaters", action="store_true", help="also time floater_mask (several seconds)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     g = random_scene(args.n)
     means_np = g.means.numpy()
@@ -120,6 +127,7 @@ def main() -> None:
         "sh_degree": g.sh_degree,
         "box_selected": int(box.sum()),
         "torch_threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "unit": "ms (median)",
         "timings_ms": timings,
         "box_speedup_vs_numpy_float64": round(timings["baseline_numpy_float64_box"] / timings["select_box"], 2),
