@@ -340,3 +340,11 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, gaussians
         save(gaussians_factory(9, seed=3), tmp_path / "a.ply")
     assert (tmp_path / "a.ply").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["a.ply"]
+
+
+def test_ascii_file_with_huge_count_raises_before_parsing(tmp_path, gaussians_factory):
+    write_with_plyfile(tmp_path / "a.ply", raw_columns(gaussians_factory(3, sh_degree=0)), text=True)
+    data = (tmp_path / "a.ply").read_bytes().replace(b"element vertex 3\n", b"element vertex 500000000\n")
+    (tmp_path / "huge.ply").write_bytes(data)
+    with pytest.raises(SceneFileError, match="truncated, or the header counts are wrong"):
+        load(tmp_path / "huge.ply")
