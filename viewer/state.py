@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -28,11 +27,9 @@ from torch import Tensor
 
 from lyra.errors import EditError
 from lyra.scene import Gaussians, GaussianSequence
+from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
 from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
-from viewer.splat_buffer import RGBA_WORD, pack_gaussians, pack_rgba_words, tint_rgba_words
 
-SELECTION_TINT = (255, 64, 200)
-BUFFER_CACHE_BYTES = 2 * 1024**3  # packed buffers kept for quick frame switches; least recently used go first
 SCOPES = ("all", "current")
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
 
@@ -69,20 +66,11 @@ class Layer:
         return min(global_frame, len(self.frames) - 1)
 
 
-@dataclasses.dataclass
-class _BufferCache:
-    base_key: object = None
-    base: np.ndarray | None = None
-    display_key: object = None
-    display: np.ndarray | None = None
-
-
 class AppState:
     """Scene state of one viewer process (shared by every connected browser tab)."""
 
-    def __init__(self, buffer_cache_bytes: int = BUFFER_CACHE_BYTES) -> None:
+    def __init__(self, buffer_cache_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         self.lock = threading.RLock()
-        self.buffer_cache_bytes = buffer_cache_bytes
         self.layers: dict[str, Layer] = {}
         self.active: str | None = None
         self.frame = 0
@@ -92,7 +80,7 @@ class AppState:
         self.version = 0  # bumped on every change, so the sync can tell something moved
         self.last_action: tuple[str, float] | None = None  # (label, seconds taken)
         self._revision = 0
-        self._caches: OrderedDict[FrameKey, _BufferCache] = OrderedDict()
+        self._buffers = FrameBufferCache(buffer_cache_bytes)
 
     # ------------------------------------------------------------ layers
     def add_scene(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
@@ -118,8 +106,7 @@ class AppState:
             self.layer(name)
             del self.layers[name]
             self.history.forget_layer(name)
-            for key in [k for k in self._caches if k[0] == name]:
-                del self._caches[key]
+            self._buffers.drop_layer(name)
             if self.active == name:
                 self.active = next(iter(self.layers), None)
             self.frame = min(self.frame, max(0, self.num_frames - 1))
@@ -348,54 +335,22 @@ class AppState:
                 self._changed()
 
     def display_buffer(self, name: str, frame_index: int | None = None) -> np.ndarray:
-        """viser buffer ``uint32 [M, 8]`` of a layer's frame: deleted splats dropped, selection tinted,
-        SH baked for :attr:`view_position` when the layer has SH. Cached; a repeat call is free."""
+        """viser buffer ``uint32 [M, 8]`` of a layer's frame (default: the current one): deleted splats
+        dropped, selection tinted, SH baked for :attr:`view_position` when the frame has SH. Cached."""
         with self.lock:
             layer = self.layer(name)
             i = layer.frame_index(self.frame) if frame_index is None else frame_index
             frame = layer.frames[i]
-            cache = self._caches.setdefault((name, i), _BufferCache())
-            self._caches.move_to_end((name, i))
             bake = self.view_position if frame.gaussians.sh_degree > 0 else None
-            if cache.base_key is not frame.gaussians:
-                cache.base, cache.base_key, cache.display_key = pack_gaussians(frame.gaussians), frame.gaussians, None
-            display_key = (frame.revision, bake)
-            if cache.display_key != display_key:
-                cache.display, cache.display_key = self._build_display(frame, cache.base, bake), display_key
-                self._evict_buffers()
-            return cache.display
+            return self._buffers.display((name, i), frame.gaussians, frame.deleted, frame.selected, frame.revision, bake)
+
+    @property
+    def buffer_cache_bytes(self) -> int:
+        return self._buffers.budget_bytes
 
     def cached_buffer_bytes(self) -> int:
         with self.lock:
-            return sum(c.base.nbytes + (c.display.nbytes if c.display is not c.base else 0)
-                       for c in self._caches.values() if c.base is not None)
-
-    def _evict_buffers(self) -> None:
-        """Drop least recently used frame buffers beyond the budget (the newest one always stays)."""
-        total = self.cached_buffer_bytes()
-        while total > self.buffer_cache_bytes and len(self._caches) > 1:
-            _, old = self._caches.popitem(last=False)
-            if old.base is not None:
-                total -= old.base.nbytes + (old.display.nbytes if old.display is not old.base else 0)
-
-    def _build_display(self, frame: Frame, base: np.ndarray, bake: tuple | None) -> np.ndarray:
-        buffer = base
-        if bake is not None:
-            from lyra.scene.sh import eval_sh
-
-            g = frame.gaussians
-            with torch.no_grad():
-                rgb = eval_sh(g.sh.float(), g.means.float() - torch.tensor(bake, dtype=torch.float32))
-            buffer = base.copy()
-            buffer[:, RGBA_WORD] = pack_rgba_words(rgb, g.opacities)
-        if bool(frame.selected.any()):
-            if buffer is base:
-                buffer = base.copy()
-            sel = frame.selected.numpy()
-            buffer[sel, RGBA_WORD] = tint_rgba_words(buffer[sel, RGBA_WORD], SELECTION_TINT)
-        if bool(frame.deleted.any()):
-            buffer = buffer[~frame.deleted.numpy()]
-        return buffer
+            return self._buffers.nbytes
 
     # ------------------------------------------------------------ status
     def counts(self) -> dict[str, int]:
