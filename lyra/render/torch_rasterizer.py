@@ -7,7 +7,7 @@ bench/render.py measures it against the fastest CPU peer we could install.
 
 Algorithm (gsplat's conventions, see :mod:`lyra.render.projection`):
 
-1. project every splat (vectorized) and find the 16x16 tiles its alpha >= 1/255
+1. project every splat (vectorized) and find the square tiles (8x8 by default) its alpha >= 1/255
    box touches;
 2. build the (tile, depth)-sorted intersection list: sort splats by depth once,
    expand each into its tiles, stable-sort by tile id;
@@ -33,8 +33,8 @@ from torch import Tensor
 
 from lyra.render.projection import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, Projected
 
-DEFAULT_TILE = 16
-DEFAULT_MAX_BLOCK = 1 << 22  # elements per [tiles, splats, pixels] block
+DEFAULT_TILE = 8  # 8x8 tiles: less padded work per splat than 16x16 on CPU (bench/render.py)
+DEFAULT_MAX_BLOCK = 1 << 20  # elements per [tiles, splats, pixels] block (~4 MiB float32: stays in cache)
 _LOG_T_MIN = math.log(TRANSMITTANCE_MIN)
 
 
