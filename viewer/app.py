@@ -15,6 +15,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,13 +122,22 @@ class ViewerApp:
                 job.cancel()
 
     # -------------------------------------------------------------- scenes
-    def open_scene(self, path: str | os.PathLike, name: str | None = None) -> str:
-        """Load a scene file or folder into a new layer; raises SceneFileError (state untouched)."""
+    def open_scene(self, path: str | os.PathLike, name: str | None = None, drop_invalid: bool = False) -> str:
+        """Load a scene file or folder into a new layer; raises SceneFileError (state untouched).
+
+        ``drop_invalid``: drop splats with NaN/Inf values or zero quaternions instead of refusing the file.
+        """
         from lyra.scene import load
 
         path = Path(path).expanduser()
         start = time.perf_counter()
-        scene = load(path)
+        # Loader warnings (e.g. "dropped 3 of 10 splats") go to the user. catch_warnings is process-wide;
+        # a warning from another thread during a load may land here too, which is harmless.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            scene = load(path, drop_invalid=drop_invalid)
+        for warning in caught:
+            self.notify(f"Opened {path.name} with a warning", str(warning.message))
         layer = self.state.add_scene(scene, name or path.stem or path.name, source=str(path))
         self.state.last_action = (f"Open {layer}", time.perf_counter() - start)
         self.refresh()

@@ -187,3 +187,24 @@ def test_gizmo_move_translates_and_rotates_the_selection_by_the_gizmo_motion(app
     assert torch.allclose(moved[mask], expected, atol=1e-5)
     assert torch.equal(moved[~mask], g.means[~mask])
     assert [label for label, _ in app.state.history.labels()] == ["Move (gizmo)"]
+
+
+def ply_with_one_nan(path, gaussians):
+    """A valid PLY whose first splat's x is patched to NaN."""
+    save(gaussians, path)
+    data = bytearray(path.read_bytes())
+    start = data.index(b"end_header\n") + len(b"end_header\n")
+    data[start:start + 4] = np.array([np.nan], dtype="<f4").tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_file_with_nan_is_refused_unless_drop_invalid_is_ticked(app, make_gaussians, tmp_path):
+    path = ply_with_one_nan(tmp_path / "nan.ply", make_gaussians(30))
+    notes = []
+    app.notify = lambda title, body, client=None, error=False: notes.append(body)
+    assert app.action("Open", lambda: app.open_scene(path)) is None
+    assert len(notes) == 1 and app.state.layers == {}
+    layer = app.action("Open", lambda: app.open_scene(path, drop_invalid=True))
+    assert layer == "nan" and len(app.state.current().gaussians) == 29
+    assert "dropped 1 of 30" in notes[-1]

@@ -27,6 +27,7 @@ class ScenePanel:
         gui = app.server.gui
         with gui.add_folder("Open"):
             self.path = gui.add_text("Server path", "", hint="A PLY / compressed PLY / .splat / Lyra tensor file, a sequence folder or a zip of frames")
+            self.drop_invalid = gui.add_checkbox("Drop invalid splats", False, hint="Open files with NaN/Inf values or zero quaternions by dropping those splats")
             self.open_button = gui.add_button("Open path", icon=viser.Icon.FOLDER_OPEN)
             self.upload = gui.add_upload_button("Upload scene", icon=viser.Icon.UPLOAD, hint="PLY, compressed PLY, .splat, Lyra tensor (.pt) or a zip of PLY frames")
         with gui.add_folder("Layers"):
@@ -39,7 +40,8 @@ class ScenePanel:
             self.custom_color = gui.add_rgb("Custom color", (40, 40, 48), visible=False)
             self.reset_camera = gui.add_button("Fit camera to scene", icon=viser.Icon.FOCUS_CENTERED)
 
-        self.open_button.on_click(lambda e: app.action("Open", lambda: app.open_scene(self.path.value.strip()), e.client))
+        self.open_button.on_click(lambda e: app.action(
+            "Open", lambda: app.open_scene(self.path.value.strip(), drop_invalid=self.drop_invalid.value), e.client))
         self.upload.on_upload(self._on_upload)
         self.layer.on_update(lambda e: self._on_layer(e))
         self.visible.on_update(lambda e: e.client is not None and app.action(
@@ -62,7 +64,7 @@ class ScenePanel:
             with tempfile.TemporaryDirectory(prefix="lyra-upload-") as tmp:
                 path = Path(tmp) / name
                 path.write_bytes(uploaded.content)
-                return app.open_scene(path, name=Path(name).stem)
+                return app.open_scene(path, name=Path(name).stem, drop_invalid=self.drop_invalid.value)
 
         app.action(f"Upload {uploaded.name}", load_upload, event.client)
 
