@@ -208,3 +208,14 @@ def test_file_with_nan_is_refused_unless_drop_invalid_is_ticked(app, make_gaussi
     layer = app.action("Open", lambda: app.open_scene(path, drop_invalid=True))
     assert layer == "nan" and len(app.state.current().gaussians) == 29
     assert "dropped 1 of 30" in notes[-1]
+
+
+def test_deleting_every_splat_hides_the_node_and_undo_shows_it_again(app, make_gaussians):
+    app.state.add_scene(make_gaussians(25), "all")
+    app.refresh()
+    node = app.sync_scene._nodes["all"]
+    act.select_box(app.state, (0, 0, 0), IDENTITY, (5, 5, 5))
+    app.action("Delete", app.state.delete_selected)
+    assert node.visible is False
+    app.action("Undo", app.state.undo)
+    assert node.visible is True and node.buffer.shape == (25, 8)
