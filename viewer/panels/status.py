@@ -19,9 +19,11 @@ class StatusPanel:
             counts = state.counts()
             frame, n = state.frame, state.num_frames
             last = state.last_action
+            seq = next((layer for layer in state.layers.values() if layer.is_sequence), None)
+            seconds = seq.times[seq.frame_index(frame)] if seq is not None else None
         parts = [f"**{counts['shown']:,}** / {counts['total']:,} splats shown", f"{counts['selected']:,} selected"]
         if n > 1:
-            parts.append(f"frame {frame + 1}/{n}")
+            parts.append(f"frame {frame + 1}/{n}" + (f" (t = {seconds:.3g} s)" if seconds is not None else ""))
         if last:
             parts.append(f"last: {last[0]} ({last[1] * 1000:.0f} ms)")
         self.text.content = " · ".join(parts)
