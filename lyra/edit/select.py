@@ -86,9 +86,12 @@ def select_screen_rect(
 
     The rectangle is clipped to the image ``[0, width] x [0, height]``, so a
     drag that leaves the window selects only what is visible. A splat behind
-    the camera (camera-space ``z <= 0``) is never selected. Division by depth
-    is avoided: ``x0 <= fx*x/z + cx`` is tested as ``(x0 - cx) * z <= fx * x``
-    (valid because ``z > 0``).
+    the camera (camera-space ``z <= 0``) is never selected.
+
+    The rectangle and the camera centre bound a frustum of four side planes
+    through the centre; e.g. ``x0 <= fx*x/z + cx`` is ``fx*x - (x0-cx)*z >= 0``
+    for ``z > 0``. All five plane tests are one ``[N, 3] x [3, 5]`` product in
+    world space (no division by depth, few passes over the splats).
     """
     _check_means(means)
     c2w = torch.as_tensor(c2w, dtype=means.dtype, device=means.device)
@@ -103,16 +106,19 @@ def select_screen_rect(
     y0, y1 = max(y0, 0.0), min(y1, float(height))
     if x1 < x0 or y1 < y0:
         return torch.zeros(len(means), dtype=torch.bool, device=means.device)
+    planes_cam = means.new_tensor(
+        [
+            [fx, 0.0, cx - x0],  # left:   fx*x - (x0 - cx)*z >= 0
+            [-fx, 0.0, x1 - cx],  # right:  (x1 - cx)*z - fx*x >= 0
+            [0.0, fy, cy - y0],  # top
+            [0.0, -fy, y1 - cy],  # bottom
+            [0.0, 0.0, 1.0],  # in front: z > 0
+        ]
+    )  # [5, 3] inward normals in camera coordinates
     rot, origin = c2w[:3, :3], c2w[:3, 3]
-    cam = (means - origin) @ rot  # [N, 3] = R^T (p - t), camera coordinates
-    x, y, z = cam.unbind(-1)
-    fx_x, fy_y = fx * x, fy * y
-    inside = z > 0
-    inside &= fx_x >= (x0 - cx) * z
-    inside &= fx_x <= (x1 - cx) * z
-    inside &= fy_y >= (y0 - cy) * z
-    inside &= fy_y <= (y1 - cy) * z
-    return inside
+    # n_cam . R^T (p - o) == (R n_cam) . (p - o): rotate the normals, not the splats.
+    signed = (means - origin) @ (planes_cam @ rot.T).T  # [N, 5]
+    return (signed[:, :4] >= 0).all(dim=-1) & (signed[:, 4] > 0)
 
 
 def pick_nearest_on_ray(

@@ -20,6 +20,7 @@ from lyra.edit.select import (
     select_sphere,
 )
 from lyra.errors import EditError
+from lyra.scene import quats_to_rotmats
 
 Z45 = [math.cos(math.pi / 8), 0.0, 0.0, math.sin(math.pi / 8)]  # 45 degrees about +z
 
@@ -97,6 +98,23 @@ def test_screen_rect_is_clipped_to_the_image():
     means = t([[0.6, 0, 1]])  # u = 110, outside a 100-pixel-wide image
     mask = select_screen_rect(means, torch.eye(4), INTRINSICS, 100, 100, (40, 40, 200, 60))
     assert mask.tolist() == [False]
+
+
+def test_screen_rect_matches_explicit_projection_for_a_random_camera():
+    gen = torch.Generator().manual_seed(2)
+    c2w = torch.eye(4, dtype=torch.float64)
+    c2w[:3, :3] = quats_to_rotmats(
+        torch.nn.functional.normalize(torch.randn(4, generator=gen, dtype=torch.float64), dim=0)
+    )
+    c2w[:3, 3] = torch.randn(3, generator=gen, dtype=torch.float64)
+    means = torch.randn(4000, 3, generator=gen, dtype=torch.float64) * 3
+    cam = (means - c2w[:3, 3]) @ c2w[:3, :3]
+    u = 120.0 * cam[:, 0] / cam[:, 2] + 64.0
+    v = 90.0 * cam[:, 1] / cam[:, 2] + 48.0
+    expected = (cam[:, 2] > 0) & (u >= 20) & (u <= 100) & (v >= 10) & (v <= 70)
+    mask = select_screen_rect(means, c2w, [120.0, 90.0, 64.0, 48.0], 128, 96, (100, 70, 20, 10))
+    assert int(expected.sum()) > 50
+    assert torch.equal(mask, expected)
 
 
 def test_ray_pick_chooses_the_nearer_of_two_splats_on_the_ray():
