@@ -87,13 +87,13 @@ def render(
             raise InputDataError("the torch backend has no 3DGUT mode (with_ut / with_eval3d); use backend='gsplat'")
         with_ut = with_eval3d = False  # auto on a CPU machine: standard EWA splatting
     device = gaussians.device if chosen == "torch" else torch.device("cuda")
-    dtype = gaussians.dtype
+    dtype = gaussians.dtype if chosen == "torch" else torch.float32  # gsplat's kernels are float32
     cams = cameras.to(device, dtype)
     bg = torch.as_tensor(background, dtype=dtype, device=device)
     bg = bg.expand(*cams.batch_shape, 3) if bg.ndim <= 1 else bg
     if chosen == "gsplat":
         rgb, alpha, depth = _render_gsplat(
-            gaussians.to(device), cams, bg, sh_degree, near, far, rasterize_mode, with_ut, with_eval3d
+            gaussians.to(device, dtype), cams, bg, sh_degree, near, far, rasterize_mode, with_ut, with_eval3d
         )
     else:
         rgb, alpha, depth = _render_torch(gaussians, cams, bg, sh_degree, near, far, rasterize_mode, tile_size, max_block)
@@ -137,6 +137,7 @@ def _render_gsplat(gaussians, cams, bg, sh_degree, near, far, rasterize_mode, wi
         near_plane=near, far_plane=far, sh_degree=degree,
         backgrounds=bg.reshape(-1, 3), render_mode="RGB+ED",
         rasterize_mode=rasterize_mode, with_ut=with_ut, with_eval3d=with_eval3d,
+        packed=not (with_ut or with_eval3d),  # gsplat's 3DGUT path supports only unpacked mode
     )
     shape = (*cams.batch_shape, cams.height, cams.width)
     alpha = alphas[..., 0].reshape(shape)

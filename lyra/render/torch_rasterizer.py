@@ -35,49 +35,84 @@ from lyra.render.projection import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, Proj
 
 DEFAULT_TILE = 8  # 8x8 tiles: less padded work per splat than 16x16 on CPU (bench/render.py)
 DEFAULT_MAX_BLOCK = 1 << 20  # elements per [tiles, splats, pixels] block (~4 MiB float32: stays in cache)
+DEFAULT_MAX_INTERSECTIONS = 1 << 22  # (tile, splat) pairs per band of tile rows
 _LOG_T_MIN = math.log(TRANSMITTANCE_MIN)
 
 
-def tile_intersections(
-    projected: Projected, width: int, height: int, tile: int = DEFAULT_TILE
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Sorted intersections: ``(splat_ids [M], tile_offsets [T+1], tiles_x)``.
-
-    ``splat_ids[tile_offsets[t]:tile_offsets[t+1]]`` are the splats touching
-    tile ``t`` (row-major), nearest first.
-    """
+def tile_ranges(projected: Projected, width: int, height: int, tile: int = DEFAULT_TILE):
+    """Visible splats nearest first and their inclusive tile boxes: ``(ids [V], lo [V, 2], hi [V, 2])``."""
     tiles_x, tiles_y = -(-width // tile), -(-height // tile)
-    num_tiles = tiles_x * tiles_y
-    device = projected.means2d.device
     with torch.no_grad():
         ids = torch.nonzero(projected.visible).squeeze(-1)
         ids = ids[torch.argsort(projected.depths[ids], stable=True)]
         center = projected.means2d[ids].detach()
         ext = projected.extents[ids]
         # Tiles whose pixel centres (p + 0.5) can fall inside the box [c - e, c + e].
-        lo = torch.floor((center - ext - 0.5) / tile).clamp_min(0)
-        hi = torch.floor((center + ext - 0.5) / tile)
+        lo = torch.floor((center - ext - 0.5) / tile).clamp_min(0).long()
+        hi = torch.floor((center + ext - 0.5) / tile).long()
         hi[:, 0].clamp_(max=tiles_x - 1)
         hi[:, 1].clamp_(max=tiles_y - 1)
-        lo, hi = lo.long(), hi.long()
+    return ids, lo, hi
+
+
+def tile_intersections(
+    projected: Projected, width: int, height: int, tile: int = DEFAULT_TILE, rows: tuple[int, int] | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Sorted intersections: ``(splat_ids [M], tile_offsets [T+1], tiles_x)``.
+
+    ``splat_ids[tile_offsets[t]:tile_offsets[t+1]]`` are the splats touching
+    tile ``t`` (row-major), nearest first. ``rows = (r0, r1)`` restricts to the
+    band of tile rows ``r0 <= row < r1`` (tiles then count from row ``r0``).
+    """
+    tiles_x, tiles_y = -(-width // tile), -(-height // tile)
+    ids, lo, hi = tile_ranges(projected, width, height, tile)
+    splat_ids, offsets = _intersections(ids, lo, hi, tiles_x, rows or (0, tiles_y))
+    return splat_ids, offsets, tiles_x
+
+
+def _intersections(ids: Tensor, lo: Tensor, hi: Tensor, tiles_x: int, rows: tuple[int, int]):
+    """``(splat_ids [M], offsets [T+1])`` for the tiles in the band of rows ``rows``."""
+    r0, r1 = rows
+    num_tiles = (r1 - r0) * tiles_x
+    device = ids.device
+    with torch.no_grad():
+        lo, hi = lo.clone(), hi.clone()
+        lo[:, 1].clamp_(min=r0)
+        hi[:, 1].clamp_(max=r1 - 1)
         span = (hi - lo + 1).clamp_min(0)
         counts = span[:, 0] * span[:, 1]
         keep = counts > 0
         ids, lo, span, counts = ids[keep], lo[keep], span[keep], counts[keep]
         total = int(counts.sum())
         owner = torch.repeat_interleave(torch.arange(len(ids), device=device), counts)
-        starts = torch.cumsum(counts, 0) - counts
-        local = torch.arange(total, device=device) - starts[owner]
+        local = torch.arange(total, device=device) - (torch.cumsum(counts, 0) - counts)[owner]
         sx = span[owner, 0]
-        tx = lo[owner, 0] + local % sx
-        ty = lo[owner, 1] + local // sx
-        tile_ids = ty * tiles_x + tx
+        tile_ids = (lo[owner, 1] - r0 + local // sx) * tiles_x + lo[owner, 0] + local % sx
+        del local, sx
         order = torch.argsort(tile_ids, stable=True)
         splat_ids = ids[owner[order]]
-        per_tile = torch.bincount(tile_ids, minlength=num_tiles)
         offsets = torch.zeros(num_tiles + 1, dtype=torch.long, device=device)
-        offsets[1:] = torch.cumsum(per_tile, 0)
-    return splat_ids, offsets, tiles_x
+        offsets[1:] = torch.cumsum(torch.bincount(tile_ids, minlength=num_tiles), 0)
+    return splat_ids, offsets
+
+
+def _row_bands(lo: Tensor, hi: Tensor, tiles_y: int, max_intersections: int) -> list[tuple[int, int]]:
+    """Split tile rows into bands of at most ~max_intersections intersections each."""
+    with torch.no_grad():
+        span = (hi - lo + 1).clamp_min(0)
+        # Intersections per tile row: each splat adds span_x to every row it covers.
+        per_row = torch.zeros(tiles_y + 1, dtype=torch.long, device=lo.device)
+        per_row.index_add_(0, lo[:, 1].clamp(0, tiles_y), span[:, 0] * (span[:, 1] > 0))
+        per_row.index_add_(0, (hi[:, 1] + 1).clamp(0, tiles_y), -(span[:, 0] * (span[:, 1] > 0)))
+        per_row = torch.cumsum(per_row, 0)[:tiles_y].tolist()
+    bands, start, acc = [], 0, 0
+    for row, count in enumerate(per_row):
+        if acc and acc + count > max_intersections:
+            bands.append((start, row))
+            start, acc = row, 0
+        acc += count
+    bands.append((start, tiles_y))
+    return bands
 
 
 def rasterize(
@@ -88,15 +123,20 @@ def rasterize(
     *,
     tile: int = DEFAULT_TILE,
     max_block: int = DEFAULT_MAX_BLOCK,
+    max_intersections: int = DEFAULT_MAX_INTERSECTIONS,
 ) -> tuple[Tensor, Tensor]:
-    """Composite ``features`` front to back: ``(image [H, W, C], alpha [H, W])`` (no background)."""
+    """Composite ``features`` front to back: ``(image [H, W, C], alpha [H, W])`` (no background).
+
+    The image is processed in bands of tile rows holding at most about
+    ``max_intersections`` (tile, splat) pairs each, which bounds the memory
+    of the intersection lists for huge scenes.
+    """
     dtype, device = features.dtype, features.device
     channels = features.shape[-1]
-    splat_ids, offsets, tiles_x = tile_intersections(projected, width, height, tile)
-    tiles_y = -(-height // tile)
+    tiles_x, tiles_y = -(-width // tile), -(-height // tile)
     num_tiles = tiles_x * tiles_y
     pixels = tile * tile
-    counts = offsets[1:] - offsets[:-1]
+    ids, lo, hi = tile_ranges(projected, width, height, tile)
 
     # Per-splat values gathered per intersection: (mx, my, a, b, c, log o, features...).
     log_o = torch.log(projected.opacities.clamp_min(1e-30)).unsqueeze(-1)
@@ -109,21 +149,25 @@ def rasterize(
 
     color_tiles = features.new_zeros(num_tiles, pixels, channels)
     alpha_tiles = features.new_zeros(num_tiles, pixels)
-    busy = torch.nonzero(counts > 0).squeeze(-1)
-    busy = busy[torch.argsort(counts[busy], descending=True)]
     # Batch tiles (longest lists first) so that each [tiles, chunk, pixels] block stays
     # under max_block; the chunk shrinks to the batch's longest list to avoid padding.
     max_chunk = max(1, min(256, max_block // (pixels * 4)))
     out_ids, out_color, out_alpha = [], [], []
-    b0 = 0
-    while b0 < len(busy):
-        chunk = min(max_chunk, int(counts[busy[b0]]))
-        batch = busy[b0 : b0 + max(1, max_block // (pixels * chunk))]  # [B]
-        b0 += len(batch)
-        for ids, color, log_t in _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, chunk, table, monomials):
-            out_ids.append(ids)
-            out_color.append(color)
-            out_alpha.append(1.0 - torch.exp(log_t))
+    for r0, r1 in _row_bands(lo, hi, tiles_y, max_intersections):
+        splat_ids, offsets = _intersections(ids, lo, hi, tiles_x, (r0, r1))
+        counts = offsets[1:] - offsets[:-1]
+        busy = torch.nonzero(counts > 0).squeeze(-1)
+        busy = busy[torch.argsort(counts[busy], descending=True)]
+        b0 = 0
+        while b0 < len(busy):
+            chunk = min(max_chunk, int(counts[busy[b0]]))
+            batch = busy[b0 : b0 + max(1, max_block // (pixels * chunk))]  # [B] tiles of this band
+            b0 += len(batch)
+            parts = _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, r0, chunk, table, monomials)
+            for tiles, color, log_t in parts:
+                out_ids.append(tiles + r0 * tiles_x)
+                out_color.append(color)
+                out_alpha.append(1.0 - torch.exp(log_t))
     if out_ids:
         ids = torch.cat(out_ids)
         color_tiles = color_tiles.index_copy(0, ids, torch.cat(out_color))
@@ -133,7 +177,7 @@ def rasterize(
     return image, alpha
 
 
-def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, chunk, table, monomials):
+def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chunk, table, monomials):
     """Front-to-back compositing for tiles ``batch [B]``.
 
     Yields ``(tile_ids [A], color [A, P, C], log_T [A, P])`` as tiles finish
@@ -147,7 +191,7 @@ def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, chunk, ta
     log_t = table.new_zeros(num, pixels)
     stop_at = table.new_full((num, pixels), _LOG_T_MIN)  # +inf once a pixel has stopped
     tiles = batch
-    origin = torch.stack([(batch % tiles_x) * tile, (batch // tiles_x) * tile], -1).to(dtype)  # [B, 2]
+    origin = torch.stack([(batch % tiles_x) * tile, (batch // tiles_x + row0) * tile], -1).to(dtype)  # [B, 2]
     remaining = counts[batch]
     first = offsets[batch]
     longest = int(remaining.max())

@@ -198,3 +198,15 @@ def test_gsplat_backend_without_cuda_raises_clear_error():
 def test_torch_backend_rejects_3dgut_mode():
     with pytest.raises(InputDataError, match="3DGUT"):
         render(random_scene(n=3), Camera.look_at(*POSES[0], width=8, height=8), backend="torch", with_ut=True)
+
+
+def test_row_bands_bound_intersections_without_changing_the_image():
+    from lyra.render.torch_rasterizer import rasterize
+
+    g = random_scene(n=300, seed=9)
+    cam = Camera.look_at(*POSES[0], width=40, height=40)
+    projected = project_gaussians(g.means, g.quats, g.scales, g.opacities, cam.w2c(), cam.intrinsics, 40, 40)
+    features = torch.cat([g.rgb(), projected.depths[:, None]], -1)
+    whole, whole_alpha = rasterize(projected, features, 40, 40)
+    banded, banded_alpha = rasterize(projected, features, 40, 40, max_intersections=50)
+    assert torch.allclose(whole, banded, atol=1e-6) and torch.allclose(whole_alpha, banded_alpha, atol=1e-6)
