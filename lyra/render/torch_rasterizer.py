@@ -216,20 +216,42 @@ def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chu
         const = rows[..., 5] - 0.5 * (a * dx0 * dx0 + 2 * b * dx0 * dy0 + c * dy0 * dy0)
         const = torch.where(valid, const, const.new_full((), -torch.inf))
         coef = torch.stack([-0.5 * a, -b, -0.5 * c, a * dx0 + b * dy0, b * dx0 + c * dy0, const], dim=-1)
-        alpha = torch.exp(coef @ monomials).clamp(max=ALPHA_MAX)  # [A, K, P]
-        alpha = torch.where(alpha >= ALPHA_MIN, alpha, alpha.new_zeros(()))
-        log_1m = torch.log1p(-alpha)
-        log_incl = torch.cumsum(log_1m, dim=1)  # log T after each splat, relative to the chunk start
+        alpha, log_1m, log_incl, weights = _alpha_weights(coef @ monomials)  # each [A, K, P]
         with torch.no_grad():
-            keep = log_incl >= (stop_at - log_t).unsqueeze(1)  # a prefix along K for every pixel
-            stop_at = torch.where(keep[:, -1, :], stop_at, torch.inf)
-        weights = torch.where(keep, alpha * torch.exp(log_incl - log_1m), alpha.new_zeros(()))
+            limit = stop_at - log_t  # [A, P]; +inf for stopped pixels
+            alive = torch.isfinite(limit)
+            # log_incl only decreases along K, so its last value tells whether a pixel stops here.
+            stopping = bool((alive & (log_incl[:, -1, :] < limit)).any())
+            if stopping:
+                keep = log_incl >= limit.unsqueeze(1)  # a prefix along K for every pixel
+                stop_at = torch.where(keep[:, -1, :], stop_at, torch.inf)
+        if stopping:
+            weights = torch.where(keep, weights, weights.new_zeros(()))
         # One matmul gives the features and (last channel) the chunk's accumulated alpha.
         acc = weights.transpose(1, 2) @ rows[..., 6:]  # [A, P, C + 1]
+        if not stopping:
+            acc = acc * alive.unsqueeze(-1)  # stopped pixels take nothing more
         transmittance = torch.exp(log_t).unsqueeze(-1)
         color = color + transmittance * acc[..., :channels]
         log_t = log_t + torch.log((1.0 - acc[..., channels]).clamp_min(1e-30))
     yield tiles, color, log_t
+
+
+def _alpha_weights(exponent: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """From ``log(o) - q/2`` ``[A, K, P]``: alpha, log(1 - alpha), log T after each splat
+    (cumulative along K, relative to the chunk start) and the weights alpha * T before it."""
+    if torch.is_grad_enabled() and exponent.requires_grad:
+        alpha = torch.exp(exponent).clamp(max=ALPHA_MAX)
+        alpha = torch.where(alpha >= ALPHA_MIN, alpha, alpha.new_zeros(()))
+        log_1m = torch.log1p(-alpha)
+        log_incl = torch.cumsum(log_1m, dim=1)
+        return alpha, log_1m, log_incl, alpha * torch.exp(log_incl - log_1m)
+    # Inference: the same maths in place, which saves several full-size allocations per chunk.
+    alpha = exponent.exp_().clamp_(max=ALPHA_MAX)
+    alpha.masked_fill_(alpha < ALPHA_MIN, 0.0)
+    log_1m = torch.neg(alpha).log1p_()
+    log_incl = torch.cumsum(log_1m, dim=1)
+    return alpha, log_1m, log_incl, torch.sub(log_incl, log_1m).exp_().mul_(alpha)
 
 
 def _untile(tiles: Tensor, tiles_x: int, tiles_y: int, tile: int) -> Tensor:

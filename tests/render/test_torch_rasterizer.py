@@ -210,3 +210,14 @@ def test_row_bands_bound_intersections_without_changing_the_image():
     whole, whole_alpha = rasterize(projected, features, 40, 40)
     banded, banded_alpha = rasterize(projected, features, 40, 40, max_intersections=50)
     assert torch.allclose(whole, banded, atol=1e-6) and torch.allclose(whole_alpha, banded_alpha, atol=1e-6)
+
+
+def test_differentiable_and_inference_paths_render_the_same_image():
+    g = random_scene(n=200, seed=10)
+    cam = Camera.look_at(*POSES[1], width=33, height=27)
+    with torch.no_grad():
+        inference = render(g, cam, backend="torch")
+    tracked = render(g.replace(means=g.means.clone().requires_grad_()), cam, backend="torch")
+    assert tracked.rgb.requires_grad
+    assert torch.allclose(inference.rgb, tracked.rgb.detach(), atol=1e-6)
+    assert torch.allclose(inference.depth, tracked.depth.detach(), atol=1e-5)
