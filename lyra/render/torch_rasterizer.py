@@ -84,13 +84,14 @@ def _intersections(ids: Tensor, lo: Tensor, hi: Tensor, tiles_x: int, rows: tupl
         keep = counts > 0
         ids, lo, span, counts = ids[keep], lo[keep], span[keep], counts[keep]
         total = int(counts.sum())
-        owner = torch.repeat_interleave(torch.arange(len(ids), device=device), counts)
-        local = torch.arange(total, device=device) - (torch.cumsum(counts, 0) - counts)[owner]
-        sx = span[owner, 0]
-        tile_ids = (lo[owner, 1] - r0 + local // sx) * tiles_x + lo[owner, 0] + local % sx
+        # Expand every splat into its tiles with repeat_interleave (sequential writes, no gathers).
+        expand = lambda values: torch.repeat_interleave(values, counts, output_size=total)  # noqa: E731
+        local = torch.arange(total, device=device) - expand(torch.cumsum(counts, 0) - counts)
+        sx = expand(span[:, 0])
+        tile_ids = (expand(lo[:, 1]) - r0 + local // sx) * tiles_x + expand(lo[:, 0]) + local % sx
         del local, sx
         order = torch.argsort(tile_ids, stable=True)
-        splat_ids = ids[owner[order]]
+        splat_ids = expand(ids).index_select(0, order)
         offsets = torch.zeros(num_tiles + 1, dtype=torch.long, device=device)
         offsets[1:] = torch.cumsum(torch.bincount(tile_ids, minlength=num_tiles), 0)
     return splat_ids, offsets
@@ -199,16 +200,18 @@ def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chu
         with torch.no_grad():
             live = (remaining > start) & ~torch.isinf(stop_at).all(-1)
         if not bool(live.all()):
-            finished = ~live
-            yield tiles[finished], color[finished], log_t[finished]
-            tiles, origin, remaining, first = tiles[live], origin[live], remaining[live], first[live]
-            color, log_t, stop_at = color[live], log_t[live], stop_at[live]
+            # index_select with integer indices: much faster than boolean-mask indexing on CPU.
+            done_rows = torch.nonzero(~live).squeeze(-1)
+            yield tiles[done_rows], color.index_select(0, done_rows), log_t.index_select(0, done_rows)
+            rows_left = torch.nonzero(live).squeeze(-1)
+            tiles, origin, remaining, first = (t.index_select(0, rows_left) for t in (tiles, origin, remaining, first))
+            color, log_t, stop_at = (t.index_select(0, rows_left) for t in (color, log_t, stop_at))
             if len(tiles) == 0:
                 return
         slot = start + torch.arange(chunk, device=device)  # [K]
         valid = slot < remaining[:, None]  # [A, K]
-        sid = splat_ids[(first[:, None] + slot).clamp(max=len(splat_ids) - 1)]  # [A, K]
-        rows = table[sid]  # [A, K, 7 + C]
+        sid = splat_ids.index_select(0, (first[:, None] + slot).clamp(max=len(splat_ids) - 1).reshape(-1))  # [A*K]
+        rows = table.index_select(0, sid).reshape(len(first), chunk, table.shape[-1])  # [A, K, 7 + C]
         dx0 = rows[..., 0] - origin[:, None, 0]  # mean in tile-local coordinates
         dy0 = rows[..., 1] - origin[:, None, 1]
         a, b, c = rows[..., 2], rows[..., 3], rows[..., 4]
