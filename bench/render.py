@@ -3,8 +3,9 @@
 Cases (each in its own subprocess so peak memory is measured cleanly via
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` before/after rendering):
 
-* forward at 512x512 for 10k, 100k and 1M splats, and 100k at 256x256
-  (pixel scaling: 4x the pixels) -- ms per frame and peak memory delta;
+* forward at 512x512 for 10k, 100k and 1M splats, and the same 100k-splat
+  scene at 256x256 and 1024x1024 (pixel scaling, 4x steps) -- ms per frame
+  and peak memory delta;
 * forward+backward at 256x256 with 50k splats;
 * peer: no CPU splat rasterizer from PyPI runs here (gswarp rejects non-CUDA
   tensors, taichi-splatting JIT-compiles CUDA sort kernels at import,
@@ -19,7 +20,8 @@ Cases (each in its own subprocess so peak memory is measured cleanly via
 Scenes: splats uniformly in the view frustum at depth 2..6, sized so their
 screen-space sigma is 0.5-3 px (log-normal anisotropy), opacity 0.1-1, RGB.
 
-Usage: python bench/render.py [--quick]   (--quick: smaller cases, for smoke runs)
+Usage: python bench/render.py [--quick] [--threads N]
+(--quick: smaller cases, for smoke runs; --threads 1 gives steadier figures on a busy machine)
 """
 
 from __future__ import annotations
@@ -74,7 +76,10 @@ def run_case(case: dict) -> dict:
     from lyra.render.projection import project_gaussians
     from lyra.render.torch_rasterizer import tile_intersections
 
-    gaussians, camera = make_scene(case["splats"], case["size"])
+    if case.get("threads"):
+        torch.set_num_threads(case["threads"])
+    gaussians, camera = make_scene(case["splats"], case.get("scene_size", case["size"]))
+    camera = camera.resized(case["size"], case["size"])  # same 3D scene at another resolution
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kind, repeats = case["kind"], case.get("repeats", 2)
     result = dict(case)
@@ -155,6 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="small cases only (smoke run)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per case (default: torch's default)")
     args = parser.parse_args()
     if args.case:
         print(json.dumps(run_case(json.loads(args.case))))
@@ -164,7 +170,9 @@ def main() -> None:
         {"kind": "forward", "splats": 10_000 // scale, "size": 512},
         {"kind": "forward", "splats": 100_000 // scale, "size": 512},
         {"kind": "forward", "splats": 1_000_000 // scale, "size": 512, "repeats": 1},
-        {"kind": "forward", "splats": 100_000 // scale, "size": 256},
+        # Pixel scaling: the 512-px scene (same 3D splats) rendered at 1/4 and 4x the pixels.
+        {"kind": "forward", "splats": 100_000 // scale, "size": 256, "scene_size": 512},
+        {"kind": "forward", "splats": 100_000 // scale, "size": 1024, "scene_size": 512, "repeats": 1},
     ]
     backward = [{"kind": "forward_backward", "splats": 50_000 // scale, "size": 256}]
     peer_splats = 10_000 // scale
@@ -173,7 +181,10 @@ def main() -> None:
         {"kind": "ours_projection_binning", "splats": peer_splats, "size": 512, "repeats": 3},
     ]
     started = time.perf_counter()
-    results = [spawn(c) for c in forward + backward + peer]
+    cases = forward + backward + peer
+    if args.threads:
+        cases = [{**c, "threads": args.threads} for c in cases]
+    results = [spawn(c) for c in cases]
     by = {(r["kind"], r["splats"], r["size"]): r for r in results}
 
     def ms(kind, splats, size, key="ms_per_frame"):
@@ -182,12 +193,15 @@ def main() -> None:
     summary = {}
     f10, f100, f1m = (ms("forward", n // scale, 512) for n in (10_000, 100_000, 1_000_000))
     f100_small = ms("forward", 100_000 // scale, 256)
+    f100_large = ms("forward", 100_000 // scale, 1024)
     if f10 and f100:
         summary["time_ratio_100k_over_10k_splats"] = round(f100 / f10, 2)
     if f100 and f1m:
         summary["time_ratio_1m_over_100k_splats"] = round(f1m / f100, 2)
     if f100 and f100_small:
         summary["time_ratio_512px_over_256px_4x_pixels"] = round(f100 / f100_small, 2)
+    if f100 and f100_large:
+        summary["time_ratio_1024px_over_512px_4x_pixels"] = round(f100_large / f100, 2)
     peer_ms = ms("peer_gsplat_torch_reference", peer_splats, 512, "ms")
     ours_ms = ms("ours_projection_binning", peer_splats, 512, "ms")
     if peer_ms and ours_ms:
@@ -197,7 +211,7 @@ def main() -> None:
             summary["ours_full_frame_ms_same_scene"] = round(ms("forward", peer_splats, 512), 1)
     print(json.dumps({
         "benchmark": "render_torch_cpu",
-        "torch_threads": __import__("torch").get_num_threads(),
+        "torch_threads": args.threads or __import__("torch").get_num_threads(),
         "cpu_count": os.cpu_count(),
         "results": results,
         "summary": summary,
