@@ -30,12 +30,14 @@ import math
 
 import torch
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from lyra.render.projection import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, Projected
 
 DEFAULT_TILE = 8  # 8x8 tiles: less padded work per splat than 16x16 on CPU (bench/render.py)
 DEFAULT_MAX_BLOCK = 1 << 20  # elements per [tiles, splats, pixels] block (~4 MiB float32: stays in cache)
 DEFAULT_MAX_INTERSECTIONS = 1 << 22  # (tile, splat) pairs per band of tile rows
+RECOMPUTE_ABOVE_BYTES = 256 << 20  # autograd memory per band above which blocks are recomputed in backward
 _LOG_T_MIN = math.log(TRANSMITTANCE_MIN)
 
 
@@ -156,6 +158,10 @@ def rasterize(
     out_ids, out_color, out_alpha = [], [], []
     for r0, r1 in _row_bands(lo, hi, tiles_y, max_intersections):
         splat_ids, offsets = _intersections(ids, lo, hi, tiles_x, (r0, r1))
+        # Autograd would keep ~6 [tiles, splats, pixels] tensors for backward; past a budget,
+        # recompute each block in backward instead (about 1.6x the time, a fraction of the memory).
+        saved_bytes = 6 * len(splat_ids) * pixels * table.element_size()
+        recompute = table.requires_grad and torch.is_grad_enabled() and saved_bytes > RECOMPUTE_ABOVE_BYTES
         counts = offsets[1:] - offsets[:-1]
         busy = torch.nonzero(counts > 0).squeeze(-1)
         busy = busy[torch.argsort(counts[busy], descending=True)]
@@ -164,7 +170,9 @@ def rasterize(
             chunk = min(max_chunk, int(counts[busy[b0]]))
             batch = busy[b0 : b0 + max(1, max_block // (pixels * chunk))]  # [B] tiles of this band
             b0 += len(batch)
-            parts = _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, r0, chunk, table, monomials)
+            parts = _composite_batch(
+                batch, counts, offsets, splat_ids, tiles_x, tile, r0, chunk, table, monomials, recompute
+            )
             for tiles, color, log_t in parts:
                 out_ids.append(tiles + r0 * tiles_x)
                 out_color.append(color)
@@ -178,7 +186,7 @@ def rasterize(
     return image, alpha
 
 
-def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chunk, table, monomials):
+def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chunk, table, monomials, recompute):
     """Front-to-back compositing for tiles ``batch [B]``.
 
     Yields ``(tile_ids [A], color [A, P, C], log_T [A, P])`` as tiles finish
@@ -212,32 +220,52 @@ def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chu
         valid = slot < remaining[:, None]  # [A, K]
         sid = splat_ids.index_select(0, (first[:, None] + slot).clamp(max=len(splat_ids) - 1).reshape(-1))  # [A*K]
         rows = table.index_select(0, sid).reshape(len(first), chunk, table.shape[-1])  # [A, K, 7 + C]
-        dx0 = rows[..., 0] - origin[:, None, 0]  # mean in tile-local coordinates
-        dy0 = rows[..., 1] - origin[:, None, 1]
-        a, b, c = rows[..., 2], rows[..., 3], rows[..., 4]
-        # Minus the exponent (log o - q/2) as a quadratic in tile-local pixel coordinates.
-        const = rows[..., 5] - 0.5 * (a * dx0 * dx0 + 2 * b * dx0 * dy0 + c * dy0 * dy0)
-        const = torch.where(valid, const, const.new_full((), -torch.inf))
-        coef = torch.stack([-0.5 * a, -b, -0.5 * c, a * dx0 + b * dy0, b * dx0 + c * dy0, const], dim=-1)
-        alpha, log_1m, log_incl, weights = _alpha_weights(coef @ monomials)  # each [A, K, P]
-        with torch.no_grad():
-            limit = stop_at - log_t  # [A, P]; +inf for stopped pixels
-            alive = torch.isfinite(limit)
-            # log_incl only decreases along K, so its last value tells whether a pixel stops here.
-            stopping = bool((alive & (log_incl[:, -1, :] < limit)).any())
-            if stopping:
-                keep = log_incl >= limit.unsqueeze(1)  # a prefix along K for every pixel
-                stop_at = torch.where(keep[:, -1, :], stop_at, torch.inf)
-        if stopping:
-            weights = torch.where(keep, weights, weights.new_zeros(()))
-        # One matmul gives the features and (last channel) the chunk's accumulated alpha.
-        acc = weights.transpose(1, 2) @ rows[..., 6:]  # [A, P, C + 1]
-        if not stopping:
-            acc = acc * alive.unsqueeze(-1)  # stopped pixels take nothing more
+        if recompute:  # keep only rows (K x (7 + C) per tile) for backward, not the [A, K, P] block
+            acc, stop_at = checkpoint(_composite_chunk, rows, origin, valid, stop_at, log_t.detach(), monomials, use_reentrant=False)
+        else:
+            acc, stop_at = _composite_chunk(rows, origin, valid, stop_at, log_t, monomials)
         transmittance = torch.exp(log_t).unsqueeze(-1)
         color = color + transmittance * acc[..., :channels]
         log_t = log_t + torch.log((1.0 - acc[..., channels]).clamp_min(1e-30))
     yield tiles, color, log_t
+
+
+def _composite_chunk(
+    rows: Tensor,  # [A, K, 7 + C] gathered splat rows (mx, my, a, b, c, log o, features..., 1)
+    origin: Tensor,  # [A, 2] tile origins in pixels
+    valid: Tensor,  # [A, K] False for padding slots
+    stop_at: Tensor,  # [A, P] log-transmittance floor; +inf once a pixel has stopped
+    log_t: Tensor,  # [A, P] log transmittance at the chunk start
+    monomials: Tensor,  # [6, P]
+) -> tuple[Tensor, Tensor]:
+    """One chunk of splats over a batch of tiles: ``(acc [A, P, C + 1], stop_at [A, P])``.
+
+    ``acc`` holds the features composited within the chunk (relative to the
+    chunk-start transmittance) and, last, the chunk's accumulated alpha.
+    """
+    dx0 = rows[..., 0] - origin[:, None, 0]  # mean in tile-local coordinates
+    dy0 = rows[..., 1] - origin[:, None, 1]
+    a, b, c = rows[..., 2], rows[..., 3], rows[..., 4]
+    # Minus the exponent (log o - q/2) as a quadratic in tile-local pixel coordinates.
+    const = rows[..., 5] - 0.5 * (a * dx0 * dx0 + 2 * b * dx0 * dy0 + c * dy0 * dy0)
+    const = torch.where(valid, const, const.new_full((), -torch.inf))
+    coef = torch.stack([-0.5 * a, -b, -0.5 * c, a * dx0 + b * dy0, b * dx0 + c * dy0, const], dim=-1)
+    alpha, log_1m, log_incl, weights = _alpha_weights(coef @ monomials)  # each [A, K, P]
+    with torch.no_grad():
+        limit = stop_at - log_t  # [A, P]; +inf for stopped pixels
+        alive = torch.isfinite(limit)
+        # log_incl only decreases along K, so its last value tells whether a pixel stops here.
+        stopping = bool((alive & (log_incl[:, -1, :] < limit)).any())
+        if stopping:
+            keep = log_incl >= limit.unsqueeze(1)  # a prefix along K for every pixel
+            stop_at = torch.where(keep[:, -1, :], stop_at, torch.inf)
+    if stopping:
+        weights = torch.where(keep, weights, weights.new_zeros(()))
+    # One matmul gives the features and (last channel) the chunk's accumulated alpha.
+    acc = weights.transpose(1, 2) @ rows[..., 6:]  # [A, P, C + 1]
+    if not stopping:
+        acc = acc * alive.unsqueeze(-1)  # stopped pixels take nothing more
+    return acc, stop_at
 
 
 def _alpha_weights(exponent: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
