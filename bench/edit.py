@@ -35,7 +35,8 @@ from lyra.edit.select import (
     select_screen_rect,
     select_sphere,
 )
-from lyra.scene import Gaussians, quats_to_rotmats
+from lyra.scene import quats_to_rotmats
+from lyra.scene.synthetic import random_gaussians
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -59,17 +60,6 @@ def numpy_float64_sphere(means: np.ndarray, center, radius: float) -> np.ndarray
     return np.sqrt((d * d).sum(axis=1)) <= radius
 
 
-def random_scene(n: int, seed: int = 0) -> Gaussians:
-    gen = torch.Generator().manual_seed(seed)
-    return Gaussians(
-        means=torch.randn(n, 3, generator=gen),
-        quats=torch.nn.functional.normalize(torch.randn(n, 4, generator=gen), dim=-1),
-        scales=torch.rand(n, 3, generator=gen) * 0.02,
-        opacities=torch.rand(n, generator=gen),
-        sh=torch.randn(n, 16, 3, generator=gen) * 0.2,
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -80,7 +70,7 @@ def main() -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    g = random_scene(args.n)
+    g = random_gaussians(args.n, sh_degree=3, max_scale=0.02, sh_std=0.2)
     means_np = g.means.numpy()
     center, half = [0.1, 0.2, -0.1], [0.8, 0.5, 0.6]
     wxyz = [math.cos(0.3), 0.0, math.sin(0.3), 0.0]

@@ -45,12 +45,10 @@ def timed(fn, repeats: int, setup=None) -> float:
 
 
 def random_gaussians(n: int, seed: int = 0):
-    from lyra.scene import Gaussians
+    """Degree-0 splats (the viewer shows base colour) spread over about [-1, 1]^3."""
+    from lyra.scene.synthetic import random_gaussians as synthetic
 
-    gen = torch.Generator().manual_seed(seed)
-    return Gaussians.from_rgb(torch.rand(n, 3, generator=gen) * 2 - 1, torch.randn(n, 4, generator=gen),
-                              torch.rand(n, 3, generator=gen) * 0.02, torch.rand(n, generator=gen),
-                              torch.rand(n, 3, generator=gen))
+    return synthetic(n, seed=seed, sh_degree=0, spread=0.6, max_scale=0.03, sh_std=0.5)
 
 
 def bench_edits(n: int, repeats: int) -> dict:
