@@ -8,8 +8,10 @@ channel-major, opacity a logit, scales logs, rot (w, x, y, z).
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,9 @@ from lyra.scene.formats.checks import SceneFileWarning
 from lyra.scene.formats.ply_header import format_header
 from lyra.scene.gaussians import Gaussians
 
-CHUNK_BYTES = 1 << 21  # rows built per write: small enough to stay in L2/L3 cache
+CHUNK_BYTES = 1 << 20  # rows built per write: small enough to stay in a core's L2 cache
+WRITE_THREADS = min(2, os.cpu_count() or 1)  # memory-bound: more than 2 gained nothing measurable
+MIN_CHUNKS_PER_THREAD = 4  # below this a thread's start-up costs more than it saves
 _NORMALS = ["nx", "ny", "nz"]
 _DC = ["f_dc_0", "f_dc_1", "f_dc_2"]
 _TAIL = ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
@@ -81,45 +85,85 @@ def write(gaussians: Gaussians, path: str | Path, *, sh_degree: int | None = Non
         raise SceneFileError(path, "a path that does not exist yet (or overwrite)", "an existing file") from None
 
 
+class _FloatRows:
+    """Builds chunks of float32 file rows from the scene's arrays (float32 views where possible)."""
+
+    def __init__(self, gaussians: Gaussians, extras: dict[str, np.ndarray], names: list[str]):
+        n = len(gaussians)
+        self.col = {name: i for i, name in enumerate(names)}
+        self.width = len(names)
+        self.k = gaussians.sh.shape[1]
+        f32 = lambda t: t.detach().to(torch.float32).numpy()  # noqa: E731 - zero-copy for float32 CPU tensors
+        self.means, self.quats, self.sh = (f32(t) for t in (gaussians.means, gaussians.quats, gaussians.sh))
+        self.extras = extras
+        # The inverse activations run once over the contiguous arrays (SIMD ufuncs);
+        # ufuncs writing straight into strided row columns are several times slower.
+        self.opacity_logits = np.empty(n, np.float32)
+        self.log_scales = np.empty((n, 3), np.float32)
+        _inverse_activations(gaussians, self.opacity_logits, self.log_scales)
+
+    def fill(self, rows: np.ndarray, start: int) -> None:
+        """Fill ``rows [m, width]`` with file rows ``start .. start + m``, column by column."""
+        m, col, k = len(rows), self.col, self.k
+        s = slice(start, start + m)
+        for i, axis in enumerate("xyz"):
+            rows[:, col[axis]] = self.means[s, i]
+        for name in _NORMALS:
+            if name in col:
+                rows[:, col[name]] = self.extras[name][s] if name in self.extras else 0.0
+        dc = col["f_dc_0"]
+        if k > 1:
+            rows[:, dc + 3 : dc + 3 * k].reshape(m, 3, k - 1, copy=False)[:] = self.sh[s, 1:].transpose(0, 2, 1)
+        for c in range(3):  # after the higher bands: the same source cache lines
+            rows[:, dc + c] = self.sh[s, 0, c]
+        rows[:, col["opacity"]] = self.opacity_logits[s]
+        for i in range(3):
+            rows[:, col[f"scale_{i}"]] = self.log_scales[s, i]
+        for i in range(4):
+            rows[:, col[f"rot_{i}"]] = self.quats[s, i]
+        for name, array in self.extras.items():
+            if name not in _NORMALS:
+                rows[:, col[name]] = array[s]
+
+
 def _stream_float_rows(handle, gaussians: Gaussians, extras: dict[str, np.ndarray], names: list[str]) -> None:
-    """Build float32 rows a cache-sized chunk at a time and write each chunk.
+    """Build float32 rows a cache-sized chunk at a time and write each chunk after the header.
 
     Filling a small buffer column by column and writing it keeps the rows in
     cache; building all 236 MB of a 1M-splat file first would write and then
-    re-read it from memory.
+    re-read it from memory. Large scenes are split into row ranges built and
+    written by parallel threads with ``os.pwrite`` at their own offsets (numpy's
+    copies and the write syscall release the GIL; bench/io.py measures it).
     """
-    n, k = len(gaussians), gaussians.sh.shape[1]
-    col = {name: i for i, name in enumerate(names)}
-    f32 = lambda t: t.detach().to(torch.float32).numpy()  # noqa: E731 - zero-copy for float32 CPU tensors
-    means, quats, sh = (f32(t) for t in (gaussians.means, gaussians.quats, gaussians.sh))
-    # The inverse activations run once over the contiguous arrays (SIMD ufuncs);
-    # ufuncs writing straight into strided row columns are several times slower.
-    opacity_logits = np.empty(n, np.float32)
-    log_scales = np.empty((n, 3), np.float32)
-    _inverse_activations(gaussians, opacity_logits, log_scales)
-    dc = col["f_dc_0"]
-    rows_per_chunk = max(1, CHUNK_BYTES // (4 * len(names)))
-    buffer = np.empty((rows_per_chunk, len(names)), "<f4")
-    for start in range(0, n, rows_per_chunk):
-        m = min(rows_per_chunk, n - start)
-        s, rows = slice(start, start + m), buffer[:m]
-        for i, axis in enumerate("xyz"):
-            rows[:, col[axis]] = means[s, i]
-        for name in _NORMALS:
-            if name in col:
-                rows[:, col[name]] = extras[name][s] if name in extras else 0.0
-        if k > 1:
-            rows[:, dc + 3 : dc + 3 * k].reshape(m, 3, k - 1, copy=False)[:] = sh[s, 1:].transpose(0, 2, 1)
-        for c in range(3):  # after the higher bands: the same source cache lines
-            rows[:, dc + c] = sh[s, 0, c]
-        rows[:, col["opacity"]] = opacity_logits[s]
-        for i in range(3):
-            rows[:, col[f"scale_{i}"]] = log_scales[s, i]
-        for i in range(4):
-            rows[:, col[f"rot_{i}"]] = quats[s, i]
-        for name, array in extras.items():
-            rows[:, col[name]] = array[s]
-        handle.write(memoryview(rows).cast("B"))
+    builder = _FloatRows(gaussians, extras, names)
+    n, row_bytes = len(gaussians), 4 * builder.width
+    rows_per_chunk = max(1, CHUNK_BYTES // row_bytes)
+    threads = max(1, min(WRITE_THREADS, n // (rows_per_chunk * MIN_CHUNKS_PER_THREAD)))
+    handle.flush()
+    fd, base = handle.fileno(), handle.tell()  # the header is written; rows go after it
+
+    def write_range(first: int, stop: int) -> None:
+        buffer = np.empty((rows_per_chunk, builder.width), "<f4")  # reused: stays in cache
+        for start in range(first, stop, rows_per_chunk):
+            rows = buffer[: min(rows_per_chunk, stop - start)]
+            builder.fill(rows, start)
+            _write_at(fd, memoryview(rows).cast("B"), base + start * row_bytes)
+
+    bounds = [n * i // threads for i in range(threads + 1)]
+    if threads == 1:
+        write_range(0, n)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            for done in [pool.submit(write_range, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]:
+                done.result()  # re-raises a thread's error (a full disk, say)
+    handle.seek(base + n * row_bytes)
+
+
+def _write_at(fd: int, data: memoryview, offset: int) -> None:
+    """``os.pwrite`` all of ``data`` at ``offset`` (it may write less than asked)."""
+    while len(data):
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written
 
 
 def _inverse_activations(gaussians: Gaussians, opacity_out: np.ndarray, log_scale_out: np.ndarray) -> None:
