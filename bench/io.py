@@ -7,7 +7,12 @@ Prints one JSON object. Baselines measured in the same run, on the same file:
   the activated arrays from the named columns.
 - ``floor_tofile_s`` / ``floor_tofile_fsync_s``: writing a ready-made row array
   with ``ndarray.tofile`` (without / with fsync). Our save goes through
-  ``atomic_write``, which fsyncs, so the fsync'd figure is the like-for-like floor.
+  ``atomic_write``, which fsyncs (a durable write needs it), so the fsync'd
+  figure is the like-for-like floor; the ratio to the no-fsync figure is
+  printed too, and is bounded below by the fsync alone.
+- ``load_1thread_s`` / ``save_1thread_s``: our reader and writer limited to one
+  thread, to show what the second thread buys (nothing when another process
+  holds the other core: compare ``load_average_1min``).
 Each figure is the best of ``--repeats`` runs (page cache warm: we measure the
 code, not the disk). Usage: ``python bench/io.py [--splats 1000000] [--repeats 3]``.
 """
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 
 from lyra.scene import Gaussians, load, save
+from lyra.scene.formats import ply, ply_write
 
 
 def best_of(repeats: int, fn) -> tuple[float, float]:
@@ -91,16 +97,31 @@ def main() -> None:
                     handle.flush()
                     os.fsync(handle.fileno())
 
+        def single_threaded(fn):
+            def run() -> None:
+                saved = ply.READ_THREADS, ply_write.WRITE_THREADS
+                ply.READ_THREADS = ply_write.WRITE_THREADS = 1
+                try:
+                    fn()
+                finally:
+                    ply.READ_THREADS, ply_write.WRITE_THREADS = saved
+            return run
+
+        load_average_start = os.getloadavg()[0]
         timings = {
             "load": best_of(args.repeats, lambda: load(path)),
+            "load_1thread": best_of(args.repeats, single_threaded(lambda: load(path))),
             "floor_fromfile": best_of(args.repeats, lambda: np.fromfile(path, dtype=np.float32)),
             "plyfile_load": best_of(max(1, args.repeats - 1), lambda: plyfile_load(path)),
             "save": best_of(args.repeats, lambda: save(scene, Path(tmp) / "out.ply")),
+            "save_1thread": best_of(args.repeats, single_threaded(lambda: save(scene, Path(tmp) / "out.ply"))),
             "floor_tofile": best_of(args.repeats, lambda: raw_tofile(False)),
             "floor_tofile_fsync": best_of(args.repeats, lambda: raw_tofile(True)),
         }
     results = {"splats": args.splats, "sh_degree": 3, "file_mib": round(payload / 2**20, 1),
-               "torch_threads": torch.get_num_threads(), "load_average_1min": os.getloadavg()[0]}
+               "torch_threads": torch.get_num_threads(), "read_threads": ply.READ_THREADS,
+               "write_threads": ply_write.WRITE_THREADS, "cpu_count": os.cpu_count(),
+               "load_average_1min_start": load_average_start, "load_average_1min": os.getloadavg()[0]}
     for name, (wall, cpu) in timings.items():
         results[f"{name}_s"] = wall
         results[f"{name}_cpu_s"] = cpu

@@ -8,8 +8,10 @@ channel-major, opacity a logit, scales logs, rot (w, x, y, z).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -156,6 +158,7 @@ def _stream_float_rows(handle, gaussians: Gaussians, extras: dict[str, np.ndarra
             rows = buffer[: min(rows_per_chunk, stop - start)]
             builder.fill(rows, start)
             _write_at(fd, memoryview(rows).cast("B"), base + start * row_bytes)
+            _start_writeback(fd, base + start * row_bytes, len(rows) * row_bytes)
 
     bounds = [n * i // threads for i in range(threads + 1)]
     if threads == 1:
@@ -165,6 +168,36 @@ def _stream_float_rows(handle, gaussians: Gaussians, extras: dict[str, np.ndarra
             for done in [pool.submit(write_range, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]:
                 done.result()  # re-raises a thread's error (a full disk, say)
     handle.seek(base + n * row_bytes)
+
+
+def _libc_sync_file_range():
+    """Linux's ``sync_file_range`` from libc (Python's os module lacks it), or None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_SYNC_FILE_RANGE = _libc_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2  # start writing the range's dirty pages back; do not wait
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a just-written range to disk, without waiting.
+
+    The kernel otherwise holds the dirty pages until ``atomic_write``'s fsync,
+    which then waits for all 236 MB of a 1M-splat file at once; started per
+    chunk, the disk works while the next chunks are built (bench/io.py: the
+    fsync'd write of a 236 MB buffer drops from ~0.14 s to ~0.09 s). Only a
+    hint: durability still comes from that fsync, and failures are ignored.
+    """
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _write_at(fd: int, data: memoryview, offset: int) -> None:
