@@ -220,8 +220,11 @@ def _read_uniform_binary(path: Path, header: PlyHeader, vertex: PlyElement, offs
 
     The rows are split into contiguous ranges read by parallel threads, each
     with its own file handle and buffer: ``readinto`` and numpy's copies and
-    ufuncs release the GIL, and one core alone cannot keep up with memory
-    (bench/io.py: 2 threads take the 1M-splat load from ~0.12 s to ~0.08 s).
+    ufuncs release the GIL. One thread spends ~2x the CPU time of a bare
+    ``np.fromfile`` (the copies, activation and page faults are each memory
+    passes), so only a second core brings the load near that floor; bench/io.py
+    prints both (``load_s``, ``load_1thread_s``). Outputs are disjoint row
+    ranges, so the threads share nothing but the read-only layout.
     """
     dtype = np.dtype(header.endian + vertex.properties[0].type)
     row_bytes = len(vertex.properties) * dtype.itemsize
