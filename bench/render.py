@@ -7,21 +7,46 @@ Cases (each in its own subprocess so peak memory is measured cleanly via
   scene at 256x256 and 1024x1024 (pixel scaling, 4x steps) -- ms per frame
   and peak memory delta;
 * forward+backward at 256x256 with 50k splats;
-* peer: no CPU splat rasterizer from PyPI runs here (gswarp rejects non-CUDA
-  tensors, taichi-splatting JIT-compiles CUDA sort kernels at import,
-  gausscam needs WebGPU, gaussian-renderer wraps gsplat's CUDA kernels), so the
-  baseline is gsplat's own pure-PyTorch reference path
-  (``gsplat.cuda._torch_impl``) on CPU, for the stages that run on CPU:
-  ``_fully_fused_projection`` + ``_isect_tiles`` + ``_isect_offset_encode``
-  (its compositing, ``_rasterize_to_pixels``, calls CUDA-only kernels). We time
-  our equivalent stages (projection + tile binning) on the same scene and report
-  the ratio, and our full frame time beside it.
+* peer (full frame, same scenes, same run): splax (a JAX + NVIDIA Warp splat
+  rasterizer) on Warp's CPU backend, when ``--peer-site DIR`` (or env
+  ``LYRA_BENCH_PEER_SITE``) holds it. Each peer case runs in its own subprocess
+  with ``PYTHONPATH=DIR`` (JAX and Warp never enter this project's venv), renders
+  the same Gaussians from the same camera at the same size, times it the same
+  way (best of N after a warm-up that includes Warp's kernel compilation and
+  JAX's jit), and reports the PSNR of its image against ours (same SH-to-RGB
+  convention, white background, EWA splatting with a 0.3 px dilation, so the
+  images agree to ~90+ dB). Forward+backward: ``jax.grad`` of the same loss
+  (mean RGB + 1e-3 * mean depth) with respect to means, scales, SH and
+  opacities (splax takes log-scales / logit-opacities; the activation is part
+  of its timed step). Two CPU settings are needed and are applied at run time,
+  not by editing splax: ``warp.config.enable_cpu_blocks = True`` (splax's tile
+  kernels assume 256 cooperating threads per block; by default Warp's CPU
+  backend runs one, which renders a wrong image) and ``graph_mode=NONE`` for
+  splax's projection FFI calls (CUDA-graph capture, rejected by JAX's CPU FFI).
+  Install the peer (outside the project venv) with::
+
+      pip install --target /tmp/peer_site --no-deps splax==0.2.3 jax==0.10.2 jaxlib==0.10.2 warp-lang==1.19.0 ml_dtypes==0.6.0 opt_einsum==3.4.0
+
+  (numpy, scipy, imageio and plyfile come from the project venv). Without it the
+  JSON says ``"peer": null`` and why. Other PyPI candidates do not render a
+  full frame on this CPU: gswarp (rejects non-CUDA tensors, CUDA streams
+  throughout), taichi-splatting / splat-viewer (JIT-compile CUDA sort kernels
+  at import even with ``ti.init(arch=ti.cpu)``), gausscam (WebGPU only),
+  splatstream (Vulkan only), gaussian-renderer (wraps gsplat's CUDA kernels),
+  litesplat (dense Keras all-pairs evaluation, a teaching sandbox).
+* partial baseline (kept from before the full-frame peer existed): gsplat's
+  pure-PyTorch reference path (``gsplat.cuda._torch_impl``) on CPU for the
+  stages that run on CPU -- ``_fully_fused_projection`` + ``_isect_tiles`` +
+  ``_isect_offset_encode`` (its compositing calls CUDA-only kernels) -- against
+  our projection + tile binning on the same scene. Projection + binning only,
+  NOT a full frame.
 
 Scenes: splats uniformly in the view frustum at depth 2..6, sized so their
 screen-space sigma is 0.5-3 px (log-normal anisotropy), opacity 0.1-1, RGB.
 
-Usage: python bench/render.py [--quick] [--threads N]
-(--quick: smaller cases, for smoke runs; --threads 1 gives steadier figures on a busy machine)
+Usage: python bench/render.py [--quick] [--threads N] [--peer-site DIR]
+(--quick: smaller cases, for smoke runs; --threads 1 gives steadier figures on a busy machine;
+--threads sets torch's threads only, the peer uses JAX/Warp defaults)
 """
 
 from __future__ import annotations
@@ -69,7 +94,97 @@ def _timed(fn, repeats: int) -> float:
     return best * 1000.0
 
 
+PEER_NAME = "splax"
+PEER_INSTALL = (
+    "pip install --target DIR --no-deps splax==0.2.3 jax==0.10.2 jaxlib==0.10.2 warp-lang==1.19.0 "
+    "ml_dtypes==0.6.0 opt_einsum==3.4.0"
+)
+PEER_PACKAGES = ("splax", "jax", "jaxlib", "warp-lang")
+
+
+def import_splax_for_cpu():
+    """Import splax from the peer site with the two run-time settings its kernels need on CPU."""
+    import warp
+
+    # splax's tile kernels assume 256 threads cooperating per block (shared tiles, per-thread
+    # pixels); Warp's CPU backend runs 1 thread per block unless cooperative CPU blocks are on.
+    warp.config.enable_cpu_blocks = True
+    warp.config.quiet = True
+    launch_ffi = warp.jax_callable
+
+    def cpu_jax_callable(*args, **kwargs):
+        # CUDA-graph capture (graph_mode=WARP) is CUDA-only; JAX's CPU FFI rejects it.
+        if kwargs.get("graph_mode") == warp.JaxCallableGraphMode.WARP:
+            kwargs["graph_mode"] = warp.JaxCallableGraphMode.NONE
+        return launch_ffi(*args, **kwargs)
+
+    warp.jax_callable = cpu_jax_callable  # splax binds `from warp import jax_callable` at import
+    import splax
+
+    return splax
+
+
+def peer_versions() -> dict:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in PEER_PACKAGES}
+
+
+def run_peer_case(case: dict) -> dict:
+    """Time splax on the case's scene (in a subprocess whose PYTHONPATH holds the peer site)."""
+    import numpy as np
+    import torch
+
+    gaussians, camera = make_scene(case["splats"], case.get("scene_size", case["size"]))
+    camera = camera.resized(case["size"], case["size"])
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    splax = import_splax_for_cpu()
+    import jax
+    import jax.numpy as jnp
+
+    size, (fx, fy, cx, cy) = case["size"], camera.intrinsics.tolist()
+    opacities = gaussians.opacities.clamp(1e-6, 1 - 1e-6)
+    inputs = [jnp.asarray(t.detach().float().numpy()) for t in (
+        gaussians.means, gaussians.scales.log(), gaussians.quats, gaussians.sh, torch.logit(opacities),
+    )]
+    viewmat = jnp.asarray(camera.w2c().float().numpy())
+
+    def splat(means, log_scales, quats, sh, logit_opacities, render_depth=False):
+        return splax.render(
+            means, log_scales, quats, sh, logit_opacities, viewmat=viewmat, background=jnp.ones(3),
+            img_shape=(size, size), f=(fx, fy), c=(cx, cy), clip_thresh=0.01, render_depth=render_depth,
+        )
+
+    forward = jax.jit(lambda *params: splat(*params)[0])
+    result = {**case, "peer_name": PEER_NAME, "peer_versions": peer_versions(), "jax_devices": str(jax.devices())}
+    if case["kind"] == "peer_forward":
+        result["ms_per_frame"] = _timed(lambda: forward(*inputs).block_until_ready(), case.get("repeats", 3))
+    else:
+
+        def loss(means, log_scales, quats, sh, logit_opacities):
+            image = splat(means, log_scales, quats, sh, logit_opacities, render_depth=True)[0]
+            return image[..., :3].mean() + image[..., 3].mean() * 1e-3
+
+        grad = jax.jit(jax.grad(loss, argnums=(0, 1, 3, 4)))
+        result["ms_per_step"] = _timed(lambda: jax.block_until_ready(grad(*inputs)), case.get("repeats", 3))
+    result["peak_rss_delta_mib"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024.0
+    # Like with like: the peer's image against ours (untimed), same scene and camera.
+    from lyra.render import render
+
+    with torch.no_grad():
+        ours = render(gaussians, camera, backend="torch").rgb.numpy()
+    theirs = np.clip(np.asarray(forward(*inputs)), 0.0, 1.0)
+    mse = float(np.mean((theirs - ours) ** 2))
+    result["psnr_vs_ours_db"] = round(10 * math.log10(1.0 / mse), 1) if mse > 0 else math.inf
+    return result
+
+
 def run_case(case: dict) -> dict:
+    if case["kind"] == "peer_probe":
+        import_splax_for_cpu()
+        return {**case, "peer_versions": peer_versions()}
+    if case["kind"] in ("peer_forward", "peer_forward_backward"):
+        return run_peer_case(case)
     import torch
 
     from lyra.render import render
@@ -81,7 +196,7 @@ def run_case(case: dict) -> dict:
     gaussians, camera = make_scene(case["splats"], case.get("scene_size", case["size"]))
     camera = camera.resized(case["size"], case["size"])  # same 3D scene at another resolution
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kind, repeats = case["kind"], case.get("repeats", 2)
+    kind, repeats = case["kind"], case.get("repeats", 3)
     result = dict(case)
     if kind == "forward":
         with torch.no_grad():
@@ -138,15 +253,25 @@ def available_mib() -> float:
     return math.inf
 
 
-def spawn(case: dict) -> dict:
+def peer_env(site: str) -> dict:
+    """Environment for a peer subprocess: the peer site first on PYTHONPATH, JAX on CPU."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, env.get("PYTHONPATH")]))
+    env["JAX_PLATFORMS"] = "cpu"
+    env["SCIPY_ARRAY_API"] = "1"  # splax refuses to import unless scipy's array API flag is set first
+    return env
+
+
+def spawn(case: dict, env: dict | None = None) -> dict:
     # Rough need: ~1.5 KiB per splat (attributes, projection, ~4 tile hits) plus the blocks.
-    need_mib = case["splats"] * 1.5 / 1024 * (3 if case["kind"] == "forward_backward" else 1) + 600
+    backward = case["kind"] in ("forward_backward", "peer_forward_backward")
+    need_mib = case["splats"] * 1.5 / 1024 * (3 if backward else 1) + 600
     if need_mib > 0.8 * available_mib():
         return {**case, "skipped": f"needs ~{need_mib:.0f} MiB, {available_mib():.0f} MiB available"}
     try:
         proc = subprocess.run(
             [sys.executable, __file__, "--case", json.dumps(case)],
-            capture_output=True, text=True, timeout=CASE_TIMEOUT_S,
+            capture_output=True, text=True, timeout=CASE_TIMEOUT_S, env=env,
         )
     except subprocess.TimeoutExpired:
         return {**case, "skipped": f"exceeded {CASE_TIMEOUT_S} s"}
@@ -161,6 +286,10 @@ def main() -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="small cases only (smoke run)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per case (default: torch's default)")
+    parser.add_argument(
+        "--peer-site", default=os.environ.get("LYRA_BENCH_PEER_SITE"),
+        help="folder holding the peer (splax + jax + warp-lang; see the docstring), default $LYRA_BENCH_PEER_SITE",
+    )
     args = parser.parse_args()
     if args.case:
         print(json.dumps(run_case(json.loads(args.case))))
@@ -169,10 +298,10 @@ def main() -> None:
     forward = [
         {"kind": "forward", "splats": 10_000 // scale, "size": 512},
         {"kind": "forward", "splats": 100_000 // scale, "size": 512},
-        {"kind": "forward", "splats": 1_000_000 // scale, "size": 512, "repeats": 1},
+        {"kind": "forward", "splats": 1_000_000 // scale, "size": 512, "repeats": 2},
         # Pixel scaling: the 512-px scene (same 3D splats) rendered at 1/4 and 4x the pixels.
         {"kind": "forward", "splats": 100_000 // scale, "size": 256, "scene_size": 512},
-        {"kind": "forward", "splats": 100_000 // scale, "size": 1024, "scene_size": 512, "repeats": 1},
+        {"kind": "forward", "splats": 100_000 // scale, "size": 1024, "scene_size": 512, "repeats": 2},
     ]
     backward = [{"kind": "forward_backward", "splats": 50_000 // scale, "size": 256}]
     peer_splats = 10_000 // scale
@@ -180,11 +309,24 @@ def main() -> None:
         {"kind": "peer_gsplat_torch_reference", "splats": peer_splats, "size": 512, "repeats": 1},
         {"kind": "ours_projection_binning", "splats": peer_splats, "size": 512, "repeats": 3},
     ]
-    started = time.perf_counter()
+    started, load_at_start = time.perf_counter(), [round(x, 2) for x in os.getloadavg()]
     cases = forward + backward + peer
     if args.threads:
         cases = [{**c, "threads": args.threads} for c in cases]
-    results = [spawn(c) for c in cases]
+    env, peer_reason = None, None
+    if not args.peer_site:
+        peer_reason = f"no --peer-site DIR / LYRA_BENCH_PEER_SITE given (install: {PEER_INSTALL})"
+    else:
+        env = peer_env(os.path.abspath(args.peer_site))
+        probe = spawn({"kind": "peer_probe", "splats": 0, "size": 0}, env)
+        if "skipped" in probe:
+            peer_reason = f"{PEER_NAME} does not import from {args.peer_site}: {probe['skipped']}"
+            env = None
+    results = []
+    for case in cases:  # ours, then the peer on the same scene, case by case
+        results.append(spawn(case))
+        if env is not None and case["kind"] in ("forward", "forward_backward"):
+            results.append(spawn({**case, "kind": "peer_" + case["kind"]}, env))
     by = {(r["kind"], r["splats"], r["size"]): r for r in results}
 
     def ms(kind, splats, size, key="ms_per_frame"):
@@ -202,10 +344,33 @@ def main() -> None:
         summary["time_ratio_512px_over_256px_4x_pixels"] = round(f100 / f100_small, 2)
     if f100 and f100_large:
         summary["time_ratio_1024px_over_512px_4x_pixels"] = round(f100_large / f100, 2)
+    summary["peer"] = None
+    if env is not None:
+        versions = probe["peer_versions"]
+        summary["peer"] = summary["peer_name"] = f"{PEER_NAME} {versions['splax']} (jax {versions['jax']} CPU, " \
+            f"warp-lang {versions['warp-lang']} CPU backend, cooperative CPU blocks)"
+        per_case = []
+        for case in forward + backward:
+            key = "ms_per_step" if case["kind"] == "forward_backward" else "ms_per_frame"
+            peer_result = by.get(("peer_" + case["kind"], case["splats"], case["size"]), {})
+            ours, theirs = ms(case["kind"], case["splats"], case["size"], key), peer_result.get(key)
+            row = {"case": f"{case['kind']} {case['splats']} splats {case['size']}px", "ours_ms": ours, "peer_ms": theirs}
+            if ours and theirs:
+                row["speedup_vs_peer"] = round(theirs / ours, 2)  # > 1: ours is faster
+                row["peer_psnr_vs_ours_db"] = peer_result.get("psnr_vs_ours_db")
+            else:
+                row["missing"] = peer_result.get("skipped") or by.get((case["kind"], case["splats"], case["size"]), {}).get("skipped")
+            per_case.append(row)
+        summary["vs_peer"] = per_case
+    else:
+        summary["peer_reason"] = peer_reason
     peer_ms = ms("peer_gsplat_torch_reference", peer_splats, 512, "ms")
     ours_ms = ms("ours_projection_binning", peer_splats, 512, "ms")
     if peer_ms and ours_ms:
-        summary["peer"] = "gsplat 1.5.3 gsplat.cuda._torch_impl (projection + tile intersection + offsets) on CPU"
+        summary["partial_peer"] = (
+            "PARTIAL (projection + tile binning only, not a full frame): gsplat 1.5.3 "
+            "gsplat.cuda._torch_impl (projection + tile intersection + offsets) on CPU"
+        )
         summary["speedup_vs_peer_projection_binning"] = round(peer_ms / ours_ms, 1)
         if ms("forward", peer_splats, 512):
             summary["ours_full_frame_ms_same_scene"] = round(ms("forward", peer_splats, 512), 1)
@@ -213,6 +378,9 @@ def main() -> None:
         "benchmark": "render_torch_cpu",
         "torch_threads": args.threads or __import__("torch").get_num_threads(),
         "cpu_count": os.cpu_count(),
+        # Other processes on the cores distort the figures (torch's OpenMP threads spin at
+        # barriers while a sibling thread is descheduled); --threads 1 is steadier then.
+        "load_average_at_start": load_at_start,
         "results": results,
         "summary": summary,
         "wall_s": round(time.perf_counter() - started, 1),

@@ -46,9 +46,9 @@ def tile_ranges(projected: Projected, width: int, height: int, tile: int = DEFAU
     tiles_x, tiles_y = -(-width // tile), -(-height // tile)
     with torch.no_grad():
         ids = torch.nonzero(projected.visible).squeeze(-1)
-        ids = ids[torch.argsort(projected.depths[ids], stable=True)]
-        center = projected.means2d[ids].detach()
-        ext = projected.extents[ids]
+        ids = ids.index_select(0, torch.argsort(projected.depths.detach().index_select(0, ids), stable=True))
+        center = projected.means2d.detach().index_select(0, ids)
+        ext = projected.extents.index_select(0, ids)
         # Tiles whose pixel centres (p + 0.5) can fall inside the box [c - e, c + e].
         lo = torch.floor((center - ext - 0.5) / tile).clamp_min(0).long()
         hi = torch.floor((center + ext - 0.5) / tile).long()
@@ -83,16 +83,23 @@ def _intersections(ids: Tensor, lo: Tensor, hi: Tensor, tiles_x: int, rows: tupl
         hi[:, 1].clamp_(max=r1 - 1)
         span = (hi - lo + 1).clamp_min(0)
         counts = span[:, 0] * span[:, 1]
-        keep = counts > 0
-        ids, lo, span, counts = ids[keep], lo[keep], span[keep], counts[keep]
+        keep = torch.nonzero(counts > 0).squeeze(-1)
+        ids, lo, span, counts = (t.index_select(0, keep) for t in (ids, lo, span, counts))
         total = int(counts.sum())
-        # Expand every splat into its tiles with repeat_interleave (sequential writes, no gathers).
+        # Index maths in int32 and the sort on the narrowest integer type that holds the tile ids:
+        # both about 2x faster than int64 on CPU (bench/render.py, 1M splats).
+        index = torch.int32 if total < 2**31 else torch.long
+        key = torch.int16 if num_tiles <= torch.iinfo(torch.int16).max else index
+        counts = counts.to(index)
         expand = lambda values: torch.repeat_interleave(values, counts, output_size=total)  # noqa: E731
-        local = torch.arange(total, device=device) - expand(torch.cumsum(counts, 0) - counts)
-        sx = expand(span[:, 0])
-        tile_ids = (expand(lo[:, 1]) - r0 + local // sx) * tiles_x + expand(lo[:, 0]) + local % sx
-        del local, sx
-        order = torch.argsort(tile_ids, stable=True)
+        local = torch.arange(total, dtype=index, device=device) - expand(torch.cumsum(counts, 0, dtype=index) - counts)
+        width = span[:, 0].to(index)
+        first_tile = ((lo[:, 1] - r0) * tiles_x + lo[:, 0]).to(index)
+        # tile = first + (local // width) * tiles_x + local % width, with local % width = local - q * width.
+        q = torch.div(local, expand(width), rounding_mode="floor")
+        tile_ids = local.add_(expand(first_tile)).add_(q.mul_(expand(tiles_x - width)))
+        del q
+        order = torch.argsort(tile_ids.to(key), stable=True)
         splat_ids = expand(ids).index_select(0, order)
         offsets = torch.zeros(num_tiles + 1, dtype=torch.long, device=device)
         offsets[1:] = torch.cumsum(torch.bincount(tile_ids, minlength=num_tiles), 0)
