@@ -348,3 +348,27 @@ def test_ascii_file_with_huge_count_raises_before_parsing(tmp_path, gaussians_fa
     (tmp_path / "huge.ply").write_bytes(data)
     with pytest.raises(SceneFileError, match="truncated, or the header counts are wrong"):
         load(tmp_path / "huge.ply")
+
+
+def test_chunked_two_thread_read_and_write_match_the_single_chunk_path(tmp_path, gaussians_factory, monkeypatch):
+    """Tiny chunks force the streaming reader/writer through many chunks on two threads,
+    including NaN detection in a late chunk; results must equal the one-chunk path."""
+    g = gaussians_factory(n=1000, sh_degree=3)
+    save(g, tmp_path / "reference.ply")
+    reference_bytes = (tmp_path / "reference.ply").read_bytes()
+    for module in (ply, ply_write):
+        monkeypatch.setattr(module, "CHUNK_BYTES", 248 * 7)  # 7 rows per chunk, ~143 chunks
+    monkeypatch.setattr(ply, "READ_THREADS", 2)
+    monkeypatch.setattr(ply_write, "WRITE_THREADS", 2)
+    save(g, tmp_path / "chunked.ply")
+    assert (tmp_path / "chunked.ply").read_bytes() == reference_bytes
+    assert_matches(load(tmp_path / "chunked.ply"), g)
+
+    poisoned = g.clone()
+    poisoned.means[987, 1] = float("nan")
+    save(poisoned, tmp_path / "nan.ply")
+    with pytest.raises(SceneFileError, match="NaN"):
+        load(tmp_path / "nan.ply")
+    with pytest.warns(SceneFileWarning, match="1"):
+        clean = load(tmp_path / "nan.ply", drop_invalid=True)
+    assert len(clean) == 999
