@@ -30,9 +30,9 @@ def select_sphere(state: AppState, center: Sequence[float], radius: float, mode:
 
 def select_screen_rect(state: AppState, camera, rect_px: Sequence[float], mode: str = "replace") -> int:
     """Splats whose centres project into ``rect_px = (x0, y0, x1, y1)`` of ``camera`` (a single Camera)."""
-    c2w, k = camera.c2w.double(), camera.intrinsics.double()
     return state.select(
-        lambda i, g: select.select_screen_rect(g.means.double(), c2w, k, camera.width, camera.height, rect_px), mode
+        lambda i, g: select.select_screen_rect(g.means, camera.c2w, camera.intrinsics, camera.width, camera.height, rect_px),
+        mode,
     )
 
 
