@@ -4,9 +4,9 @@
 for every supported file format; see :mod:`lyra.scene.formats`.
 """
 
+from lyra.scene.formats import FORMATS, load, save
 from lyra.scene.gaussians import Gaussians, normalize_quats, quats_to_rotmats, rotmats_to_quats
 from lyra.scene.sequence import GaussianSequence
-from lyra.scene.formats import load, save, FORMATS
 
 __all__ = [
     "Gaussians",

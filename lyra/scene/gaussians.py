@@ -20,13 +20,13 @@ Base colour is ``0.5 + SH_C0 * sh[:, 0]`` (see :mod:`lyra.scene.sh`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from lyra.errors import InvalidGaussiansError
-from lyra.scene.sh import num_sh_coeffs, rgb_to_sh_dc, sh_degree_from_coeffs, sh_dc_to_rgb
+from lyra.scene.sh import num_sh_coeffs, rgb_to_sh_dc, sh_dc_to_rgb, sh_degree_from_coeffs
 
 _CORE_FIELDS = ("means", "quats", "scales", "opacities", "sh")
 
@@ -56,19 +56,19 @@ class Gaussians:
         rgb: Tensor,  # [N, 3] in [0, 1]
         sh_degree: int = 0,
         extras: dict[str, Tensor] | None = None,
-    ) -> "Gaussians":
+    ) -> Gaussians:
         """Gaussians whose colour is view-independent ``rgb`` (higher SH bands zero)."""
         sh = torch.zeros(len(means), num_sh_coeffs(sh_degree), 3, dtype=means.dtype, device=means.device)
         sh[:, 0] = rgb_to_sh_dc(rgb.to(means.dtype))
         return cls(means, normalize_quats(quats), scales, opacities, sh, dict(extras or {}))
 
     @classmethod
-    def empty(cls, sh_degree: int = 0, dtype: torch.dtype = torch.float32) -> "Gaussians":
+    def empty(cls, sh_degree: int = 0, dtype: torch.dtype = torch.float32) -> Gaussians:
         z = lambda *s: torch.zeros(*s, dtype=dtype)  # noqa: E731
         return cls(z(0, 3), z(0, 4), z(0, 3), z(0), z(0, num_sh_coeffs(sh_degree), 3))
 
     @staticmethod
-    def cat(parts: Sequence["Gaussians"]) -> "Gaussians":
+    def cat(parts: Sequence[Gaussians]) -> Gaussians:
         """Concatenate; SH degrees are raised to the highest (missing bands zero).
 
         Extras are kept only when every part has them with matching trailing shape.
@@ -123,7 +123,7 @@ class Gaussians:
         return self.means.min(dim=0).values, self.means.max(dim=0).values
 
     # ------------------------------------------------------------- selection
-    def __getitem__(self, index: Tensor | slice | Sequence[int]) -> "Gaussians":
+    def __getitem__(self, index: Tensor | slice | Sequence[int]) -> Gaussians:
         """Select splats by boolean mask ``[N]``, integer indices or slice."""
         if isinstance(index, Tensor) and index.dtype == torch.bool and index.shape != (len(self),):
             raise InvalidGaussiansError(f"boolean mask has shape {tuple(index.shape)}, expected ({len(self)},)")
@@ -131,18 +131,18 @@ class Gaussians:
             index = torch.as_tensor(index, dtype=torch.long)
         return self.map(lambda t: t[index])
 
-    def map(self, fn) -> "Gaussians":
+    def map(self, fn) -> Gaussians:
         """Apply ``fn`` to every per-splat tensor (core fields and extras)."""
         return Gaussians(
             **{f: fn(getattr(self, f)) for f in _CORE_FIELDS},
             extras={k: fn(v) for k, v in self.extras.items()},
         )
 
-    def replace(self, **fields: Tensor) -> "Gaussians":
+    def replace(self, **fields: Tensor) -> Gaussians:
         """A copy with some attributes replaced (shapes checked)."""
         return dataclasses.replace(self, **fields)
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Gaussians":
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Gaussians:
         """Move to a device and/or cast floating tensors to ``dtype``."""
 
         def move(t: Tensor) -> Tensor:
@@ -150,10 +150,10 @@ class Gaussians:
 
         return self.map(move)
 
-    def clone(self) -> "Gaussians":
+    def clone(self) -> Gaussians:
         return self.map(torch.clone)
 
-    def with_sh_degree(self, degree: int) -> "Gaussians":
+    def with_sh_degree(self, degree: int) -> Gaussians:
         """Truncate or zero-pad the SH bands to ``degree``."""
         k = num_sh_coeffs(degree)
         have = self.sh.shape[1]
@@ -207,13 +207,13 @@ class Gaussians:
         if len(self) and bool((self.scales < 0).any()):
             raise InvalidGaussiansError("scales must be non-negative (linear, not log)")
 
-    def drop_invalid(self) -> tuple["Gaussians", int]:
+    def drop_invalid(self) -> tuple[Gaussians, int]:
         """Remove splats with NaN/Inf values or zero quaternions; returns ``(clean, dropped_count)``."""
         bad = self.invalid_mask()
         dropped = int(bad.sum())
         return (self[~bad] if dropped else self), dropped
 
-    def equal(self, other: "Gaussians", atol: float = 0.0) -> bool:
+    def equal(self, other: Gaussians, atol: float = 0.0) -> bool:
         """True when every core attribute matches within ``atol``."""
         if len(self) != len(other) or self.sh.shape != other.sh.shape:
             return False

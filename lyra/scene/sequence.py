@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from lyra.errors import InvalidGaussiansError
 from lyra.scene.gaussians import Gaussians
@@ -41,7 +41,7 @@ class GaussianSequence:
         self.times = [float(t) for t in self.times]
         if len(self.times) != len(self.frames):
             raise InvalidGaussiansError(f"{len(self.times)} times for {len(self.frames)} frames")
-        if any(b <= a for a, b in zip(self.times, self.times[1:])):
+        if any(b <= a for a, b in zip(self.times, self.times[1:], strict=False)):
             raise InvalidGaussiansError("frame times must be strictly increasing")
 
     def __len__(self) -> int:
@@ -78,10 +78,10 @@ class GaussianSequence:
     def frame_at_time(self, t: float) -> Gaussians:
         return self.frames[self.index_at_time(t)]
 
-    def map(self, fn) -> "GaussianSequence":
+    def map(self, fn) -> GaussianSequence:
         """Apply ``fn: Gaussians -> Gaussians`` to every frame, keeping times and fps."""
         return GaussianSequence([fn(f) for f in self.frames], list(self.times), self.fps)
 
     @classmethod
-    def from_frames(cls, frames: Sequence[Gaussians], fps: float = DEFAULT_FPS) -> "GaussianSequence":
+    def from_frames(cls, frames: Sequence[Gaussians], fps: float = DEFAULT_FPS) -> GaussianSequence:
         return cls(list(frames), None, fps)
