@@ -54,13 +54,22 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = True) -> Iter
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp_dir
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / "previous")
-        os.replace(tmp_dir, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+    # A folder cannot be renamed over another, so the old one steps aside first
+    # and comes back if the swap fails: ``path`` is always one complete folder.
+    aside = None
+    if path.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent)) / "previous"
+        os.replace(path, aside)
+    try:
+        os.replace(tmp_dir, path)
+    except BaseException:
+        if aside is not None:
+            os.replace(aside, path)
+            shutil.rmtree(aside.parent, ignore_errors=True)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside.parent, ignore_errors=True)
