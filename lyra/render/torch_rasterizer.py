@@ -46,7 +46,12 @@ def tile_ranges(projected: Projected, width: int, height: int, tile: int = DEFAU
     tiles_x, tiles_y = -(-width // tile), -(-height // tile)
     with torch.no_grad():
         ids = torch.nonzero(projected.visible).squeeze(-1)
-        ids = ids.index_select(0, torch.argsort(projected.depths.detach().index_select(0, ids), stable=True))
+        depths = projected.depths.detach().index_select(0, ids)
+        if depths.is_floating_point() and depths.dtype.itemsize in (4, 8) and bool((depths > 0).all()):
+            # Positive IEEE floats order like their bit patterns: an integer sort is ~9x faster on CPU
+            # than a float one (1M splats: 13 ms vs 113 ms) and gives the same order.
+            depths = depths.view(torch.int32 if depths.dtype.itemsize == 4 else torch.long)
+        ids = ids.index_select(0, torch.argsort(depths, stable=True))
         center = projected.means2d.detach().index_select(0, ids)
         ext = projected.extents.index_select(0, ids)
         # Tiles whose pixel centres (p + 0.5) can fall inside the box [c - e, c + e].
@@ -88,10 +93,13 @@ def _intersections(ids: Tensor, lo: Tensor, hi: Tensor, tiles_x: int, rows: tupl
         total = int(counts.sum())
         # Index maths in int32 and the sort on the narrowest integer type that holds the tile ids:
         # both about 2x faster than int64 on CPU (bench/render.py, 1M splats).
-        index = torch.int32 if total < 2**31 else torch.long
+        index = torch.int32 if total < 2**31 and len(ids) < 2**31 else torch.long
         key = torch.int16 if num_tiles <= torch.iinfo(torch.int16).max else index
         counts = counts.to(index)
-        expand = lambda values: torch.repeat_interleave(values, counts, output_size=total)  # noqa: E731
+        # owner[i]: the splat (row of ids) of intersection i. One repeat_interleave of the counts and
+        # cheap gathers by owner are ~10x faster than repeat_interleave of each per-splat value.
+        owner = torch.repeat_interleave(counts, output_size=total)  # [M]
+        expand = lambda values: values.to(index).index_select(0, owner)  # noqa: E731
         local = torch.arange(total, dtype=index, device=device) - expand(torch.cumsum(counts, 0, dtype=index) - counts)
         width = span[:, 0].to(index)
         first_tile = ((lo[:, 1] - r0) * tiles_x + lo[:, 0]).to(index)
@@ -100,7 +108,7 @@ def _intersections(ids: Tensor, lo: Tensor, hi: Tensor, tiles_x: int, rows: tupl
         tile_ids = local.add_(expand(first_tile)).add_(q.mul_(expand(tiles_x - width)))
         del q
         order = torch.argsort(tile_ids.to(key), stable=True)
-        splat_ids = expand(ids).index_select(0, order)
+        splat_ids = ids.to(index).index_select(0, owner.index_select(0, order))
         offsets = torch.zeros(num_tiles + 1, dtype=torch.long, device=device)
         offsets[1:] = torch.cumsum(torch.bincount(tile_ids, minlength=num_tiles), 0)
     return splat_ids, offsets
