@@ -46,20 +46,22 @@ class Projected(NamedTuple):
     visible: Tensor  # [N] bool
 
 
-def world_to_camera(
-    means: Tensor,  # [N, 3]
-    covariances: Tensor,  # [N, 3, 3]
-    w2c: Tensor,  # [4, 4]
+def _screen_factors(
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3]
+    jac_cam: Tensor,  # [N, 2, 3] perspective Jacobian times the camera rotation
 ) -> tuple[Tensor, Tensor]:
-    rot, trans = w2c[:3, :3], w2c[:3, 3]
-    means_c = means @ rot.T + trans
-    covs_c = rot @ covariances @ rot.T
-    return means_c, covs_c
+    """Rows of ``T = J R_cam R diag(s)`` (``[N, 3]`` each), so that ``cov2d = T T^T``.
 
-
-def covariances_from(quats: Tensor, scales: Tensor) -> Tensor:  # [N, 4], [N, 3] -> [N, 3, 3]
-    m = quats_to_rotmats(quats) * scales.unsqueeze(-2)
-    return m @ m.transpose(-1, -2)
+    Written as products of ``[N, 3]`` columns rather than ``[N, 3, 3]`` batched
+    matmuls (3x3 bmm is several times slower on CPU; 1M splats: ~100 ms less).
+    """
+    rot = quats_to_rotmats(quats)  # [N, 3, 3]
+    r0, r1, r2 = rot.unbind(-2)  # rows of R, each [N, 3]
+    rows = []
+    for j in jac_cam.unbind(-2):  # each [N, 3]
+        rows.append((j[:, 0:1] * r0 + j[:, 1:2] * r1 + j[:, 2:3] * r2) * scales)
+    return rows[0], rows[1]
 
 
 def project_gaussians(
@@ -78,7 +80,8 @@ def project_gaussians(
     antialiased: bool = False,
 ) -> Projected:
     """Project Gaussians for one camera; see the module docstring."""
-    means_c, covs_c = world_to_camera(means, covariances_from(quats, scales), w2c)
+    rot_cam, trans = w2c[:3, :3], w2c[:3, 3]
+    means_c = means @ rot_cam.T + trans
     fx, fy, cx, cy = intrinsics.unbind(-1)
     tx, ty, tz = means_c.unbind(-1)
     z_safe = torch.where(tz.abs() > 1e-12, tz, torch.full_like(tz, 1e-12))
@@ -88,12 +91,18 @@ def project_gaussians(
     lim_y_neg = cy / fy + 0.3 * (0.5 * height / fy)
     jx = z_safe * torch.clamp(tx / z_safe, -lim_x_neg, lim_x_pos)
     jy = z_safe * torch.clamp(ty / z_safe, -lim_y_neg, lim_y_pos)
-    zero = torch.zeros_like(tz)
-    jac = torch.stack(
-        [fx / z_safe, zero, -fx * jx / z_safe**2, zero, fy / z_safe, -fy * jy / z_safe**2], dim=-1
-    ).reshape(-1, 2, 3)
-    cov2d = jac @ covs_c @ jac.transpose(-1, -2)  # [N, 2, 2]
-    c_xx, c_xy, c_yy = cov2d[:, 0, 0], 0.5 * (cov2d[:, 0, 1] + cov2d[:, 1, 0]), cov2d[:, 1, 1]
+    # J = [[fx/z, 0, -fx jx/z^2], [0, fy/z, -fy jy/z^2]]; J R_cam from its non-zero entries.
+    inv_z = 1.0 / z_safe
+    jz_x, jz_y = (-fx * jx * inv_z * inv_z).unsqueeze(-1), (-fy * jy * inv_z * inv_z).unsqueeze(-1)
+    jac_cam = torch.stack(
+        [
+            (fx * inv_z).unsqueeze(-1) * rot_cam[0] + jz_x * rot_cam[2],
+            (fy * inv_z).unsqueeze(-1) * rot_cam[1] + jz_y * rot_cam[2],
+        ],
+        dim=-2,
+    )  # [N, 2, 3]
+    t0, t1 = _screen_factors(quats, scales, jac_cam)
+    c_xx, c_xy, c_yy = (t0 * t0).sum(-1), (t0 * t1).sum(-1), (t1 * t1).sum(-1)  # cov2d = T T^T
     det_raw = c_xx * c_yy - c_xy * c_xy
     c_xx, c_yy = c_xx + eps2d, c_yy + eps2d
     det = c_xx * c_yy - c_xy * c_xy
