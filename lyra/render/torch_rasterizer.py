@@ -159,8 +159,9 @@ def rasterize(
     # Per-splat values gathered per intersection: (mx, my, a, b, c, log o, features...).
     log_o = torch.log(projected.opacities.clamp_min(1e-30)).unsqueeze(-1)
     table = torch.cat([projected.means2d, projected.conics, log_o, features, torch.ones_like(log_o)], dim=-1)
-    # Tile-local pixel-centre monomials [6, P]: (x^2, xy, y^2, x, y, 1).
-    local = torch.arange(tile, dtype=dtype, device=device) + 0.5
+    # Tile-local pixel-centre monomials [6, P]: (x^2, xy, y^2, x, y, 1), coordinates relative to the
+    # tile's centre: half the magnitudes of corner-relative ones, so the expanded quadratic cancels less.
+    local = torch.arange(tile, dtype=dtype, device=device) + (0.5 - 0.5 * tile)
     ly, lx = torch.meshgrid(local, local, indexing="ij")
     lx, ly = lx.reshape(-1), ly.reshape(-1)
     monomials = torch.stack([lx * lx, lx * ly, ly * ly, lx, ly, torch.ones_like(lx)])
@@ -215,7 +216,8 @@ def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chu
     log_t = table.new_zeros(num, pixels)
     stop_at = table.new_full((num, pixels), _LOG_T_MIN)  # +inf once a pixel has stopped
     tiles = batch
-    origin = torch.stack([(batch % tiles_x) * tile, (batch // tiles_x + row0) * tile], -1).to(dtype)  # [B, 2]
+    origin = torch.stack([(batch % tiles_x) * tile, (batch // tiles_x + row0) * tile], -1).to(dtype)
+    origin = origin + 0.5 * tile  # [B, 2] tile centres
     remaining = counts[batch]
     first = offsets[batch]
     longest = int(remaining.max())
@@ -247,7 +249,7 @@ def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chu
 
 def _composite_chunk(
     rows: Tensor,  # [A, K, 7 + C] gathered splat rows (mx, my, a, b, c, log o, features..., 1)
-    origin: Tensor,  # [A, 2] tile origins in pixels
+    origin: Tensor,  # [A, 2] tile centres in pixels
     valid: Tensor,  # [A, K] False for padding slots
     stop_at: Tensor,  # [A, P] log-transmittance floor; +inf once a pixel has stopped
     log_t: Tensor,  # [A, P] log transmittance at the chunk start
