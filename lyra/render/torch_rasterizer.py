@@ -296,10 +296,18 @@ def _alpha_weights(exponent: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return alpha, log_1m, log_incl, alpha * torch.exp(log_incl - log_1m)
     # Inference: the same maths in place, which saves several full-size allocations per chunk.
     alpha = exponent.exp_().clamp_(max=ALPHA_MAX)
-    alpha.masked_fill_(alpha < ALPHA_MIN, 0.0)
+    # alpha >= ALPHA_MIN <=> alpha > (the next value below ALPHA_MIN in this dtype): one fused pass
+    # instead of a comparison plus masked_fill_.
+    torch.threshold_(alpha, _below(ALPHA_MIN, alpha.dtype), 0.0)
     log_1m = torch.neg(alpha).log1p_()
     log_incl = torch.cumsum(log_1m, dim=1)
     return alpha, log_1m, log_incl, torch.sub(log_incl, log_1m).exp_().mul_(alpha)
+
+
+def _below(value: float, dtype: torch.dtype) -> float:
+    """The largest ``dtype`` number below ``value`` (as rounded to ``dtype``)."""
+    point = torch.tensor(value, dtype=dtype)
+    return float(torch.nextafter(point, point.new_tensor(-math.inf)))
 
 
 def _untile(tiles: Tensor, tiles_x: int, tiles_y: int, tile: int) -> Tensor:
