@@ -113,6 +113,13 @@ def test_zip_declaring_too_many_bytes_raises(tmp_path, monkeypatch, gaussians_fa
         load(tmp_path / "big.zip")
 
 
+def test_zip_member_compressed_like_a_bomb_raises(tmp_path, monkeypatch, gaussians_factory):
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("frame_0.ply", b"\0" * 2_000_000)  # ~1000:1
+    with pytest.raises(SceneFileError, match="zip bomb"):
+        load(tmp_path / "bomb.zip")
+
+
 def test_corrupt_zip_raises(tmp_path):
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04" + b"\xff" * 64)
     with pytest.raises(SceneFileError, match="zip"):

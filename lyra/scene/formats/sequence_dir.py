@@ -38,6 +38,10 @@ STATIC_FORMATS = ("ply", "ply-compressed", "splat", "lyra-tensor")
 MAX_ZIP_MEMBERS = 100_000
 MAX_ZIP_BYTES = 16 << 30  # uncompressed total; a 1M-splat SH-3 frame is 236 MiB
 MAX_MANIFEST_BYTES = 16 << 20
+# Splat frames are float data and deflate by 2-3x at most; a member claiming far
+# more is a zip bomb. Small members are exempt (headers and padding compress well).
+MAX_COMPRESSION_RATIO = 50
+RATIO_CHECK_ABOVE_BYTES = 1 << 20
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -122,6 +126,10 @@ def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
         if len(infos) > MAX_ZIP_MEMBERS:
             raise SceneFileError(path, f"at most {MAX_ZIP_MEMBERS} archive members", f"{len(infos)}")
         members = [info for info in infos if _safe_member(path, info)]
+        for info in members:
+            if info.file_size > RATIO_CHECK_ABOVE_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+                raise SceneFileError(path, f"frames compressed at most {MAX_COMPRESSION_RATIO}:1",
+                                     f"{info.filename!r}: {info.file_size} bytes from {info.compress_size} (a zip bomb?)")
         total = sum(info.file_size for info in members)
         if total > MAX_ZIP_BYTES:
             raise SceneFileError(path, f"at most {MAX_ZIP_BYTES} uncompressed bytes of frames", f"{total} bytes declared")
