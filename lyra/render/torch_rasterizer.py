@@ -174,9 +174,10 @@ def rasterize(
     out_ids, out_color, out_alpha = [], [], []
     for r0, r1 in _row_bands(lo, hi, tiles_y, max_intersections):
         splat_ids, offsets = _intersections(ids, lo, hi, tiles_x, (r0, r1))
-        # Autograd would keep ~6 [tiles, splats, pixels] tensors for backward; past a budget,
-        # recompute each block in backward instead (about 1.6x the time, a fraction of the memory).
-        saved_bytes = 6 * len(splat_ids) * pixels * table.element_size()
+        # Autograd keeps ~3 [tiles, splats, pixels] tensors per block for backward (alpha and
+        # weights saved by the compositing Function, plus the colour product's input); past a
+        # budget, recompute each block in backward instead (about 1.6x the time, a fraction of the memory).
+        saved_bytes = 3 * len(splat_ids) * pixels * table.element_size()
         recompute = table.requires_grad and torch.is_grad_enabled() and saved_bytes > RECOMPUTE_ABOVE_BYTES
         counts = offsets[1:] - offsets[:-1]
         busy = torch.nonzero(counts > 0).squeeze(-1)
