@@ -21,12 +21,20 @@ from viewer.state import AppState
 EXPORT_FORMATS = {"ply": ".ply", "ply-compressed": ".compressed.ply", "splat": ".splat", "sequence": ""}
 
 
-def resolve_inside(output_dir: str | os.PathLike, name: str) -> Path:
-    """``output_dir / name`` resolved; SceneFileError for an empty, absolute or escaping name."""
+def check_file_name(name: str) -> str:
+    """``name`` stripped; SceneFileError if it is empty or does not end in a real file name."""
     name = name.strip()
     if not name:
         raise SceneFileError(None, "a file name", "an empty name")
-    if Path(name).is_absolute() or name.startswith(("~", "\\")) or (len(name) > 1 and name[1] == ":"):
+    if "\0" in name or "\\" in name or name.endswith("/") or Path(name).name in ("", ".", ".."):
+        raise SceneFileError(None, "a file name (no trailing '/', '.', '..', backslash or NUL)", repr(name))
+    return name
+
+
+def resolve_inside(output_dir: str | os.PathLike, name: str) -> Path:
+    """``output_dir / name`` resolved; SceneFileError for an empty, absolute or escaping name."""
+    name = check_file_name(name)
+    if Path(name).is_absolute() or name.startswith("~") or (len(name) > 1 and name[1] == ":"):
         raise SceneFileError(name, "a path relative to the output folder", "an absolute path")
     root = Path(output_dir).expanduser().resolve()
     target = (root / name).resolve()
@@ -40,9 +48,7 @@ def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str) -> P
     if fmt not in EXPORT_FORMATS:
         raise SceneFileError(name, f"a format among {sorted(EXPORT_FORMATS)}", repr(fmt))
     suffix = EXPORT_FORMATS[fmt]
-    name = name.strip()
-    if not name:
-        raise SceneFileError(None, "a file name", "an empty name")
+    name = check_file_name(name)
     if suffix == ".compressed.ply" and name.lower().endswith(".ply") and not name.lower().endswith(suffix):
         name = name[: -len(".ply")]
     if suffix and not name.lower().endswith(suffix):

@@ -12,6 +12,8 @@ import threading
 import traceback
 from collections.abc import Callable
 
+from lyra.errors import LyraError
+
 
 class JobCancelled(Exception):
     """Raised inside a job's function when the user cancelled it."""
@@ -63,7 +65,8 @@ class Job:
             self.status = "cancelled"
         except Exception as exc:  # shown to the user; the traceback goes to the server log
             self.status, self.error = "failed", str(exc) or type(exc).__name__
-            traceback.print_exc()
+            if not isinstance(exc, LyraError):  # a user error is shown in the UI; a bug also goes to the log
+                traceback.print_exc()
         self._notify()
 
     def _notify(self) -> None:

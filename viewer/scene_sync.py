@@ -20,9 +20,10 @@ from viewer.state import AppState
 NODE_PREFIX = "/scenes"
 
 
-def node_name(layer: str) -> str:
+def node_name(layer: str, serial: int) -> str:
+    """A scene-graph path for a layer; the serial keeps names like "a b" and "a_b" apart."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in layer)
-    return f"{NODE_PREFIX}/{safe}"
+    return f"{NODE_PREFIX}/{serial}_{safe}"
 
 
 def add_packed_splats(scene: viser.SceneApi, name: str, buffer: np.ndarray, visible: bool = True) -> GaussianSplatHandle:
@@ -44,6 +45,7 @@ class SceneSync:
         self._lock = threading.Lock()  # one sync at a time, so sends stay in order
         self._nodes: dict[str, GaussianSplatHandle] = {}
         self._sent: dict[str, object] = {}
+        self._serial = 0
 
     def sync(self) -> int:
         """Send every layer whose displayed content changed; returns the number of buffers sent."""
@@ -52,10 +54,11 @@ class SceneSync:
             with self.state.lock:
                 for name, layer in self.state.layers.items():
                     i = layer.frame_index(self.state.frame)
-                    buffer = self.state.display_buffer(name, i)
-                    key = (id(buffer), len(buffer), layer.visible)
+                    frame = layer.frames[i]
+                    bake = self.state.view_position if frame.gaussians.sh_degree > 0 else None
+                    key = (i, frame.revision, bake, layer.visible)  # what the displayed buffer depends on
                     if self._sent.get(name) != key:
-                        sends.append((name, buffer, layer.visible, key))
+                        sends.append((name, self.state.display_buffer(name, i), layer.visible, key))
                 removed = [name for name in self._nodes if name not in self.state.layers]
             for name in removed:
                 self._nodes.pop(name).remove()
@@ -71,7 +74,8 @@ class SceneSync:
         if handle is None:
             if len(buffer) == 0:
                 buffer = np.zeros((1, 8), np.uint32)
-            self._nodes[name] = add_packed_splats(self.server.scene, node_name(name), buffer, show)
+            self._serial += 1
+            self._nodes[name] = add_packed_splats(self.server.scene, node_name(name, self._serial), buffer, show)
             return
         if len(buffer) > 0:
             handle.buffer = buffer

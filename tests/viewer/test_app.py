@@ -68,7 +68,7 @@ def test_export_path_confined_to_the_output_folder(tmp_path):
     root = tmp_path / "out"
     assert resolve_export_path(root, "a/b", "ply") == (root / "a" / "b.ply").resolve()
     assert resolve_export_path(root, "x.ply", "ply-compressed").name == "x.compressed.ply"
-    for hostile in ("../escape", "a/../../escape", "/etc/passwd", "~/x", "   "):
+    for hostile in ("../escape", "a/../../escape", "/etc/passwd", "~/x", "   ", "sub/", "a/..", "..\\x", "a\0b"):
         with pytest.raises(SceneFileError):
             resolve_export_path(root, hostile, "ply")
 
@@ -79,6 +79,27 @@ def test_export_refuses_to_overwrite_unless_asked(app, make_gaussians):
     with pytest.raises(SceneFileError, match="overwrite"):
         export_to_server(app.state, None, app.output_dir, "scene", "ply")
     assert export_to_server(app.state, None, app.output_dir, "scene", "ply", overwrite=True) == first
+
+
+def test_sequence_export_never_overwrites_a_folder_that_is_not_a_sequence(app, make_gaussians):
+    app.state.add_scene(GaussianSequence([make_gaussians(20, seed=i) for i in range(2)]), "clip")
+    projects = app.output_dir / "projects"
+    projects.mkdir(parents=True)
+    (projects / "important.txt").write_text("keep me")
+    with pytest.raises(SceneFileError, match="not a sequence"):
+        export_to_server(app.state, None, app.output_dir, "projects", "sequence", overwrite=True)
+    assert (projects / "important.txt").read_text() == "keep me"
+    written = export_to_server(app.state, None, app.output_dir, "clip", "sequence")
+    assert export_to_server(app.state, None, app.output_dir, "clip", "sequence", overwrite=True) == written
+
+
+def test_layers_whose_names_sanitise_alike_get_their_own_splat_nodes(app, make_gaussians):
+    app.state.add_scene(make_gaussians(30, seed=1), "a b")
+    app.state.add_scene(make_gaussians(31, seed=2), "a_b")
+    app.refresh()
+    nodes = app.sync_scene._nodes
+    assert nodes["a b"].name != nodes["a_b"].name
+    assert nodes["a b"].buffer.shape == (30, 8) and nodes["a_b"].buffer.shape == (31, 8)
 
 
 def test_export_applies_soft_deletes_and_loads_back_with_sh(app, make_gaussians):

@@ -185,6 +185,11 @@ def write(sequence: GaussianSequence | Gaussians, path: str | Path, *, overwrite
     suffix = {"ply": ".ply", "ply-compressed": ".compressed.ply", "splat": ".splat"}.get(frame_format)
     if suffix is None:
         raise SceneFileError(path, "a frame format among ply, ply-compressed, splat", repr(frame_format))
+    if path.exists() and overwrite and not (path / MANIFEST).is_file():
+        # Overwriting replaces the whole folder: only ever do that to a sequence folder, never to
+        # an arbitrary folder (or a file) that happens to have the target's name.
+        raise SceneFileError(path, f"a new path or an existing sequence folder (with {MANIFEST}) to overwrite",
+                             "an existing file or folder that is not a sequence")
     writer = _module(frame_format).write
     names = [f"frame_{i:05d}{suffix}" for i in range(len(sequence))]
     manifest = {"format": "lyra-sequence", "version": 1, "fps": sequence.fps, "frames": names, "times": list(sequence.times)}
