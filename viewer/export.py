@@ -57,14 +57,17 @@ def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str) -> P
 
 
 def scene_for_format(state: AppState, layer: str | None, fmt: str):
-    """The edited scene in a shape ``fmt`` can hold: a sequence for ``sequence``, else the current frame."""
-    scene = state.edited_scene(layer)
-    if fmt == "sequence":
-        return scene if isinstance(scene, GaussianSequence) else GaussianSequence([scene])
-    if isinstance(scene, GaussianSequence):
-        with state.lock:
+    """The edited scene in a shape ``fmt`` can hold: a sequence for ``sequence``, else the current frame.
+
+    Read under one lock, so a time scrub or layer change cannot slip between the two reads.
+    """
+    with state.lock:
+        scene = state.edited_scene(layer)
+        if fmt == "sequence":
+            return scene if isinstance(scene, GaussianSequence) else GaussianSequence([scene])
+        if isinstance(scene, GaussianSequence):
             return scene.frames[state.layer(layer).frame_index(state.frame)]
-    return scene
+        return scene
 
 
 def export_to_server(state: AppState, layer: str | None, output_dir: str | os.PathLike, name: str, fmt: str,
