@@ -40,9 +40,9 @@ class ScenePanel:
             self.custom_color = gui.add_rgb("Custom color", (40, 40, 48), visible=False)
             self.reset_camera = gui.add_button("Fit camera to scene", icon=viser.Icon.FOCUS_CENTERED)
 
-        self.open_button.on_click(lambda e: app.action(
-            "Open", lambda: app.open_scene(self.path.value.strip(), drop_invalid=self.drop_invalid.value), e.client))
-        self.upload.on_upload(self._on_upload)
+        # A typed path opens as a confined job with a deadline (never on the callback thread).
+        self.open_button.on_click(lambda e: app.open_path(self.path.value, e.client, self.drop_invalid.value))
+        app.uploads.on_upload(self.upload, self._on_upload)  # size-checked while arriving; one value per upload
         self.layer.on_update(lambda e: self._on_layer(e))
         self.visible.on_update(lambda e: e.client is not None and app.action(
             "Visibility", lambda: app.state.set_visible(app.state.layer().name, self.visible.value), e.client))
@@ -52,9 +52,9 @@ class ScenePanel:
         self.reset_camera.on_click(lambda e: app.fit_camera(e.client))
         self._refreshing = False
 
-    def _on_upload(self, event) -> None:
-        uploaded = self.upload.value
+    def _on_upload(self, client_id: int, uploaded: viser.UploadedFile) -> None:
         app = self.app
+        client = app.server.get_clients().get(client_id)
 
         def load_upload():
             if len(uploaded.content) > app.max_upload_bytes:
@@ -66,7 +66,7 @@ class ScenePanel:
                 path.write_bytes(uploaded.content)
                 return app.open_scene(path, name=Path(name).stem, drop_invalid=self.drop_invalid.value)
 
-        app.action(f"Upload {uploaded.name}", load_upload, event.client)
+        app.action(f"Upload {uploaded.name}", load_upload, client)
 
     def _on_layer(self, event) -> None:
         if self._refreshing or event.client is None or self.layer.value == "(none)":
