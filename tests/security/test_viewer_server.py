@@ -183,3 +183,37 @@ def test_non_loopback_bind_requires_the_token():
         assert _status(port, "http://evil.example", f"/?token={policy.token}") == 403  # token does not lift Origin
     finally:
         server.stop()
+
+
+def test_launch_beyond_loopback_warns_and_prints_a_url_with_the_token(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lyra.scene import save
+    from tests.security.conftest import tiny_gaussians
+
+    root = Path(__file__).resolve().parents[2]
+    scene = save(tiny_gaussians(8), tmp_path / "s.ply")
+    proc = subprocess.Popen([sys.executable, str(root / "launch.py"), str(scene), "--host", "0.0.0.0", "--port", "0",
+                             "--output-dir", str(tmp_path / "out")], cwd=root, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        while not lines or not (lines[-1].startswith("Loaded:") or lines[-1] == ""):
+            lines.append(proc.stdout.readline())
+        text = "".join(lines)
+        match = re.search(r"http://\S+:(\d+)/\?token=(\S+)", text)
+        assert match and "WARNING" in text, text
+        port, token = int(match.group(1)), match.group(2)
+        own = f"http://127.0.0.1:{port}"
+        assert _status(port, own) == 401
+        assert _status(port, own, f"/?token={token}") == 101
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
