@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "convert": "Convert between splat formats",
     "render": "Render a scene to an image or an MP4 along a camera trajectory",
     "decode": "Decode official Lyra SDG latents into Gaussians with the latent 3DGS decoder",
+    "models": "Check which models of the registry (GEN3C, tokenizer, T5, depth, decoders) are on this machine",
 }
 
 
