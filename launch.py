@@ -95,8 +95,7 @@ def viewer_url(host: str, port: int, token: str | None) -> str:
 
 def shutdown(app, grace_s: float = 5.0) -> None:
     """Stop the viewer: cancel jobs, stop the server, wait at most ``grace_s`` for running jobs."""
-    app.time_panel.stop()
-    app.cancel_jobs()
+    app.stop()
     app.server.stop()
     deadline = time.monotonic() + grace_s
     for job in list(app.jobs):

@@ -41,8 +41,7 @@ def make_app(server, tmp_path):
 
     yield make
     for app in apps:
-        app.cancel_jobs()
-        app.time_panel.stop()
+        app.stop()
     server.gui.reset()
     server.scene.reset()
 

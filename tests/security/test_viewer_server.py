@@ -37,7 +37,7 @@ def viewer(tmp_path_factory):
     server = start_server("127.0.0.1", 0, policy, verbose=False)
     app = ViewerApp(server, output_dir=tmp_path_factory.mktemp("out"), max_upload_mb=1)
     yield app, policy
-    app.time_panel.stop()
+    app.stop()
     server.stop()
 
 
@@ -120,9 +120,9 @@ def test_upload_over_the_limit_is_refused_on_its_declared_size(viewer):
     port = app.server.get_port()
     refused, received = [], []
     app.uploads.on_refused = lambda client_id, name, size: refused.append(size)
-    app.uploads._callbacks[app.scene_panel.upload._impl.uuid] = lambda client_id, f: received.append(f)
+    app.uploads._callbacks[app.panel("scene").upload._impl.uuid] = lambda client_id, f: received.append(f)
     states = app.server.gui._current_file_upload_states
-    source = app.scene_panel.upload._impl.uuid
+    source = app.panel("scene").upload._impl.uuid
     with _connect(port, f"http://127.0.0.1:{port}") as ws:
         ws.recv(timeout=5)
         big = 300 << 20
@@ -150,7 +150,7 @@ def test_two_uploads_finishing_together_each_get_their_own_content(viewer):
         gate.wait()  # both callbacks are running at the same time before either reads anything
         received.append(uploaded.content)
 
-    source = app.scene_panel.upload._impl.uuid
+    source = app.panel("scene").upload._impl.uuid
     app.uploads._callbacks[source] = slow_callback
     first, second = _upload_messages(source, b"A" * 3000), _upload_messages(source, b"B" * 5000)
     with _connect(port, f"http://127.0.0.1:{port}") as ws:
