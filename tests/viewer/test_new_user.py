@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import imageio.v3 as iio
 import numpy as np
+import pytest
 
 from lyra.cli import main
 from lyra.scene import GaussianSequence, load, save
@@ -99,6 +100,7 @@ def test_status_line_counts_the_selection_in_this_frame_and_in_all_frames(sequen
     assert f"{per_frame[0]:,} selected in this frame, {sum(per_frame):,} in all frames" in status_line(sequence_state)
 
 
+@pytest.mark.slow
 def test_lyra_info_into_a_closed_pipe_ends_quietly(tmp_path, make_gaussians):
     path = save(make_gaussians(10), tmp_path / "s.ply")
     proc = subprocess.Popen([sys.executable, "-m", "lyra", "info", "--json", str(path)],
@@ -124,6 +126,7 @@ def test_error_notifications_close_by_themselves(app):
     assert seen[0]["color"] == "red"
 
 
+@pytest.mark.slow
 def test_viewer_benchmark_prints_only_json_on_stdout():
     import json
 
