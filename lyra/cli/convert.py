@@ -1,8 +1,9 @@
 """``lyra convert IN OUT [--format F] [--sh-degree N] [--overwrite]``: rewrite a scene in another format.
 
 Input format is detected from content; the output format comes from
-``--format`` or OUT's name (``.ply``, ``.compressed.ply``, ``.splat``, no
-suffix -> sequence folder). OUT is never replaced without ``--overwrite``.
+``--format`` or OUT's name (``.ply``, ``.compressed.ply``, ``.splat``,
+``.spz``, ``.sog``, ``meta.json`` (unbundled SOG), no suffix -> sequence
+folder). OUT is never replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from lyra.errors import SceneFileError
 from lyra.scene import GaussianSequence, load, save
 from lyra.scene.formats.detect import format_from_name
 
-WRITABLE = ["ply", "ply-compressed", "splat", "sequence"]
+WRITABLE = ["ply", "ply-compressed", "splat", "spz", "sog", "sequence"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

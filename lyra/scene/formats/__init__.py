@@ -3,7 +3,9 @@
 Format names (``FORMATS``): ``ply`` (standard 3DGS PLY), ``ply-compressed``
 (SuperSplat compressed PLY), ``splat`` (antimatter15), ``lyra-tensor`` (the
 official torch-saved ``[1, N, 14]`` tensor, read only), ``sequence`` (a folder
-of numbered PLY frames plus ``manifest.json``).
+of numbered PLY frames plus ``manifest.json``), ``spz`` (Niantic SPZ, v2-4
+read, v4 written), ``sog`` (PlayCanvas SOG v2: a ``.sog`` zip bundle or an
+unbundled ``meta.json`` with its WebP images).
 
 Each format lives in its own module exposing ``read(path, **opts)`` and
 (except read-only ones) ``write(obj, path, **opts)``. Detection is by
@@ -29,6 +31,8 @@ FORMATS: dict[str, str] = {
     "splat": "lyra.scene.formats.splat",
     "lyra-tensor": "lyra.scene.formats.lyra_tensor",
     "sequence": "lyra.scene.formats.sequence_dir",
+    "spz": "lyra.scene.formats.spz",
+    "sog": "lyra.scene.formats.sog",
 }
 
 
