@@ -8,8 +8,8 @@ Layout (nianticlabs/spz README; version 4 as the reference library writes it):
 * v4: a plain 32-byte header ``<magic, version, count, u8 sh_degree,
   u8 fractional_bits, u8 flags, u8 stream_count, u32 toc_offset, 12 reserved>``,
   at ``toc_offset`` one ``<u64 compressed, u64 uncompressed>`` pair per stream,
-  then the streams, each its own zstd frame. Streams past the six attribute
-  arrays (extensions) are skipped.
+  then the streams, each its own zstd frame: six attribute arrays, five at
+  SH degree 0 (no SH stream). Streams past those (extensions) are skipped.
 
 Attribute arrays, in this order: positions (3 x 24-bit signed fixed point,
 ``fractional_bits`` fraction bits), alphas (``u8 = opacity * 255``), colours
@@ -94,6 +94,8 @@ def _read_gzip(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
             raise SceneFileError(path, "an SPZ v4 file with a plain header", "a gzip-wrapped v4 header")
         sizes = stream_sizes(count, sh_degree, version)
         body = inflater.decompress(inflater.unconsumed_tail, sum(sizes))
+        if len(body) == sum(sizes) and (inflater.decompress(inflater.unconsumed_tail, 1) or not inflater.eof):
+            raise SceneFileError(path, "a gzip stream that ends after the splat data", "more data or a cut-off stream")
     except zlib.error as exc:
         raise SceneFileError(path, "an intact gzip stream", f"zlib error: {exc}") from None
     if len(body) != sum(sizes):
@@ -113,6 +115,8 @@ def _read_v4(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
     if version != 4:
         raise SceneFileError(path, "a plain header only for SPZ version 4", f"version {version}")
     sizes = stream_sizes(count, sh_degree, version)
+    if sh_degree == 0:
+        sizes = sizes[:5]  # no SH stream at degree 0
     if n_streams < len(sizes) or toc < HEADER_V4.size or toc + n_streams * TOC_ENTRY.size > len(raw):
         raise SceneFileError(path, f"a table of at least {len(sizes)} streams inside the file", f"{n_streams} streams at offset {toc}")
     entries = [TOC_ENTRY.unpack_from(raw, toc + i * TOC_ENTRY.size) for i in range(n_streams)]
@@ -132,7 +136,7 @@ def _read_v4(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
             raise SceneFileError(path, f"{uncompressed} bytes in stream {index}", f"{len(data)} bytes")
         streams.append(data)
         offset += compressed
-    return (version, count, sh_degree, fbits, flags), streams
+    return (version, count, sh_degree, fbits, flags), streams + [b""] * (6 - len(streams))
 
 
 def _decode_positions(data: bytes, count: int, fbits: int) -> np.ndarray:
@@ -243,7 +247,8 @@ def encode(gaussians: Gaussians, sh_degree: int | None = None) -> bytes:
     sh_bytes = np.empty(rest.shape, np.uint8)
     sh_bytes[:, :3] = _quantize_sh(rest[:, :3], SH1_BITS)
     sh_bytes[:, 3:] = _quantize_sh(rest[:, 3:], SH_REST_BITS)
-    streams = [a.tobytes() for a in (positions, alphas, colors, scales, rotations, sh_bytes)]
+    arrays = (positions, alphas, colors, scales, rotations) + ((sh_bytes,) if degree else ())
+    streams = [a.tobytes() for a in arrays]  # no SH stream at degree 0, as the reference writer does
     compressor = zstandard.ZstdCompressor(level=3, threads=-1)
     frames = [compressor.compress(s) for s in streams]
     header = HEADER_V4.pack(MAGIC, WRITE_VERSION, n, degree, fbits, 0, len(frames), HEADER_V4.size)
