@@ -65,16 +65,18 @@ def _header_has_chunk_element(head: bytes) -> bool:
 
 
 def format_from_name(path: Path) -> str:
-    """Format a save to ``path`` means: ``.compressed.ply``, ``.ply``, ``.splat``, ``.spz``, ``.sog``,
-    ``meta.json`` (unbundled SOG), no suffix -> sequence."""
+    """Format a save to ``path`` means, by the longest matching suffix of ``FORMAT_TABLE``; no suffix -> sequence."""
+    from lyra.scene.formats import FORMAT_TABLE
+
     name = Path(path).name.lower()
-    if name.endswith(".compressed.ply"):
-        return "ply-compressed"
     if name == SOG_META:
-        return "sog"
-    suffix = Path(name).suffix
-    by_suffix = {".ply": "ply", ".splat": "splat", ".spz": "spz", ".sog": "sog", "": "sequence"}
-    if suffix in by_suffix:
-        return by_suffix[suffix]
-    raise SceneFileError(path, "a name ending in .ply, .compressed.ply, .splat, .spz, .sog, meta.json or no suffix "
-                         "(a sequence folder)", f"suffix {suffix!r}; pass format= explicitly")
+        return "sog"  # an unbundled SOG: images beside meta.json
+    endings = sorted(((spec.suffix, fmt) for fmt, spec in FORMAT_TABLE.items() if spec.suffix), key=lambda e: -len(e[0]))
+    for suffix, fmt in endings:
+        if name.endswith(suffix):
+            return fmt
+    if Path(name).suffix == "":
+        return "sequence"
+    names = ", ".join(suffix for suffix, _ in endings)
+    raise SceneFileError(path, f"a name ending in {names} or no suffix (a sequence folder)",
+                         f"suffix {Path(name).suffix!r}; pass format= explicitly")
