@@ -123,16 +123,58 @@ def palette(points: Tensor, size: int, iterations: int = 4, seed: int = 0) -> tu
     coarse, _ = kmeans(sample, coarse_k, 10, gen)
     coarse_labels = nearest(points, coarse)
     sizes = torch.bincount(coarse_labels, minlength=len(coarse))
-    shares = _shares(sizes, size)
-    order = torch.argsort(coarse_labels, stable=True)
-    bounds = torch.cat([torch.zeros(1, dtype=torch.int64), sizes.cumsum(0)]).tolist()
-    centroids, labels, offset = [], torch.empty(n, dtype=torch.int64), 0
-    for cell in range(len(coarse)):
-        members = order[bounds[cell]:bounds[cell + 1]]
-        if len(members) == 0:
+    return _fine_kmeans(points, coarse_labels, _shares(sizes, size), iterations, gen)
+
+
+def _fine_kmeans(points: Tensor, cells: Tensor, shares: Tensor, iterations: int,
+                 gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Lloyd's k-means inside every coarse cell at once (``shares[c]`` centres in cell ``c``).
+
+    All cells advance together: distances by padded batched matmuls over
+    groups of cells, sums by one sorted prefix sum; a few large tensor ops per
+    iteration instead of a Python loop over cells (each small op costs
+    milliseconds of thread hand-off on a busy CPU). Returns ``(table [P, D], labels [N])``.
+    """
+    n, d = points.shape
+    c = len(shares)
+    sizes = torch.bincount(cells, minlength=c)
+    # cell by cell, in a random order inside each cell (the first share_c points seed its centres)
+    order = torch.argsort(cells.double() + 0.5 * torch.rand(n, generator=gen, dtype=torch.float64))
+    grouped, cell_of = points[order], cells[order]
+    starts = sizes.cumsum(0) - sizes
+    rank = torch.arange(n) - starts[cell_of]
+    k_max = int(shares.max())
+    valid = torch.arange(k_max)[None, :] < shares[:, None]  # [C, Kmax]
+    centroids = grouped[(starts[:, None] + torch.arange(k_max)[None, :]).clamp(max=n - 1)]  # [C, Kmax, D]
+    for step in range(iterations + 1):
+        labels = _assign_in_cells(grouped, cell_of, rank, starts, sizes, centroids, valid)
+        if step == iterations:
+            break
+        sums, counts = cluster_sums(grouped, cell_of * k_max + labels, c * k_max)
+        means = (sums / counts.clamp(min=1)[:, None]).float().reshape(c, k_max, d)
+        centroids = torch.where((counts.reshape(c, k_max) > 0)[..., None], means, centroids)
+    offsets = shares.cumsum(0) - shares
+    out = torch.empty(n, dtype=torch.int64)
+    out[order] = offsets[cell_of] + labels
+    return centroids[valid], out
+
+
+def _assign_in_cells(grouped: Tensor, cell_of: Tensor, rank: Tensor, starts: Tensor, sizes: Tensor,
+                     centroids: Tensor, valid: Tensor) -> Tensor:
+    """Nearest valid centre of its own cell for each (cell-sorted) point: slot indices ``[N]``."""
+    c, k_max, d = centroids.shape
+    norms = (centroids * centroids).sum(-1).masked_fill(~valid, float("inf"))  # [C, Kmax]
+    n_max = int(sizes.max())
+    step = max(1, _DISTANCE_BLOCK_ELEMENTS // (n_max * max(k_max, d)))
+    labels = torch.empty(len(grouped), dtype=torch.int64)
+    for first in range(0, c, step):
+        last = min(c, first + step)
+        lo, hi = int(starts[first]), int(starts[last - 1] + sizes[last - 1])
+        if hi == lo:
             continue
-        fine, fine_labels = kmeans(points[members], int(shares[cell]), iterations, gen)
-        centroids.append(fine)
-        labels[members] = fine_labels + offset
-        offset += len(fine)
-    return torch.cat(centroids), labels
+        local, where = cell_of[lo:hi] - first, rank[lo:hi]
+        padded = grouped.new_zeros(last - first, n_max, d)
+        padded[local, where] = grouped[lo:hi]
+        distances = torch.baddbmm(norms[first:last, None, :], padded, centroids[first:last].transpose(1, 2), alpha=-2.0)
+        labels[lo:hi] = distances.argmin(-1)[local, where]
+    return labels
