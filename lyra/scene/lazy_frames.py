@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from lyra.errors import InvalidGaussiansError
 from lyra.scene.gaussians import Gaussians
 
 DEFAULT_CACHE_BYTES = 1 << 30  # ~4 frames of 1M splats at SH degree 3 (236 MiB each)
@@ -40,7 +41,7 @@ class LazyFrames(Sequence):
     def __init__(self, loaders: list[Callable[[], Gaussians]], counts: list[int], sh_degrees: list[int],
                  budget_bytes: int = DEFAULT_CACHE_BYTES, keep_alive: object = None):
         if not (len(loaders) == len(counts) == len(sh_degrees)):
-            raise ValueError("one loader, count and SH degree per frame")
+            raise InvalidGaussiansError("LazyFrames needs one loader, count and SH degree per frame")
         self._loaders = list(loaders)
         self.counts = list(counts)
         self.sh_degrees = list(sh_degrees)
