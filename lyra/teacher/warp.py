@@ -14,10 +14,10 @@ Conventions of the official 3D cache, kept here so its renders match:
   ``sum(w c) / sum(w)`` where ``sum(w) > 0``, -1 (images) elsewhere, and the mask
   is ``sum(w) > 0``.
 
-Vectorised: points whose every neighbour lands in the cropped border or whose
-weight is zero are dropped before one ``index_add_`` per frame (they add nothing,
-so the result is the same as the official all-points scatter); the soft z-buffer
-maximum still runs over all points of the official warp chunk.
+Vectorised: one ``index_add_`` of P rows per frame carries the four separable
+corner sums (see :func:`splat`); points that can only reach the cropped border
+get weight 0. The soft z-buffer maximum still runs over all points of the
+official warp chunk.
 """
 
 from __future__ import annotations
@@ -68,51 +68,69 @@ def reliable_depth_mask(depth: Tensor, window: int = 5, ratio: float = 0.05, eps
 
 def project(points: Tensor, w2c: Tensor, K: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``points [P, 3]`` world -> target pixel ``u, v`` and camera z, each ``[P]``."""
-    cam = points @ w2c[:3, :3].T + w2c[:3, 3]
-    proj = cam @ K.T
+    full = K @ w2c[:3]  # [3, 4]: one affine map instead of a rigid transform then K
+    proj = torch.addmm(full[:, 3], points, full[:, :3].T)
     z = proj[:, 2]
-    return proj[:, 0] / (z + 1e-7), proj[:, 1] / (z + 1e-7), z
+    denominator = z + 1e-7
+    return proj[:, 0] / denominator, proj[:, 1] / denominator, z
 
 
 def soft_zbuffer_weights(z: Tensor, log_max: Tensor) -> Tensor:
     """``1 / (exp(min(50 log1p(z) / (log_max + 1e-7), 80)) + 1e-7)``; ``log_max`` is the chunk's max log1p(z)."""
-    exponent = torch.log1p(z.clamp(min=0)) / (log_max + 1e-7) * DEPTH_WEIGHT_SCALE
-    return 1.0 / (torch.exp(exponent.clamp(max=MAX_EXPONENT)) + 1e-7)
+    exponent = torch.log1p(z.clamp(min=0)).mul_(DEPTH_WEIGHT_SCALE / (log_max + 1e-7))
+    return exponent.clamp_(max=MAX_EXPONENT).exp_().add_(1e-7).reciprocal_()
+
+
+def _axis_weights(coordinate: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per axis: the floor cell of ``coordinate + 1`` (in the padded grid) and the mass going to it and to the next cell.
+
+    The official splat adds the "floor" corner weight ``1 - frac`` to ``floor`` and the "ceil" weight
+    ``1 - (ceil - x)`` to ``ceil``; for an integer position ``ceil == floor`` and both weights (1 and 1) land on
+    the same cell. So the floor cell gets ``1 - frac + [frac == 0]`` and the next cell ``frac`` (0 when integer).
+    """
+    offset = (coordinate + 1).clamp_(0, size + 1)
+    cell = torch.floor(offset)
+    frac = offset - cell
+    low = (1 - frac).add_((frac == 0).to(frac.dtype))
+    return cell.long(), low, frac
 
 
 def splat(
     u: Tensor,  # [P] target x
     v: Tensor,  # [P] target y
-    weight: Tensor,  # [P] mask / soft z-buffer weight
+    weight: Tensor,  # [P] mask / soft z-buffer weight (0 for points to ignore)
     values: Tensor,  # [P, C]
     height: int,
     width: int,
 ) -> tuple[Tensor, Tensor]:  # sums [H, W, C] of w * value, weights [H, W]
-    """Bilinear splatting of weighted values onto an ``height x width`` grid (official corner rules)."""
-    ou = (u + 1).clamp(0, width + 1)
-    ov = (v + 1).clamp(0, height + 1)
-    # floor / ceil of the *unclamped* offset position, then clamped, as the official code does
-    fu = torch.floor(u + 1).clamp(0, width + 1)
-    fv = torch.floor(v + 1).clamp(0, height + 1)
-    cu = torch.ceil(u + 1).clamp(0, width + 1)
-    cv = torch.ceil(v + 1).clamp(0, height + 1)
-    wx_f, wx_c = 1 - (ou - fu), 1 - (cu - ou)
-    wy_f, wy_c = 1 - (ov - fv), 1 - (cv - ov)
-    stride = width + 2
-    fu_i, fv_i, cu_i, cv_i = fu.long(), fv.long(), cu.long(), cv.long()
-    index = torch.cat([fv_i * stride + fu_i, cv_i * stride + fu_i, fv_i * stride + cu_i, cv_i * stride + cu_i])
-    corner = torch.cat([wy_f * wx_f, wy_c * wx_f, wy_f * wx_c, wy_c * wx_c]) * weight.repeat(4)  # [4P]
-    packed = torch.cat([values, torch.ones_like(values[:, :1])], dim=1)  # [P, C + 1]
-    contrib = packed.repeat(4, 1) * corner[:, None]
-    grid = torch.zeros((height + 2) * stride, packed.shape[1], dtype=values.dtype, device=values.device)
-    grid.index_add_(0, index, contrib)
-    grid = grid.view(height + 2, stride, -1)[1:-1, 1:-1]
-    return grid[..., :-1], grid[..., -1]
+    """Bilinear splatting of weighted values onto an ``height x width`` grid (official corner rules).
+
+    One ``index_add_`` at each point's floor cell carries all four corner sums as ``4 (C + 1)`` rows, and
+    shifted adds put three of them in place: one scatter of P points instead of four.
+    """
+    fx, low_x, high_x = _axis_weights(u, width)
+    fy, low_y, high_y = _axis_weights(v, height)
+    stride = width + 3  # one spare column and row so the "next" cell of any clamped point stays in the grid
+    channels = values.shape[1] + 1
+    # Channel-major [4, C + 1, P] source: index_add_ along dim 1 of a [rows, cells] grid is ~2x faster on CPU
+    # than along dim 0 of [cells, rows] with many channels (measured: 59 vs 128 ms for 20 x 0.9M).
+    packed = torch.cat([values.T, torch.ones_like(values[:, 0])[None]], dim=0) * weight  # [C + 1, P]
+    corner = torch.stack([low_y * low_x, low_y * high_x, high_y * low_x, high_y * high_x])  # [4, P]
+    source = (corner[:, None, :] * packed[None]).reshape(4 * channels, -1)
+    grid = torch.zeros(4 * channels, (height + 3) * stride, dtype=values.dtype, device=values.device)
+    grid.index_add_(1, fy * stride + fx, source)
+    grid = grid.view(4, channels, height + 3, stride)
+    # padded cell (y, x) = own (0) + left neighbour's right corner (1) + upper's lower (2) + upper-left's (3)
+    out = grid[0, :, 1 : height + 1, 1 : width + 1] + grid[1, :, 1 : height + 1, 0:width]
+    out += grid[2, :, 0:height, 1 : width + 1]
+    out += grid[3, :, 0:height, 0:width]
+    out = out.permute(1, 2, 0)  # [H, W, C + 1]
+    return out[..., :-1], out[..., -1]
 
 
-def visible_points(u: Tensor, v: Tensor, weight: Tensor, height: int, width: int) -> Tensor:  # [P] bool
-    """Points that can reach a kept pixel: positive weight and -1 < u < W, -1 < v < H (else only the border)."""
-    return (weight > 0) & (u > -1) & (u < width) & (v > -1) & (v < height)
+def visible_points(u: Tensor, v: Tensor, mask: Tensor, height: int, width: int) -> Tensor:  # [P] bool
+    """Points that can reach a kept pixel: mask > 0 and -1 < u < W, -1 < v < H (else only the cropped border)."""
+    return (mask > 0) & (u > -1) & (u < width) & (v > -1) & (v < height)
 
 
 def forward_warp(
@@ -142,10 +160,11 @@ def splat_projected(
     """:func:`forward_warp` after the projection (so a caller can share one projection)."""
     if log_max is None:
         log_max = torch.log1p(z.clamp(min=0)).max()
-    weight = mask * (z > 0) * soft_zbuffer_weights(z, log_max)
-    keep = visible_points(u, v, weight, height, width)
-    packed = torch.cat([values[keep], z[keep, None]], dim=1)
-    sums, weights = splat(u[keep], v[keep], weight[keep], packed, height, width)
+    # Points that only reach the cropped border, lie behind the camera or are masked get weight 0 (they add
+    # nothing, as in the official all-points scatter); zeroing is cheaper than compacting ~1M points.
+    visible = visible_points(u, v, mask, height, width) & (z > 0)
+    weight = torch.where(visible, soft_zbuffer_weights(z, log_max), torch.zeros_like(z))
+    sums, weights = splat(u, v, weight, torch.cat([values, z[:, None]], dim=1), height, width)
     weights = torch.nan_to_num(weights, nan=1000.0)
     hit = weights > 0
     safe = torch.where(hit, weights, torch.ones_like(weights))[..., None]
