@@ -154,8 +154,7 @@ def sample(
     replaced so x0 is the clean latent there, and the Euler step starts from the
     composed input. ``progress`` is called once per step.
     """
-    param = next(transformer.parameters())
-    device, dtype = param.device, param.dtype
+    device, dtype = compute_device_dtype(transformer)
     if noise.dim() != 5 or condition_latent.shape != noise.shape:
         raise InputDataError(f"noise {list(noise.shape)} and condition_latent {list(condition_latent.shape)} must match [B, 16, T, h, w]")
     batch, _, frames, height, width = noise.shape
@@ -218,6 +217,14 @@ def sample(
         xt = scheduler.step(out, t_model, new_xt).prev_sample
         report(progress, (i + 1) / num_steps, f"denoising step {i + 1}/{num_steps}")
     return xt
+
+
+def compute_device_dtype(transformer) -> tuple[torch.device, torch.dtype]:
+    """Where the network computes: recorded by :class:`lyra.teacher.memory.MemoryMode` when offloading or fp8
+    storage hooks are on (the parameters then sit on the CPU or in float8), else the parameters' own."""
+    param = next(transformer.parameters())
+    device = getattr(transformer, "lyra_compute_device", param.device)
+    return torch.device(device), getattr(transformer, "lyra_compute_dtype", param.dtype)
 
 
 # ---------------------------------------------------------------------------------------------- chunking

@@ -49,7 +49,15 @@ class MemoryMode:
         return "cpu" if self.offload in ("model", "group") else str(self.device)
 
     def prepare_transformer(self, transformer: torch.nn.Module) -> torch.nn.Module:
-        """Apply fp8 storage and group offloading (diffusers hooks) to the loaded transformer."""
+        """Apply fp8 storage and group offloading (diffusers hooks) to the loaded transformer.
+
+        Both hooks make the parameters lie about where and in which precision the network computes, so the
+        compute device and dtype are recorded on the module (``lyra_compute_device`` / ``lyra_compute_dtype``)
+        for :func:`lyra.teacher.gen3c.sample`.
+        """
+        torch.nn.Module.to(transformer, dtype=self.dtype)
+        transformer.lyra_compute_device = torch.device(self.device)
+        transformer.lyra_compute_dtype = self.dtype
         if self.fp8_storage:
             transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype)
         if self.offload == "group":
@@ -66,8 +74,11 @@ class MemoryMode:
 
     @contextlib.contextmanager
     def on_device(self, module: torch.nn.Module | None) -> Iterator[None]:
-        """Move ``module`` to the compute device for the block (model offload), then back to the CPU."""
-        if module is None or self.offload != "model":
+        """Move ``module`` to the compute device for the block, then back to the CPU (model or group offload).
+
+        In group mode only the transformer is streamed by diffusers' hooks; the other models move whole.
+        """
+        if module is None or self.offload == "none":
             yield
             return
         torch.nn.Module.to(module, self.device)

@@ -225,3 +225,40 @@ class Gen3CTeacher:
             camera=camera,
             depth=torch.cat(depths),
         )
+
+
+def load_gen3c_teacher(
+    *,
+    settings: Gen3CSettings | None = None,
+    memory: MemoryMode | None = None,
+    text_encoder: bool = True,
+    depth_estimator: DepthEstimator | None = None,
+    registry=None,
+    progress: Progress | None = None,
+) -> Gen3CTeacher:
+    """A teacher from the model registry (``gen3c``, ``tokenizer``, and ``t5`` unless ``text_encoder=False``).
+
+    Raises :class:`lyra.model.registry.ModelNotFoundError` naming what to download for a missing model.
+    """
+    from lyra.model.registry import load_registry, resolve_model
+    from lyra.model.tokenizer import load_cosmos_tokenizer
+    from lyra.teacher.gen3c import load_transformer
+
+    memory = memory or MemoryMode()
+    registry = load_registry() if registry is None else registry
+    gen3c_path = resolve_model("gen3c", registry)
+    vae_path = resolve_model("tokenizer", registry)
+    t5_path = resolve_model("t5", registry) if text_encoder else None
+    report(progress, 0.0, f"loading the GEN3C transformer from {gen3c_path}")
+    transformer = load_transformer(gen3c_path, dtype=memory.dtype, device="cpu")
+    report(progress, 0.6, f"loading the tokenizer from {vae_path}")
+    vae = load_cosmos_tokenizer(vae_path, device="cpu", dtype=memory.dtype)
+    encoder = None
+    if t5_path is not None:
+        report(progress, 0.7, f"loading the T5 text encoder from {t5_path}")
+        encoder = T5TextEncoder.load(t5_path, dtype=memory.dtype, device=memory.storage_device)
+    teacher = Gen3CTeacher(
+        transformer, vae, encoder, settings=settings, memory=memory, depth_estimator=depth_estimator, vae_folder=vae_path
+    )
+    report(progress, 1.0, "teacher ready")
+    return teacher

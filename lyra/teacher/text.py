@@ -42,11 +42,14 @@ class T5TextEncoder:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, dtype: torch.dtype = torch.float32, device="cpu") -> T5TextEncoder:
-        """From a local folder (no downloads). Raises CheckpointError naming what to get."""
-        from transformers import T5EncoderModel, T5TokenizerFast
+        """From a local folder (no downloads). Raises CheckpointError naming what to get.
+
+        The tokenizer comes through ``AutoTokenizer`` (``T5TokenizerFast`` for t5-11b's files).
+        """
+        from transformers import AutoTokenizer, T5EncoderModel
 
         try:
-            tokenizer = T5TokenizerFast.from_pretrained(str(path), local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             encoder = T5EncoderModel.from_pretrained(str(path), local_files_only=True, torch_dtype=dtype)
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"{path}: could not load a T5 encoder ({exc}); {T5_HINT}") from exc

@@ -184,3 +184,28 @@ def test_image_to_sdg_folder_to_lyra_decode_to_a_scene(tmp_path, vae_dir, static
     assert result.returncode == 0, result.stderr
     gaussians = load(ply)
     assert len(gaussians) > 0 and torch.isfinite(gaussians.means).all()
+
+
+def test_load_from_the_registry_and_missing_models_name_what_to_get(tmp_path, monkeypatch):
+    from lyra.model.registry import ModelNotFoundError
+    from lyra.teacher.teacher import load_gen3c_teacher
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    user = tmp_path / "models.yaml"
+    monkeypatch.setenv("LYRA_MODELS", str(user))
+    with pytest.raises(ModelNotFoundError, match="nvidia/Gen3C-Cosmos-7B"):
+        load_gen3c_teacher()
+    random_transformer(seed=5).save_pretrained(tmp_path / "gen3c")
+    tiny_vae().save_pretrained(tmp_path / "vae")
+    tokenizer, model = tiny_t5()
+    tokenizer.save_pretrained(tmp_path / "t5")
+    model.save_pretrained(tmp_path / "t5")
+    user.write_text(f"gen3c:\n  path: {tmp_path / 'gen3c'}\n  file: config.json\ntokenizer:\n  path: {tmp_path / 'vae'}\n  subfolder: null\n")
+    with pytest.raises(ModelNotFoundError, match="google-t5/t5-11b"):
+        load_gen3c_teacher()
+    teacher = load_gen3c_teacher(text_encoder=False, settings=Gen3CSettings(height=H, width=W, num_steps=1))
+    assert teacher.text_encoder is None
+    assert torch.equal(teacher.transformer.proj_out.weight, random_transformer(seed=5).proj_out.weight)
+    user.write_text(user.read_text() + f"t5:\n  path: {tmp_path / 't5'}\n")
+    teacher = load_gen3c_teacher(settings=Gen3CSettings(height=H, width=W, num_steps=1, prompt="a red car"))
+    assert teacher.text_encoder is not None and teacher.text_encoder.width == 32
