@@ -96,7 +96,7 @@ class Cache3D:
         depth = torch.nan_to_num(depth.float(), nan=UPDATE_MAX_DEPTH).clamp(0, UPDATE_MAX_DEPTH)
         w2c = w2c.float()
         if align:
-            _, masks, rendered = self.render(w2c[None], torch.as_tensor(intrinsics)[None].float(), occlusion=False)
+            _, masks, rendered = self.render(w2c[None], torch.as_tensor(intrinsics)[None].float())  # newest buffer, occlusion on
             depth = align_depth(depth, rendered[0, 0], masks[0, 0, 0] > 0, intrinsics_matrix(torch.as_tensor(intrinsics).float()))
         new = self._buffer(image, depth, w2c, intrinsics)
         if len(self.buffers) < self.buffer_max:
