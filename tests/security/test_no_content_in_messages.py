@@ -45,6 +45,11 @@ HOSTILE = {
     "members.zip": _zip({f"../{SECRET}.ply": b"x"}),
     "dupes.zip": _zip({f"a/{SECRET}.ply": b"x", f"b/{SECRET}.ply": b"y"}),
     "badmember.zip": _zip({"frame_0.ply": SECRET.encode()}),
+    "shadow.spz": SECRET.encode() * 2,
+    "gzip.spz": b"\x1f\x8b" + SECRET.encode(),
+    "bundle.sog": _zip({"meta.json": json.dumps({"version": SECRET, "count": SECRET}).encode()}),
+    "names.sog": _zip({"meta.json": json.dumps({"version": 2, "count": 1, "means": {"files": [SECRET, SECRET],
+                                                 "mins": [0, 0, 0], "maxs": [1, 1, 1]}}).encode()}),
 }
 
 

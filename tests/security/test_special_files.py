@@ -9,10 +9,11 @@ import pytest
 
 from lyra.errors import SceneFileError
 from lyra.scene import load
-from lyra.scene.formats import detect_format, lyra_tensor, ply, ply_compressed, sequence_dir, splat
+from lyra.scene.formats import detect_format, lyra_tensor, ply, ply_compressed, sequence_dir, sog, splat, spz
 from tests.security.conftest import call_with_deadline
 
-READERS = [load, detect_format, ply.read, ply_compressed.read, splat.read, lyra_tensor.read, sequence_dir.read]
+READERS = [load, detect_format, ply.read, ply_compressed.read, splat.read, lyra_tensor.read, sequence_dir.read,
+           spz.read, sog.read]
 
 
 def _release(fifo):
@@ -24,7 +25,7 @@ def _release(fifo):
 
 
 @pytest.mark.parametrize("reader", READERS, ids=lambda r: f"{r.__module__}.{r.__name__}")
-@pytest.mark.parametrize("suffix", [".ply", ".splat", ".zip", ".compressed.ply"])
+@pytest.mark.parametrize("suffix", [".ply", ".splat", ".zip", ".compressed.ply", ".spz", ".sog"])
 def test_fifo_is_refused_promptly_by_every_reader(tmp_path, reader, suffix):
     fifo = tmp_path / f"pipe{suffix}"
     os.mkfifo(fifo)

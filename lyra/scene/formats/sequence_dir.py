@@ -13,12 +13,18 @@ folder (what the viewer accepts as an upload) reads the same way; it is
 bounded (member count, total and per-member size) and members are extracted
 under our own names, never their archive paths.
 
+Reading is lazy: the sequence's length, times and per-frame counts come from
+the manifest and the frames' headers; each frame's splats are read when first
+indexed, into a byte-bounded cache (:class:`lyra.scene.lazy_frames.LazyFrames`).
+A bad frame therefore raises SceneFileError when it is reached, not at open.
+
 Writing: ``frame_00000.ply`` ... plus ``manifest.json``, into a temp folder
 that replaces the target only when complete (:func:`lyra.fileio.atomic_directory`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -31,12 +37,14 @@ from pathlib import Path, PurePosixPath
 
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_directory, atomic_write, open_regular, require_file_or_folder
+from lyra.scene.formats.frame_info import frame_info
 from lyra.scene.gaussians import Gaussians
+from lyra.scene.lazy_frames import LazyFrames
 from lyra.scene.sequence import DEFAULT_FPS, GaussianSequence
 
 MANIFEST = "manifest.json"
-FRAME_SUFFIXES = (".ply", ".splat")
-STATIC_FORMATS = ("ply", "ply-compressed", "splat", "lyra-tensor")
+FRAME_SUFFIXES = (".ply", ".splat", ".spz")
+STATIC_FORMATS = ("ply", "ply-compressed", "splat", "lyra-tensor", "spz")
 MAX_ZIP_MEMBERS = 100_000
 MAX_ZIP_BYTES = 16 << 30  # uncompressed total; a 1M-splat SH-3 frame is 236 MiB
 MAX_MANIFEST_BYTES = 16 << 20
@@ -85,9 +93,10 @@ def _parse_manifest(path: Path, text: bytes) -> dict:
     return {"frames": frames, "times": times, "fps": float(fps)}
 
 
-def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_invalid: bool) -> GaussianSequence:
-    """Load ``files`` ({name: path}) in manifest or numeric order into a sequence."""
-    from lyra.scene.formats import detect_format, load
+def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_invalid: bool,
+              keep_alive: object = None) -> GaussianSequence:
+    """A lazy sequence of ``files`` ({name: path}) in manifest or numeric order: headers read, frames not."""
+    from lyra.scene.formats import detect_format
 
     if manifest and manifest["frames"] is not None:
         missing = [f for f in manifest["frames"] if f not in files]
@@ -101,20 +110,29 @@ def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_i
         names = sorted(files, key=frame_sort_key)
     if not names:
         raise SceneFileError(where, f"frame files ({', '.join(FRAME_SUFFIXES)}) for a sequence", "no frames")
-    frames = []
+    loaders, counts, degrees = [], [], []
     for name in names:
         fmt = detect_format(files[name])
         if fmt not in STATIC_FORMATS:
             raise SceneFileError(files[name], "a static scene file as a sequence frame", f"format {fmt!r}")
-        frame = load(files[name], drop_invalid=drop_invalid)
-        assert isinstance(frame, Gaussians)
-        frames.append(frame)
+        count, degree = frame_info(files[name], fmt)
+        counts.append(count)
+        degrees.append(degree)
+        loaders.append(functools.partial(_load_frame, files[name], drop_invalid))
     times = manifest["times"] if manifest else None
     fps = manifest["fps"] if manifest else DEFAULT_FPS
-    if times is not None and (len(times) != len(frames) or any(b <= a for a, b in zip(times, times[1:], strict=False))):
-        raise SceneFileError(where, f"{len(frames)} strictly increasing times in {MANIFEST}",
-                             f"{len(times)} times{'' if len(times) != len(frames) else ', not increasing'}")
-    return GaussianSequence(frames, times, fps)
+    if times is not None and (len(times) != len(names) or any(b <= a for a, b in zip(times, times[1:], strict=False))):
+        raise SceneFileError(where, f"{len(names)} strictly increasing times in {MANIFEST}",
+                             f"{len(times)} times{'' if len(times) != len(names) else ', not increasing'}")
+    return GaussianSequence(LazyFrames(loaders, counts, degrees, keep_alive=keep_alive), times, fps)
+
+
+def _load_frame(path: Path, drop_invalid: bool) -> Gaussians:
+    from lyra.scene.formats import load
+
+    frame = load(path, drop_invalid=drop_invalid)
+    assert isinstance(frame, Gaussians)
+    return frame
 
 
 def _read_folder(path: Path, drop_invalid: bool) -> GaussianSequence:
@@ -160,40 +178,44 @@ def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         handle.close()
         raise SceneFileError(path, "a readable zip archive of frames", f"a file zipfile refused ({type(exc).__name__})") from None
-    with handle, archive, tempfile.TemporaryDirectory(prefix="lyra-zip-frames-") as tmp:
-        infos = archive.infolist()
-        if len(infos) > MAX_ZIP_MEMBERS:
-            raise SceneFileError(path, f"at most {MAX_ZIP_MEMBERS} archive members", f"{len(infos)}")
-        members = [info for info in infos if _safe_member(path, info)]
-        _check_expansion(path, members)
-        total = sum(info.file_size for info in members)
-        if total > MAX_ZIP_BYTES:
-            raise SceneFileError(path, f"at most {MAX_ZIP_BYTES} uncompressed bytes of frames", f"{total} bytes declared")
-        free = shutil.disk_usage(tmp).free
-        if total > free:
-            raise SceneFileError(path, f"frames that fit in the {free} free bytes of the temp folder", f"{total} bytes declared")
-        files: dict[str, Path] = {}
-        manifest = None
-        for index, info in enumerate(members):
-            base = PurePosixPath(info.filename.replace("\\", "/")).name
-            if base in files or (base == MANIFEST and manifest is not None):
-                raise SceneFileError(path, "unique frame file names in the archive", f"member {index} repeats a name")
-            try:
-                if base == MANIFEST:
-                    if info.file_size > MAX_MANIFEST_BYTES:
-                        raise SceneFileError(path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", f"{info.file_size} bytes")
-                    manifest = _parse_manifest(path, archive.read(info))
-                    continue
-                target = Path(tmp) / f"member_{index:06d}{PurePosixPath(base).suffix.lower()}"
-                with archive.open(info) as src, open(target, "wb") as dst:
-                    # zipfile stops at the declared size, so ``total`` bounds what lands on disk
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
-                raise SceneFileError(path, "intact archive members", f"member {index}: {type(exc).__name__}") from None
-            files[base] = target
-        sequence = _assemble(path, files, manifest, drop_invalid)
-        # frames were read into memory; the temp files go with the folder
-    return sequence
+    holder = tempfile.TemporaryDirectory(prefix="lyra-zip-frames-")  # lives as long as the lazy frames
+    tmp = holder.name
+    with handle, archive:
+        try:
+            infos = archive.infolist()
+            if len(infos) > MAX_ZIP_MEMBERS:
+                raise SceneFileError(path, f"at most {MAX_ZIP_MEMBERS} archive members", f"{len(infos)}")
+            members = [info for info in infos if _safe_member(path, info)]
+            _check_expansion(path, members)
+            total = sum(info.file_size for info in members)
+            if total > MAX_ZIP_BYTES:
+                raise SceneFileError(path, f"at most {MAX_ZIP_BYTES} uncompressed bytes of frames", f"{total} bytes declared")
+            free = shutil.disk_usage(tmp).free
+            if total > free:
+                raise SceneFileError(path, f"frames that fit in the {free} free bytes of the temp folder", f"{total} bytes declared")
+            files: dict[str, Path] = {}
+            manifest = None
+            for index, info in enumerate(members):
+                base = PurePosixPath(info.filename.replace("\\", "/")).name
+                if base in files or (base == MANIFEST and manifest is not None):
+                    raise SceneFileError(path, "unique frame file names in the archive", f"member {index} repeats a name")
+                try:
+                    if base == MANIFEST:
+                        if info.file_size > MAX_MANIFEST_BYTES:
+                            raise SceneFileError(path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", f"{info.file_size} bytes")
+                        manifest = _parse_manifest(path, archive.read(info))
+                        continue
+                    target = Path(tmp) / f"member_{index:06d}{PurePosixPath(base).suffix.lower()}"
+                    with archive.open(info) as src, open(target, "wb") as dst:
+                        # zipfile stops at the declared size, so ``total`` bounds what lands on disk
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
+                    raise SceneFileError(path, "intact archive members", f"member {index}: {type(exc).__name__}") from None
+                files[base] = target
+            return _assemble(path, files, manifest, drop_invalid, keep_alive=holder)
+        except BaseException:
+            holder.cleanup()  # nothing will read the extracted frames
+            raise
 
 
 def read(path: str | Path, *, drop_invalid: bool = False) -> GaussianSequence:
