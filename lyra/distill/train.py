@@ -36,9 +36,10 @@ from lyra.distill.student import Conditioner, RawForward, run_student
 from lyra.errors import CheckpointError, InputDataError
 from lyra.fileio import atomic_directory, atomic_write
 from lyra.model.checkpoint import load_decoder, save_decoder
-from lyra.model.decoder import LyraDecoder
+from lyra.model.decoder import LyraDecoder, packed_to_gaussians
 from lyra.model.vae import load_cosmos_vae
 from lyra.progress import Progress, report
+from lyra.scene.gaussians import Gaussians
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "train_state.pt"
@@ -87,12 +88,12 @@ def resolve_data(config: TrainConfig, rank: int, world: int, progress: Progress 
 
 def build_model(config: TrainConfig, device: torch.device) -> LyraDecoder:
     torch.manual_seed(config.seed)
-    if config.init:
-        model = load_decoder(config.init).float()
-        if model.config != config.model:
-            raise CheckpointError(f"{config.init}: its decoder config differs from the training config's model")
-    else:
-        model = LyraDecoder(config.model)
+    model = LyraDecoder(config.model)
+    if config.init:  # static and dynamic decoders share their keys: a static checkpoint starts a dynamic run
+        try:
+            model.load_state_dict(load_decoder(config.init).state_dict())
+        except RuntimeError as exc:
+            raise CheckpointError(f"{config.init}: does not fit the training config's decoder ({exc})") from exc
     model.gradient_checkpointing = config.gradient_checkpointing
     return model.to(device).train()
 
@@ -148,19 +149,32 @@ class MetricsLog:
                 handle.write(json.dumps(record) + "\n")
 
 
+@torch.no_grad()
+def decode_first(model: LyraDecoder, conditioner: Conditioner, dataset: SDGDataset, spec, stage) -> Gaussians:
+    """The student's Gaussians for one held-out sample (relative to its first input camera)."""
+    was_training = model.training
+    model.eval()
+    try:
+        sample = dataset.sample(spec, stage.resolution, stage.latent_frames)
+        packed = run_student(model, conditioner, [sample], stage.prune_ratio).packed[0]
+    finally:
+        model.train(was_training)
+    return packed_to_gaussians(packed.float().cpu())
+
+
 def train(
     config: TrainConfig,
     out: str | os.PathLike,
     *,
     resume: bool = False,
     max_steps: int | None = None,
-    on_eval: Callable[[int, LyraDecoder], None] | None = None,
+    on_eval: Callable[[int, Gaussians], None] | None = None,
     progress: Progress | None = None,
 ) -> dict:
     """Run (or resume) training into ``out``; returns the last eval metrics.
 
-    ``max_steps`` stops early at that cumulative step (CI); ``on_eval(step, model)`` is called on
-    rank 0 after each evaluation (the live viewer).
+    ``max_steps`` stops early at that cumulative step (CI); ``on_eval(step, gaussians)`` gets the
+    decoded first held-out scene on rank 0 after each evaluation (the live viewer).
     """
     started = time.monotonic()
     out = Path(out)
@@ -202,7 +216,7 @@ def train(
             log.write({"split": "eval", "step": at, **metrics, "time": time.monotonic() - started})
             write_loss_curve(out / "metrics.jsonl", out / "loss.png")
             if on_eval is not None:
-                on_eval(at, model)
+                on_eval(at, decode_first(model, conditioner, eval_set, specs[0], stage))
         if world > 1:
             dist.barrier()
 
