@@ -28,7 +28,7 @@ from torch import Tensor
 
 from lyra.scene.gaussians import quats_to_rotmats
 
-NUM_COLUMNS = 24  # per-splat: alpha (6), beta (6), gamma0 (6), x^2 (2), xy (2), y^2 (2)
+NUM_COLUMNS = 12  # per splat, (numerator, denominator) pairs of: S_aa, S_ab, S_bb, S_ag, S_bg, S_gg
 MIN_RELATIVE_SCALE = 1e-6  # floor on s_i / s_max: keeps the denominator positive for flat splats
 
 
@@ -38,29 +38,40 @@ def ray_coefficients(
     scales: Tensor,  # [N, 3]
     w2c: Tensor,  # [4, 4]
     intrinsics: Tensor,  # [4] (fx, fy, cx, cy)
+    expand_at: Tensor,  # [N, 2] pixel around which the quadratics are expanded (the box centre)
 ) -> Tensor:  # [N, NUM_COLUMNS]
-    """Per-splat coefficients of the six linear forms (3 numerator, 3 denominator).
+    """Per-splat coefficients of the numerator and denominator quadratics of ``dist^2``.
 
-    Form ``f`` at pixel ``(u, v)`` is ``alpha_f u + beta_f v + gamma0_f``; the
-    last six columns are the pixel-independent quadratic parts ``sum alpha^2``,
-    ``2 sum alpha beta``, ``sum beta^2`` of the numerator and the denominator.
-    Differentiable in all inputs.
+    Each is a sum of three squared linear forms ``a_f du + b_f dv + g_f`` in the
+    pixel offset ``(du, dv)`` from ``expand_at``; the columns are the
+    (numerator, denominator) pairs of ``S_aa = sum a^2``, ``S_ab = sum a b``,
+    ``S_bb``, ``S_ag``, ``S_bg``, ``S_gg``, so that
+    ``Q = S_aa du^2 + 2 S_ab du dv + S_bb dv^2 + 2 S_ag du + 2 S_bg dv + S_gg``.
+    Expanding near the splat keeps the float32 cancellation at the level of
+    the EWA conic's. Differentiable in all inputs except ``expand_at``.
     """
     rot_cam, trans = w2c[:3, :3], w2c[:3, 3]
     fx, fy, cx, cy = intrinsics.unbind(-1)
     center = means @ rot_cam.T + trans  # [N, 3]
-    axes = (rot_cam @ quats_to_rotmats(quats)).transpose(-1, -2)  # [N, 3 (axis i), 3] rows r_i
+    # Camera-space axes r_i by coordinate: axis_c[:, i] = (R_cam R)[c, i]; [N, 3] products rather
+    # than a batched 3x3 matmul (several times slower on CPU).
+    r0, r1, r2 = quats_to_rotmats(quats).unbind(-2)  # rows of R, [N, 3] each
+    ax, ay, az = (rot_cam[c, 0] * r0 + rot_cam[c, 1] * r1 + rot_cam[c, 2] * r2 for c in range(3))  # [N, 3]
     s_max = scales.amax(-1, keepdim=True)  # [N, 1]
     rel = torch.clamp_min(scales / s_max, MIN_RELATIVE_SCALE)  # [N, 3]
     others = torch.stack([rel[:, 1] * rel[:, 2], rel[:, 0] * rel[:, 2], rel[:, 0] * rel[:, 1]], -1)  # s_j s_k
-    numer = torch.linalg.cross(center.unsqueeze(1).expand_as(axes), axes, dim=-1) * (rel / s_max).unsqueeze(-1)
-    denom = axes * others.unsqueeze(-1)
-    forms = torch.cat([numer, denom], 1)  # [N, 6, 3] coefficients on d
-    alpha = forms[..., 0] / fx
-    beta = forms[..., 1] / fy
-    gamma0 = forms[..., 2] - alpha * cx - beta * cy  # [N, 6]
-    pair = lambda t: t.reshape(-1, 2, 3).sum(-1)  # noqa: E731  [N, 6] -> [N, 2] (numerator, denominator)
-    return torch.cat([alpha, beta, gamma0, pair(alpha * alpha), 2.0 * pair(alpha * beta), pair(beta * beta)], -1)
+    weight = rel / s_max
+    mx, my, mz = center[:, 0:1], center[:, 1:2], center[:, 2:3]
+    # Numerator forms s_i (m x r_i) / s_max^2 and denominator forms (s_j s_k) r_i, by coordinate.
+    numer = [(my * az - mz * ay) * weight, (mz * ax - mx * az) * weight, (mx * ay - my * ax) * weight]
+    denom = [ax * others, ay * others, az * others]
+    forms = torch.stack([torch.stack(numer, -1), torch.stack(denom, -1)], 1)  # [N, 2, 3 forms, 3] on d
+    a = forms[..., 0] / fx  # [N, 2, 3]
+    b = forms[..., 1] / fy
+    at = expand_at.detach().to(means.dtype)
+    g = forms[..., 2] + a * (at[:, 0, None, None] - cx) + b * (at[:, 1, None, None] - cy)  # forms at expand_at
+    sums = [a * a, a * b, b * b, a * g, b * g, g * g]
+    return torch.cat([t.sum(-1) for t in sums], -1)  # [N, 12]
 
 
 def ray_exponent(
@@ -72,27 +83,22 @@ def ray_exponent(
 ) -> Tensor:  # [A, K, P]
     """``log(opacity) - dist^2 / 2`` over a ``[tiles, splats, pixels]`` block; ``-inf`` outside a
     splat's screen box ``|p - mean2d| <= extent`` (gsplat evaluates a splat only where its box
-    reaches) and for padding slots."""
+    reaches) and for padding slots. The quadratics are expanded at ``(mx, my)``."""
     num, k = rows.shape[:2]
     tiles_side = local.shape[0]
-    coef = rows[..., 5 : 5 + NUM_COLUMNS]
-    alpha, beta, gamma0 = coef[..., 0:6], coef[..., 6:12], coef[..., 12:18]
-    ox, oy = origin[:, 0, None, None], origin[:, 1, None, None]
-    gamma = torch.addcmul(torch.addcmul(gamma0, alpha, ox), beta, oy)  # [A, K, 6] forms at the tile centre
-    pair = lambda t: t.reshape(num, k, 2, 3).sum(-1)  # noqa: E731  [A, K, 6] -> [A, K, 2]
-    quad = torch.stack(
-        [coef[..., 18:20], coef[..., 20:22], coef[..., 22:24], 2.0 * pair(alpha * gamma), 2.0 * pair(beta * gamma),
-         pair(gamma * gamma)], -1,
-    )  # [A, K, 2, 6]
+    s_aa, s_ab, s_bb, s_ag, s_bg, s_gg = rows[..., 5 : 5 + NUM_COLUMNS].reshape(num, k, 6, 2).unbind(-2)  # [A, K, 2]
+    dx = (origin[:, None, 0] - rows[..., 0]).unsqueeze(-1)  # [A, K, 1] tile centre relative to the splat
+    dy = (origin[:, None, 1] - rows[..., 1]).unsqueeze(-1)
+    lin_x = s_aa * dx + s_ab * dy + s_ag  # half the coefficients of the tile-local x and y
+    lin_y = s_ab * dx + s_bb * dy + s_bg
+    const = (lin_x + s_ag) * dx + (lin_y + s_bg) * dy + s_gg
+    quad = torch.stack([s_aa, 2.0 * s_ab, s_bb, 2.0 * lin_x, 2.0 * lin_y, const], -1)  # [A, K, 2, 6]
     values = quad.transpose(1, 2).reshape(num, 2 * k, 6) @ monomials  # [A, 2K, P]
     numer, denom = values[:, :k], values[:, k:]
     with torch.no_grad():
-        dx0 = (rows[..., 0] - origin[:, None, 0]).unsqueeze(-1)  # [A, K, 1] mean relative to the tile centre
-        dy0 = (rows[..., 1] - origin[:, None, 1]).unsqueeze(-1)
-        out_x = (local - dx0).abs_() > rows[..., 2:3]  # [A, K, T]
-        out_y = ((local - dy0).abs_() > rows[..., 3:4]) | ~valid.unsqueeze(-1)
-        zero = rows.new_zeros(())
-        pen_x = torch.where(out_x, -torch.inf, zero).unsqueeze(-2)  # [A, K, 1, T]
-        pen_y = torch.where(out_y, -torch.inf, zero).unsqueeze(-1)  # [A, K, T, 1]
-    base = (rows[..., 4, None, None] + pen_y) + pen_x  # [A, K, T, T]
+        offsets = local + torch.stack([dx, dy], -2)  # [A, K, 2, T] pixel minus mean along x and y
+        outside = offsets.abs_() > rows[..., 2:4, None]
+        outside[..., 1, :] |= ~valid.unsqueeze(-1)
+        pen = torch.where(outside, -torch.inf, rows.new_zeros(()))  # [A, K, 2, T]
+    base = (rows[..., 4, None, None] + pen[:, :, 1, :, None]) + pen[:, :, 0, None, :]  # [A, K, T, T]
     return base.reshape(num, k, tiles_side * tiles_side).addcdiv_(numer, denom, value=-0.5)

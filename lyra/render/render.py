@@ -122,7 +122,9 @@ def _render_torch(
             )
         coefficients = None
         if with_eval3d:
-            coefficients = ray_coefficients(g.means, g.quats, g.scales, w2c[i], flat.intrinsics[i])  # [N, 24]
+            coefficients = ray_coefficients(
+                g.means, g.quats, g.scales, w2c[i], flat.intrinsics[i], projected.means2d
+            )  # [N, 12]
             opacities = g.opacities
             if rasterize_mode == "antialiased":  # gsplat scales opacities by the (non-differentiable) compensation
                 opacities = opacities * (projected.opacities / g.opacities.detach().clamp_min(1e-30))

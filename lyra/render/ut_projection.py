@@ -71,28 +71,34 @@ def project_gaussians_ut(
     rot_cam, trans = w2c[:3, :3], w2c[:3, 3]
     fx, fy, cx, cy = intrinsics.unbind(-1)
     center = means @ rot_cam.T + trans  # [N, 3] camera space
-    # Axes s_i R[:, i] in camera space: rows of (R_cam R diag(s))^T.
-    axes = (rot_cam @ quats_to_rotmats(quats) * scales.unsqueeze(-2)).transpose(-1, -2) * spread  # [N, 3, 3]
-    points = torch.cat([center.unsqueeze(1), center.unsqueeze(1) + axes, center.unsqueeze(1) - axes], 1)  # [N, 7, 3]
-    z = points[..., 2]
+    # Camera-space axes sqrt(3 + lambda) s_i R[:, i], one [N, 3 (axis i)] tensor per coordinate, from
+    # the rows of R: [N, 3] products instead of a batched 3x3 matmul (several times slower on CPU).
+    r0, r1, r2 = quats_to_rotmats(quats).unbind(-2)  # [N, 3] each
+    scaled = scales * spread
+    coords = []
+    for row in range(3):
+        axis = (rot_cam[row, 0] * r0 + rot_cam[row, 1] * r1 + rot_cam[row, 2] * r2) * scaled  # [N, 3]
+        c = center[:, row : row + 1]
+        coords.append(torch.cat([c, c + axis, c - axis], 1))  # [N, 7] sigma points
+    x, y, z = coords
     in_front = z > 0
-    z_safe = torch.where(in_front, z, torch.ones_like(z))
-    image = torch.stack([fx * points[..., 0] / z_safe + cx, fy * points[..., 1] / z_safe + cy], -1)  # [N, 7, 2]
-    image = torch.where(in_front.unsqueeze(-1), image, torch.zeros_like(image))  # gsplat: behind -> origin
+    inv_z = 1.0 / torch.where(in_front, z, torch.ones_like(z))
+    zero = x.new_zeros(())
+    u = torch.where(in_front, fx * x * inv_z + cx, zero)  # [N, 7]; gsplat: a point behind -> the origin
+    v = torch.where(in_front, fy * y * inv_z + cy, zero)
     with torch.no_grad():
         mx, my = IN_IMAGE_MARGIN_FACTOR * width, IN_IMAGE_MARGIN_FACTOR * height
-        point_ok = in_front & (image[..., 0] >= -mx) & (image[..., 0] < width + mx)
-        point_ok &= (image[..., 1] >= -my) & (image[..., 1] < height + my)
+        point_ok = in_front & (u >= -mx) & (u < width + mx) & (v >= -my) & (v < height + my)
         ut_ok = point_ok.all(-1) if REQUIRE_ALL_SIGMA_POINTS_VALID else point_ok.any(-1)
     # Weighted mean relative to the centre point (the weights sum to 1; this cancels less than
     # sum(w_i p_i) with w_0 = -99 in float32).
-    offsets = image[:, 1:] - image[:, :1]  # [N, 6, 2]
-    mean2d = image[:, 0] + w_side * offsets.sum(1)  # [N, 2]
-    dev0 = image[:, 0] - mean2d  # [N, 2]
-    dev = image[:, 1:] - mean2d.unsqueeze(1)  # [N, 6, 2]
-    c_xx = w_cov0 * dev0[:, 0] ** 2 + w_side * (dev[..., 0] ** 2).sum(1)
-    c_xy = w_cov0 * dev0[:, 0] * dev0[:, 1] + w_side * (dev[..., 0] * dev[..., 1]).sum(1)
-    c_yy = w_cov0 * dev0[:, 1] ** 2 + w_side * (dev[..., 1] ** 2).sum(1)
+    mean_u = u[:, 0] + w_side * (u[:, 1:] - u[:, :1]).sum(1)  # [N]
+    mean_v = v[:, 0] + w_side * (v[:, 1:] - v[:, :1]).sum(1)
+    du, dv = u - mean_u.unsqueeze(1), v - mean_v.unsqueeze(1)  # [N, 7]
+    c_xx = w_cov0 * du[:, 0] ** 2 + w_side * (du[:, 1:] ** 2).sum(1)
+    c_xy = w_cov0 * du[:, 0] * dv[:, 0] + w_side * (du[:, 1:] * dv[:, 1:]).sum(1)
+    c_yy = w_cov0 * dv[:, 0] ** 2 + w_side * (dv[:, 1:] ** 2).sum(1)
+    mean2d = torch.stack([mean_u, mean_v], -1)  # [N, 2]
     det_raw = c_xx * c_yy - c_xy * c_xy
     c_xx, c_yy = c_xx + eps2d, c_yy + eps2d
     det = c_xx * c_yy - c_xy * c_xy
