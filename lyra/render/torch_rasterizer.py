@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from lyra.render.eval3d import ray_exponent
+from lyra.render.eval3d import box_tables, ray_exponent
 from lyra.render.projection import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, Projected
 
 DEFAULT_TILE = 8  # 8x8 tiles: less padded work per splat than 16x16 on CPU (bench/render.py)
@@ -183,7 +183,7 @@ def rasterize(
     local = torch.arange(tile, dtype=dtype, device=device) + (0.5 - 0.5 * tile)
     ly, lx = torch.meshgrid(local, local, indexing="ij")
     lx, ly = lx.reshape(-1), ly.reshape(-1)
-    kernel = (exponent_fn, head_width, local)
+    kernel = (exponent_fn, head_width, box_tables(tile, dtype, device) if ray_coefficients is not None else None)
     monomials = torch.stack([lx * lx, lx * ly, ly * ly, lx, ly, torch.ones_like(lx)])
 
     color_tiles = features.new_zeros(num_tiles, pixels, channels)
@@ -226,7 +226,7 @@ def rasterize(
 def _composite_batch(
     batch, counts, offsets, splat_ids, tiles_x, tile, row0, chunk, table, monomials, recompute, kernel
 ):
-    """Front-to-back compositing for tiles ``batch [B]``; ``kernel = (exponent_fn, head_width, local)``.
+    """Front-to-back compositing for tiles ``batch [B]``; ``kernel = (exponent_fn, head_width, aux)``.
 
     Yields ``(tile_ids [A], color [A, P, C], log_T [A, P])`` as tiles finish
     (all pixels stopped or list exhausted); the state of unfinished tiles is
@@ -279,15 +279,15 @@ def _composite_chunk(
     stop_at: Tensor,  # [A, P] log-transmittance floor; +inf once a pixel has stopped
     log_t: Tensor,  # [A, P] log transmittance at the chunk start
     monomials: Tensor,  # [6, P]
-    kernel: tuple,  # (exponent_fn, head_width, local)
+    kernel: tuple,  # (exponent_fn, head_width, aux): aux is the exponent function's constant last argument
 ) -> tuple[Tensor, Tensor]:
     """One chunk of splats over a batch of tiles: ``(acc [A, P, C + 1], stop_at [A, P])``.
 
     ``acc`` holds the features composited within the chunk (relative to the
     chunk-start transmittance) and, last, the chunk's accumulated alpha.
     """
-    exponent_fn, head_width, local = kernel
-    alpha, log_1m, log_incl, weights = _alpha_weights(exponent_fn(rows, origin, valid, monomials, local))  # [A, K, P]
+    exponent_fn, head_width, aux = kernel
+    alpha, log_1m, log_incl, weights = _alpha_weights(exponent_fn(rows, origin, valid, monomials, aux))  # [A, K, P]
     with torch.no_grad():
         limit = stop_at - log_t  # [A, P]; +inf for stopped pixels
         alive = torch.isfinite(limit)
@@ -312,7 +312,7 @@ def _conic_exponent(
     origin: Tensor,  # [A, 2] tile centres in pixels
     valid: Tensor,  # [A, K]
     monomials: Tensor,  # [6, P]
-    _local: Tensor,
+    _aux: None,
 ) -> Tensor:  # [A, K, P]
     """EWA: ``log(o) - q / 2`` with the 2D conic ``q``, one matmul per block; ``-inf`` for padding."""
     dx0 = rows[..., 0] - origin[:, None, 0]  # mean in tile-local coordinates
