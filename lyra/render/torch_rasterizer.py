@@ -175,7 +175,6 @@ def rasterize(
         head = [projected.means2d, projected.extents.to(features.dtype), log_o, ray_coefficients]
         # Numerator and denominator blocks are saved too; the pair is computed as one [A, 2K, P] block.
         exponent_fn, saved_blocks = ray_exponent, 5
-        max_block = max(1, max_block // 1)
     head_width = sum(h.shape[-1] for h in head)
     table = torch.cat([*head, features, torch.ones_like(log_o)], dim=-1)
     # Tile-local pixel-centre monomials [6, P]: (x^2, xy, y^2, x, y, 1), coordinates relative to the
