@@ -173,8 +173,7 @@ def rasterize(
         exponent_fn, saved_blocks = _conic_exponent, 3
     else:  # (mx, my, rx, ry, log o, ray coefficients)
         head = [projected.means2d, projected.extents.to(features.dtype), log_o, ray_coefficients]
-        # Numerator and denominator blocks are saved too; the pair is computed as one [A, 2K, P] block.
-        exponent_fn, saved_blocks = ray_exponent, 5
+        exponent_fn, saved_blocks = ray_exponent, 3  # N and D are recomputed in backward (eval3d._QuotientExponent)
     head_width = sum(h.shape[-1] for h in head)
     table = torch.cat([*head, features, torch.ones_like(log_o)], dim=-1)
     # Tile-local pixel-centre monomials [6, P]: (x^2, xy, y^2, x, y, 1), coordinates relative to the
