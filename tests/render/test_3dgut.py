@@ -203,6 +203,7 @@ def test_gradients_through_3dgut_pass_gradcheck():
     assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in inputs)
 
 
+@pytest.mark.slow
 def test_3dgut_does_not_depend_on_tile_size_block_budget_or_recompute(monkeypatch):
     import lyra.render.torch_rasterizer as rasterizer
 
