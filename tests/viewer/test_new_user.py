@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 
 from lyra.cli import main
 from lyra.scene import GaussianSequence, load, save
@@ -175,3 +176,15 @@ def test_a_user_error_in_a_job_is_a_message_and_a_bug_is_marked_internal(app):
     app.start_job("B", bug).wait(10)
     assert notes[0] == "nothing is selected"
     assert notes[1].startswith("internal error: KeyError")
+
+
+def test_default_selection_volumes_sit_on_the_framed_scene(app, make_gaussians):
+    scene = make_gaussians(200)
+    scene.means[:] = scene.means * 0.5 + torch.tensor([3.0, 0.0, 0.0])
+    app.state.add_scene(scene, "off centre")
+    panel = app.panel("edit")
+    panel._show_gizmo(True)
+    framing = app.framing()
+    np.testing.assert_allclose(panel.gizmo.position, framing.center.numpy(), atol=1e-5)
+    assert panel.box_size.value[0] == pytest.approx(framing.radius * 0.5)
+    assert panel.radius.value == pytest.approx(framing.radius * 0.25)
