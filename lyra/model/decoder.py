@@ -24,7 +24,7 @@ from lyra.errors import ConfigError, ShapeError
 from lyra.model.config import LyraDecoderConfig
 from lyra.model.layers import PatchEmbed3D, TransformerBlock, trunc_normal_linear_
 from lyra.model.mamba2 import Mamba2Block
-from lyra.scene.gaussians import Gaussians
+from lyra.scene.gaussians import LYRA_ORIGIN, Gaussians
 from lyra.scene.sequence import GaussianSequence
 
 PACKED_CHANNELS = 14
@@ -208,7 +208,8 @@ def prune_by_opacity(packed: Tensor, prune_ratio: float) -> Tensor:  # [B, N, 14
 
 def packed_to_gaussians(packed: Tensor) -> Gaussians:  # [N, 14] (or [1, N, 14]) -> Gaussians
     """Packed ``[xyz, opacity, scale, quat wxyz, rgb]`` -> :class:`Gaussians` (SH degree 0,
-    DC from rgb via :func:`lyra.scene.sh.rgb_to_sh_dc`), float32 on the same device."""
+    DC from rgb via :func:`lyra.scene.sh.rgb_to_sh_dc`), float32 on the same device, marked as
+    coming from Lyra (``origin``: renders in Lyra's look by default)."""
     if packed.dim() == 3:
         if packed.shape[0] != 1:
             raise ShapeError(f"expected one batch element, got {packed.shape[0]}")
@@ -217,7 +218,7 @@ def packed_to_gaussians(packed: Tensor) -> Gaussians:  # [N, 14] (or [1, N, 14])
         raise ShapeError(f"packed Gaussians must be [N, {PACKED_CHANNELS}], got {list(packed.shape)}")
     packed = packed.float()
     means, opacity, scales, quats, rgb = packed.split([3, 1, 3, 4, 3], dim=-1)
-    return Gaussians.from_rgb(means, quats, scales, opacity[:, 0], rgb)
+    return Gaussians.from_rgb(means, quats, scales, opacity[:, 0], rgb).replace(origin=LYRA_ORIGIN)
 
 
 def packed_to_sequence(
