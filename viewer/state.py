@@ -16,7 +16,6 @@ an edit applies to every frame (selection evaluated per frame) when
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,48 +25,23 @@ import torch
 from torch import Tensor
 
 from lyra.errors import EditError
+from lyra.progress import Progress, report
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
 from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
+from viewer.layers import Frame, Layer, LayerInfo, TimeInfo
+from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
 
 SCOPES = ("all", "current")
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
 
 
-@dataclasses.dataclass
-class Frame:
-    gaussians: Gaussians
-    deleted: Tensor  # [N] bool
-    selected: Tensor  # [N] bool
-    revision: int = 0  # bumped on every change; keys the display-buffer cache
-
-    def snapshot(self) -> FrameSnapshot:
-        return FrameSnapshot(self.gaussians, self.deleted, self.selected)
-
-
-@dataclasses.dataclass
-class Layer:
-    """One loaded scene: a static set (one frame) or a 4D sequence."""
-
-    name: str
-    source: str
-    frames: list[Frame]
-    is_sequence: bool
-    times: list[float]
-    fps: float
-    visible: bool = True
-
-    @property
-    def sh_degree(self) -> int:
-        return max(f.gaussians.sh_degree for f in self.frames)
-
-    def frame_index(self, global_frame: int) -> int:
-        """The frame shown at the viewer's frame index (a static layer always shows frame 0)."""
-        return min(global_frame, len(self.frames) - 1)
-
-
 class AppState:
-    """Scene state of one viewer process (shared by every connected browser tab)."""
+    """Scene state of one viewer process (shared by every connected browser tab).
+
+    Panels use its methods only (never ``layers``, ``lock`` or ``frame``): they take
+    the lock themselves and hand out snapshots (:class:`LayerInfo`, :class:`TimeInfo`, counts).
+    """
 
     def __init__(self, buffer_cache_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         self.lock = threading.RLock()
@@ -81,6 +55,10 @@ class AppState:
         self.last_action: tuple[str, float] | None = None  # (label, seconds taken)
         self._revision = 0
         self._buffers = FrameBufferCache(buffer_cache_bytes)
+        # splat budget (viewer.splat_budget): what the browser is sent, never what edits act on
+        self.budget_paused, self.budget_playing = DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
+        self.playing = False
+        self.sent: dict[str, tuple[int, int]] = {}  # layer -> (splats sent, splats live) of its last send
 
     # ------------------------------------------------------------ layers
     def add_scene(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
@@ -100,6 +78,12 @@ class AppState:
             self.active = unique
             self._changed()
             return unique
+
+    def clear(self) -> None:
+        """Remove every layer (opening a scene with "replace")."""
+        with self.lock:
+            for name in list(self.layers):
+                self.remove_scene(name)
 
     def remove_scene(self, name: str) -> None:
         with self.lock:
@@ -131,11 +115,46 @@ class AppState:
             self.layer(name).visible = bool(visible)
             self._changed()
 
+    def layer_names(self) -> list[str]:
+        with self.lock:
+            return list(self.layers)
+
+    def active_name(self) -> str | None:
+        with self.lock:
+            return self.active
+
+    def hidden_layers(self) -> list[str]:
+        with self.lock:
+            return [name for name, layer in self.layers.items() if not layer.visible]
+
+    def layer_info(self, name: str | None = None) -> LayerInfo:
+        """A snapshot of a layer (default: the active one); EditError if there is none."""
+        with self.lock:
+            layer = self.layer(name)
+            gaussians = layer.frames[layer.frame_index(self.frame)].gaussians
+            lo, hi = gaussians.bounds()
+            return LayerInfo(layer.name, layer.is_sequence, len(layer.frames), layer.fps, len(gaussians),
+                             layer.sh_degree, (tuple(map(float, lo)), tuple(map(float, hi))), layer.visible)
+
+    def has_sh(self) -> bool:
+        with self.lock:
+            return any(layer.sh_degree > 0 for layer in self.layers.values())
+
+    def history_labels(self) -> list[tuple[str, bool]]:
+        with self.lock:
+            return self.history.labels()
+
     # -------------------------------------------------------------- time
     @property
     def num_frames(self) -> int:
         with self.lock:
             return max((len(layer.frames) for layer in self.layers.values()), default=1)
+
+    def time_info(self) -> TimeInfo:
+        with self.lock:
+            seq = next((layer for layer in self.layers.values() if layer.is_sequence), None)
+            seconds = seq.times[seq.frame_index(self.frame)] if seq is not None else None
+            return TimeInfo(self.frame, self.num_frames, seq.fps if seq else None, seconds)
 
     def set_frame(self, index: int) -> int:
         """Show frame ``index`` (clamped); returns the frame shown."""
@@ -323,8 +342,27 @@ class AppState:
     def visible_current_frames(self) -> list[Gaussians]:
         """The current frame of every visible layer, soft deletes applied (what a server render draws)."""
         with self.lock:
-            frames = [layer.frames[layer.frame_index(self.frame)] for layer in self.layers.values() if layer.visible]
-            return [f.gaussians[~f.deleted] if bool(f.deleted.any()) else f.gaussians for f in frames]
+            return self._visible_frames(self.frame)
+
+    def _visible_frames(self, index: int) -> list[Gaussians]:
+        frames = [layer.frames[layer.frame_index(index)] for layer in self.layers.values() if layer.visible]
+        return [f.gaussians[~f.deleted] if bool(f.deleted.any()) else f.gaussians for f in frames]
+
+    def visible_scene(self, animate: bool = False) -> Gaussians | GaussianSequence:
+        """The visible layers as one scene, soft deletes applied; EditError when no splat is visible.
+
+        ``animate`` and a visible 4D layer: a :class:`GaussianSequence` over the longest visible
+        4D layer's frames and times (static layers appear in every frame). Otherwise the frame shown now.
+        """
+        with self.lock:
+            if not sum(len(g) for g in self._visible_frames(self.frame)):
+                raise EditError("nothing to show: no visible splats (tick Visible in the Scene tab)")
+            clips = [layer for layer in self.layers.values() if layer.visible and layer.is_sequence]
+            if not animate or not clips:
+                return Gaussians.cat(self._visible_frames(self.frame))
+            longest = max(clips, key=lambda layer: len(layer.frames))
+            frames = [Gaussians.cat(self._visible_frames(i)) for i in range(len(longest.frames))]
+            return GaussianSequence(frames, list(longest.times), longest.fps)
 
     # ----------------------------------------------------------- buffers
     def set_view_position(self, position: Iterable[float] | None) -> None:
@@ -344,6 +382,27 @@ class AppState:
             bake = self.view_position if frame.gaussians.sh_degree > 0 else None
             return self._buffers.display((name, i), frame.gaussians, frame.deleted, frame.selected, frame.revision, bake)
 
+    def send_buffer(self, name: str, frame_index: int) -> np.ndarray:
+        """:meth:`display_buffer` cut to the splat budget (playing or paused); records "showing X of Y"."""
+        with self.lock:
+            full = self.display_buffer(name, frame_index)
+            budget = self.budget_playing if self.playing else self.budget_paused
+            sent = self._buffers.within_budget((name, frame_index), full, self.layers[name].frames[frame_index].deleted, budget)
+            self.sent[name] = (len(sent), len(full))
+            return sent
+
+    def set_splat_budget(self, paused: int, playing: int) -> None:
+        with self.lock:
+            self.budget_paused, self.budget_playing = max(1, int(paused)), max(1, int(playing))
+            self.version += 1
+
+    def budget_status(self) -> tuple[int, int] | None:
+        """(sent, live) summed over visible layers when the budget cut something, else None."""
+        with self.lock:
+            pairs = [self.sent[n] for n, layer in self.layers.items() if layer.visible and n in self.sent]
+            sent, live = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+            return (sent, live) if sent < live else None
+
     @property
     def buffer_cache_bytes(self) -> int:
         return self._buffers.budget_bytes
@@ -352,18 +411,35 @@ class AppState:
         with self.lock:
             return self._buffers.nbytes
 
+    def prepack_frames(self, name: str, progress: Progress | None = None) -> int:
+        """Pack every frame's display buffer of layer ``name`` while the cache budget allows
+        (so playback is one send per frame); returns the frames packed. Holds the lock per frame only."""
+        with self.lock:
+            if name not in self.layers:
+                return 0
+            count = len(self.layers[name].frames)
+        for i in range(count):
+            with self.lock:
+                if name not in self.layers or self.cached_buffer_bytes() > 0.8 * self.buffer_cache_bytes:
+                    return i
+                self.display_buffer(name, i)
+            report(progress, (i + 1) / count, f"{name}: frame {i + 1}/{count}")
+        return count
+
     # ------------------------------------------------------------ status
     def counts(self) -> dict[str, int]:
-        """Splats shown / total / selected in the current frame of every visible layer."""
+        """Splats shown / total / selected in the current frame of every layer (shown: visible layers),
+        and ``selected_all``: selected splats summed over every frame of every layer."""
         with self.lock:
-            shown = total = selected = 0
+            shown = total = selected = selected_all = 0
             for layer in self.layers.values():
                 frame = layer.frames[layer.frame_index(self.frame)]
                 total += len(frame.gaussians)
                 if layer.visible:
                     shown += len(frame.gaussians) - int(frame.deleted.sum())
                 selected += int(frame.selected.sum())
-            return {"shown": shown, "total": total, "selected": selected}
+                selected_all += sum(int(f.selected.sum()) for f in layer.frames)
+            return {"shown": shown, "total": total, "selected": selected, "selected_all": selected_all}
 
     # ----------------------------------------------------------- helpers
     def _next_revision(self) -> int:

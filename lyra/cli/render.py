@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 from lyra.errors import InputDataError
-
-TRAJECTORY_HELP = "orbit, a Lyra preset (left, right, up, down, zoom_in, zoom_out, clockwise, counterclockwise, none) or a camera-path JSON file"
+from lyra.render.framing import TRAJECTORY_HELP
+from lyra.render.looks import LOOK_NAMES, default_look, look_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=24.0, help="video frame rate (default 24)")
     parser.add_argument("--frames", type=int, default=None, help="number of frames (default 121, Lyra's trajectory length)")
     parser.add_argument("--time", type=float, default=None, help="freeze a 4D scene at this time (seconds)")
-    parser.add_argument("--background", default="white", help="white, black or R,G,B in 0..1 (default white, as Lyra)")
+    parser.add_argument("--background", default=None,
+                        help="white, black or R,G,B in 0..1 (default: the look's, white for both looks)")
+    parser.add_argument("--look", default="auto", choices=["auto", *LOOK_NAMES],
+                        help="lyra: Lyra's own renders (3DGUT, white, near 0.1, far 500); standard: EWA splatting "
+                             "as common 3DGS viewers; auto (default): lyra for scenes that came from Lyra, else standard")
     parser.add_argument("--fov", type=float, default=60.0, help="vertical field of view in degrees (default 60)")
     parser.add_argument("--distance-factor", type=float, default=1.0, help="Lyra preset movement factor (2 = more motion)")
     parser.add_argument("--rotation", default="center_facing", choices=["center_facing", "none", "trajectory_aligned"])
@@ -53,35 +57,14 @@ def parse_background(text: str) -> tuple[float, float, float]:
     return values
 
 
-def build_cameras(scene, trajectory: str, num_frames: int, width: int, height: int, args) -> tuple:
-    """Cameras ``[F]`` and optional times for the chosen trajectory."""
-    from lyra.render.framing import frame_scene
-    from lyra.render.paths import CameraPath
-    from lyra.render.trajectories import LYRA_PRESETS, lyra_trajectory, orbit
-
-    fov_y = math.radians(args.fov)
-    if trajectory.lower().endswith(".json"):
-        return CameraPath.load(trajectory).sample(num_frames, width, height)
-    framing = frame_scene(scene, fov_y)
-    if trajectory == "orbit":
-        radius = framing.radius / math.tan(0.5 * fov_y) * 1.1
-        return orbit(framing.center, radius, num_frames, fov_y=fov_y, width=width, height=height), None
-    if trajectory in LYRA_PRESETS:
-        cams = lyra_trajectory(
-            trajectory, num_frames, rotation=args.rotation, distance_factor=args.distance_factor,
-            center_depth=framing.center_depth, fov_y=fov_y, width=width, height=height,
-            origin_c2w=framing.origin_c2w,
-        )
-        return cams, None
-    raise InputDataError(f"--trajectory: expected {TRAJECTORY_HELP}; found {trajectory!r}")
-
-
 def run(args: argparse.Namespace) -> int:
+    from lyra.cli.progress_bar import progress_bar
+    from lyra.render.framing import trajectory_cameras
     from lyra.render.video import IMAGE_SUFFIXES, render_frames, render_video, write_image
     from lyra.scene import GaussianSequence, load
 
     width, height = parse_size(args.size)
-    background = parse_background(args.background)
+    background = None if args.background is None else parse_background(args.background)
     out = Path(args.out)
     still = out.suffix.lower() in IMAGE_SUFFIXES
     if not still and out.suffix.lower() != ".mp4":
@@ -92,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if num_frames < 1:
         raise InputDataError(f"--frames: expected at least 1, found {num_frames}")
     scene = load(args.scene)
-    cameras, times = build_cameras(scene, args.trajectory, 1 if still else num_frames, width, height, args)
+    cameras, times = trajectory_cameras(
+        scene, args.trajectory, 1 if still else num_frames, width, height,
+        fov_y=math.radians(args.fov), rotation=args.rotation, distance_factor=args.distance_factor,
+    )
     if isinstance(scene, GaussianSequence):
         if args.time is not None:
             times = [args.time] * cameras.batch_shape[0]
@@ -100,13 +86,14 @@ def run(args: argparse.Namespace) -> int:
             times = times.tolist()
     else:
         times = None
-    options = dict(background=background, backend=args.backend, sh_degree=args.sh_degree)
+    look = default_look(scene) if args.look == "auto" else args.look
+    options = dict(look_options(look, background=background), backend=args.backend, sh_degree=args.sh_degree)
     if still:
         rgb = next(iter(render_frames(scene, cameras[:1], times=times[:1] if times else None, **options)))
         write_image(out, rgb)
         print(f"wrote {out} ({width}x{height})")
         return 0
-    with torch.no_grad():
-        count = render_video(scene, cameras, out, fps=args.fps, times=times, progress=not args.no_progress, **options)
+    with torch.no_grad(), progress_bar("lyra render", enabled=not args.no_progress) as progress:
+        count = render_video(scene, cameras, out, fps=args.fps, times=times, progress=progress, **options)
     print(f"wrote {out} ({count} frames, {width}x{height}, {args.fps:g} fps)")
     return 0

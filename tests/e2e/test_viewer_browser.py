@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 
@@ -24,7 +25,7 @@ def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
 
 def select_central_box(viewer) -> int:
     """Select splats within 0.6 of the scene centre in x and z (the objects on the stage), all heights."""
-    center, _ = viewer.scene_extent()
+    center = viewer.framing().center.tolist()
     return act.select_box(viewer.state, center, IDENTITY, (0.6, 5.0, 0.6))
 
 
@@ -42,7 +43,7 @@ def test_time_slider_in_the_page_changes_the_frame_and_the_picture(viewer, page,
     screen.wait_for(lambda: viewer.state.frame == last, timeout=30, what=f"the server to show frame {last}")
     after = screen.wait_for_picture(lambda im: mean_difference(im, before) > 1.0, what="a different picture")
     assert mean_difference(after, before) > 1.0
-    viewer.time_panel.show_frame(0)
+    viewer.panel("time").show_frame(0)
 
 
 def test_box_delete_removes_splats_from_the_picture_and_undo_brings_them_back(viewer, page, screen):
@@ -79,11 +80,27 @@ def test_rectangle_dragged_in_the_page_selects_and_highlights_splats(viewer, pag
     viewer.action("Clear selection", viewer.state.clear_selection)
 
 
+def test_render_mp4_of_the_4d_demo_from_the_render_panel_changes_over_time(viewer, page, screen):
+    panel = viewer.panel("render")
+    panel.path.value = "none"  # a still camera: what changes between frames is time
+    panel.num_frames.value = 8
+    panel.height.value = 64
+    panel.video_name.value = "e2e_4d.mp4"
+    page.get_by_role("tab", name="Render").click()
+    page.get_by_role("button", name="Render MP4").click()
+    target = viewer.output_dir / "e2e_4d.mp4"
+    screen.wait_for(target.exists, timeout=120, what=str(target))
+    screen.wait_for(lambda: all(j.status != "running" for j in viewer.jobs), timeout=60, what="the render job")
+    frames = iio.imread(target)
+    assert frames.shape[0] == 8
+    assert mean_difference(frames[0], frames[-1]) > 1.0
+
+
 def test_export_button_writes_a_file_that_loads_back_to_the_edited_content(viewer, page, screen):
     select_central_box(viewer)
     viewer.action("Delete", viewer.state.delete_selected)
-    viewer.export_panel.format.value = "sequence"
-    viewer.export_panel.name.value = "e2e_export"
+    viewer.panel("export").format.value = "sequence"
+    viewer.panel("export").name.value = "e2e_export"
     page.get_by_role("tab", name="Export").click()
     page.get_by_role("button", name="Save on server").click()
     target = viewer.output_dir / "e2e_export"

@@ -1,0 +1,15 @@
+"""Wiring of the generation stack: conditioning, the SDG folder layout, decoding.
+
+* :mod:`lyra.pipeline.conditioning` - decoder inputs from in-memory latents and
+  :class:`lyra.render.Camera` batches (denormalised latents, rays, Plucker and
+  time embeddings through the tokenizer); no ``inference_mode``, a trainer reuses it.
+* :mod:`lyra.pipeline.sdg` - the official per-trajectory folder layout
+  (``rgb/ latent/ pose/ intrinsics/ depth/``), read and write.
+* :mod:`lyra.pipeline.decode` - :func:`decode_latents` (in memory) and
+  :func:`decode_scene` (an SDG folder) -> Gaussians.
+"""
+
+from lyra.pipeline.decode import decode_latents, decode_scene
+from lyra.pipeline.sdg import Trajectory, read_scene, read_trajectory, write_trajectory
+
+__all__ = ["Trajectory", "decode_latents", "decode_scene", "read_scene", "read_trajectory", "write_trajectory"]
