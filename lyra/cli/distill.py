@@ -34,13 +34,13 @@ def run(args: argparse.Namespace) -> int:
             "use --teacher synthetic, or write SDG folders with your own GEN3C runs"
         )
     from lyra.distill.make_data import make_synthetic_data, rank_and_world
-    from lyra.model.vae import load_cosmos_vae
+    from lyra.model.tokenizer import load_cosmos_tokenizer
 
     try:
         height, width = (int(v) for v in args.size.lower().split("x"))
     except ValueError as exc:
         raise InputDataError(f"--size must be HxW, found {args.size!r}") from exc
-    vae = load_cosmos_vae(args.tokenizer) if args.tokenizer else None
+    vae = load_cosmos_tokenizer(args.tokenizer) if args.tokenizer else None
 
     def progress(fraction: float, text: str) -> None:
         print(f"\r[{100 * fraction:5.1f}%] {text}    ", end="", file=sys.stderr, flush=True)

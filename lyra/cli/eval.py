@@ -38,13 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from lyra.distill.student import Conditioner
     from lyra.errors import InputDataError
     from lyra.model import load_decoder
-    from lyra.model.vae import load_cosmos_vae
+    from lyra.model.tokenizer import load_cosmos_tokenizer
 
     data = Path(args.data)
     scenes_root = data / "eval" if (data / "eval").is_dir() else data
     dataset = SDGDataset(scenes_root)
     model = load_decoder(args.checkpoint)
-    conditioner = Conditioner(load_cosmos_vae(_tokenizer_folder(scenes_root, args.tokenizer)))
+    conditioner = Conditioner(load_cosmos_tokenizer(_tokenizer_folder(scenes_root, args.tokenizer)))
     first = dataset.sample(eval_specs(dataset, 1, 1, 1)[0], (16, 16), 1)
     latent_frames = first.latents.shape[0] if args.frames is None else (args.frames - 1) // 8 + 1
     if args.size:

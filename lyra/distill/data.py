@@ -28,9 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lyra.distill._sdg_shim import read_depth_zip, read_rgb_video
 from lyra.errors import InputDataError
-from lyra.model.sdg import read_trajectory
+from lyra.pipeline.sdg import read_depth_zip, read_rgb_video, read_trajectory
 from lyra.render.rays import scale_intrinsics
 
 GEOMETRY_FILE = "geometry.npz"

@@ -24,12 +24,13 @@ from typing import Protocol
 
 import numpy as np
 
-from lyra.distill._sdg_shim import write_trajectory
 from lyra.distill.data import GEOMETRY_FILE
 from lyra.fileio import atomic_write
+from lyra.pipeline.sdg import write_trajectory
 from lyra.progress import Progress, report
 from lyra.render import LYRA_TRAJECTORY_INDEX
-from lyra.teacher.synthetic import TeacherTrajectory, random_scene, synthetic_scene
+from lyra.teacher.base import TrajectoryOutput
+from lyra.teacher.synthetic import random_scene, synthetic_scene
 
 TRAJECTORY_FILES = ("latent/{n}.pkl", "pose/{n}.npz", "intrinsics/{n}.npz", "rgb/{n}.mp4", "depth/{n}.zip")
 
@@ -37,7 +38,7 @@ TRAJECTORY_FILES = ("latent/{n}.pkl", "pose/{n}.npz", "intrinsics/{n}.npz", "rgb
 class TrajectoryTeacher(Protocol):
     """What make-data needs of a teacher: one trajectory of one source at a time."""
 
-    def trajectory(self, source: str, index: int) -> TeacherTrajectory: ...
+    def trajectory(self, source: str, index: int) -> TrajectoryOutput: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,18 +66,18 @@ def is_finished(folder: Path, name: str) -> bool:
     return all((folder / f.format(n=name)).is_file() for f in TRAJECTORY_FILES)
 
 
-def write_teacher_trajectory(folder: Path, name: str, traj: TeacherTrajectory) -> None:
+def write_teacher_trajectory(folder: Path, name: str, traj: TrajectoryOutput) -> None:
     # The writer goes latent, pose, intrinsics, rgb, then depth: the depth zip marks the folder finished.
     write_trajectory(
-        folder, latents=traj.latents, c2w=traj.c2w, intrinsics=traj.intrinsics, frames=traj.frames, depth=traj.depth,
-        name=name,
+        folder, latents=traj.latents, c2w=traj.camera.c2w, intrinsics=traj.camera.intrinsics, frames=traj.frames,
+        depth=traj.depth, name=name,
     )
 
 
 def run_units(
     root: str | os.PathLike,
     units: Sequence[Unit],
-    make: Callable[[Unit], TeacherTrajectory],
+    make: Callable[[Unit], TrajectoryOutput],
     rank: int = 0,
     world: int = 1,
     progress: Progress | None = None,
@@ -98,7 +99,7 @@ class SyntheticTeacher:
     def __init__(self, vae, width: int, height: int, latent_frames: int):
         self.vae, self.width, self.height, self.latent_frames = vae, width, height, latent_frames
 
-    def trajectory(self, source: str, index: int) -> TeacherTrajectory:
+    def trajectory(self, source: str, index: int) -> TrajectoryOutput:
         scene = synthetic_scene(
             int(source), self.vae, latent_frames=self.latent_frames, width=self.width, height=self.height,
             trajectories=(LYRA_TRAJECTORY_INDEX[index],), trajectory_seed=index,

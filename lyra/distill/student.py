@@ -19,9 +19,8 @@ from torch import Tensor
 
 from lyra.distill.data import Sample
 from lyra.model.decoder import PACKED_CHANNELS, LyraDecoder, activate_gaussians, packed_to_gaussians, prune_by_opacity
-from lyra.model.latents import denormalize_latents, gaussian_rays, plucker_images
-from lyra.model.sdg import TimeEmbedder
-from lyra.model.vae import encode_video, latent_statistics
+from lyra.model.tokenizer import denormalize_latents, encode_video, latent_statistics
+from lyra.pipeline.conditioning import TimeEmbedder, gaussian_rays, plucker_images
 from lyra.render import Camera, render
 from lyra.render.render import gsplat_available
 

@@ -37,7 +37,7 @@ from lyra.errors import CheckpointError, InputDataError
 from lyra.fileio import atomic_directory, atomic_write
 from lyra.model.checkpoint import load_decoder, save_decoder
 from lyra.model.decoder import LyraDecoder, packed_to_gaussians
-from lyra.model.vae import load_cosmos_vae
+from lyra.model.tokenizer import load_cosmos_tokenizer
 from lyra.progress import Progress, report
 from lyra.scene.gaussians import Gaussians
 
@@ -187,7 +187,7 @@ def train(
     train_root, eval_root, tokenizer = resolve_data(config, rank, world, progress)
     train_set = SDGDataset(train_root, cache_size=config.data.cache_size)
     eval_set = SDGDataset(eval_root, cache_size=config.data.cache_size)
-    conditioner = Conditioner(load_cosmos_vae(tokenizer, device=device))
+    conditioner = Conditioner(load_cosmos_tokenizer(tokenizer, device=device))
     model = build_model(config, device)
     forward = RawForward(model)
     if world > 1:

@@ -9,7 +9,9 @@ tokenizer (the real one when given, else a tiny random ``AutoencoderKLCosmos``,
 see :func:`tiny_random_tokenizer`). What it returns is what a video teacher
 returns (frames, latents, cameras, depth) plus the true surface points for
 Chamfer evaluation. The RGB frames are the renders themselves, so the student
-learns from exact targets with exact depth.
+learns from exact targets with exact depth. Trajectories come as the teacher protocol's
+:class:`~lyra.teacher.base.TrajectoryOutput` (this teacher makes its own scenes, so it has no
+``generate(image, ...)``).
 """
 
 from __future__ import annotations
@@ -21,29 +23,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lyra.model.vae import encode_video, latent_statistics
+from lyra.model.tokenizer import encode_video, latent_statistics, normalize_latents
 from lyra.render import LYRA_TRAJECTORY_INDEX, Camera, lyra_trajectory, render
 from lyra.scene.gaussians import Gaussians
+from lyra.teacher.base import TrajectoryOutput
 from scenes import primitives
-
-SIGMA_DATA = 0.5  # the diffusion model's latent scale (stored latents are normalised with it)
-
-
-@dataclasses.dataclass
-class TeacherTrajectory:
-    """One trajectory as a video teacher produces it."""
-
-    name: str  # Lyra preset name (left, right, ...)
-    frames: Tensor  # [F, H, W, 3] uint8 RGB
-    depth: Tensor  # [F, H, W] float32 z-depth, 0 where nothing was hit
-    latents: Tensor  # [16, T, H/8, W/8] normalised (model-space) latents, F = 8 (T - 1) + 1
-    c2w: Tensor  # [F, 4, 4] OpenCV camera-to-world
-    intrinsics: Tensor  # [F, 4] (fx, fy, cx, cy) pixels
 
 
 @dataclasses.dataclass
 class SyntheticScene:
-    trajectories: list[TeacherTrajectory]  # index i = Lyra trajectory i
+    trajectories: list[TrajectoryOutput]  # in the order asked for
     points: Tensor  # [P, 3] true surface samples in world coordinates
 
 
@@ -206,9 +195,7 @@ def render_trajectory(
 def encode_frames(vae, frames: Tensor) -> Tensor:  # [F, H, W, 3] uint8 -> [16, T, H/8, W/8] normalised
     video = frames.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # [1, 3, F, H, W] in [-1, 1]
     raw = encode_video(vae, video)[0].float().cpu()  # [16, T, h, w]
-    mean, std = latent_statistics(vae)
-    frames_t = raw.shape[1]
-    return (raw - mean[:, :frames_t, None, None]) / std[:, :frames_t, None, None] * SIGMA_DATA
+    return normalize_latents(raw, *latent_statistics(vae))
 
 
 def synthetic_scene(
@@ -236,5 +223,5 @@ def synthetic_scene(
         rng = np.random.default_rng([seed, trajectory_seed + i])
         cams, rgb, depth = render_trajectory(scene, name, num_frames, width, height, rng)
         frames = (rgb * 255).round().to(torch.uint8)
-        out.append(TeacherTrajectory(name, frames, depth.float(), encode_frames(vae, frames), cams.c2w, cams.intrinsics))
+        out.append(TrajectoryOutput(name, frames, encode_frames(vae, frames), cams, depth.float()))
     return SyntheticScene(out, scene.means.detach().clone())
