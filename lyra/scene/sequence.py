@@ -71,6 +71,12 @@ class GaussianSequence:
         return max(self.frames.sh_degrees) if self.is_lazy else max(f.sh_degree for f in self.frames)
 
     @property
+    def origin(self) -> str | None:
+        """The frames' common provenance (``Gaussians.origin``), None when they differ or are unknown."""
+        first = self.frames[0].origin
+        return first if all(f.origin == first for f in self.frames) else None
+
+    @property
     def duration(self) -> float:
         """Seconds from the first to the last frame."""
         return self.times[-1] - self.times[0]
