@@ -45,3 +45,15 @@ class EditError(LyraError, ValueError):
 
 class CameraPathError(InputDataError):
     """A camera path / keyframe file is missing, not valid JSON, or has bad keyframes."""
+
+
+class ConfigError(LyraError, ValueError):
+    """A configuration (model config, option value) is invalid; the message says which field and why."""
+
+
+class ShapeError(InputDataError, ValueError):
+    """Tensors handed to a network or function have shapes it cannot use; the message gives expected and found."""
+
+
+class UnsizedError(LyraError, TypeError):
+    """``len()`` of something that has no length (a single, unbatched camera)."""

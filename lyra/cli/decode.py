@@ -9,7 +9,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import torch
@@ -78,11 +77,10 @@ def resolve_device(choice: str) -> torch.device:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from lyra.cli.progress_bar import progress_bar
     from lyra.model.checkpoint import load_decoder
-    from lyra.model.sdg import decode_scene
-    from lyra.model.vae import load_cosmos_vae
+    from lyra.model.tokenizer import load_cosmos_tokenizer
+    from lyra.pipeline.decode import decode_scene
     from lyra.scene import save
 
     device = resolve_device(args.device)
@@ -94,23 +92,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.scene_dir.is_dir():
         raise InputDataError(f"{args.scene_dir}: scene folder not found")
     times = parse_times(args.times)
+    if args.prune is not None and not 0.0 <= args.prune < 1.0:
+        raise InputDataError(f"--prune: expected a ratio in [0, 1), found {args.prune}")
 
     kind = None if args.kind == "auto" else args.kind
     model = load_decoder(args.checkpoint, kind=kind, device=device, dtype=dtype)
-    if args.prune is not None:
-        if not 0.0 <= args.prune < 1.0:
-            raise InputDataError(f"--prune: expected a ratio in [0, 1), found {args.prune}")
-        model.config = dataclasses.replace(model.config, gaussians_prune_ratio=args.prune)
-    vae = load_cosmos_vae(args.vae, device=device, dtype=torch.float32 if device.type == "cpu" else dtype)
-
-    targets = 1 if model.config.kind == "static" else (len(times) if times is not None else None)
-    total = None if targets is None else len(views) + targets
-    with tqdm(total=total, desc="lyra decode", unit="step") as bar:
-
-        def progress(message: str) -> None:
-            bar.set_postfix_str(message)
-            bar.update(1)
-
+    vae = load_cosmos_tokenizer(args.vae, device=device, dtype=torch.float32 if device.type == "cpu" else dtype)
+    with progress_bar("lyra decode") as progress:
         result = decode_scene(
             model,
             vae,
@@ -119,10 +107,10 @@ def run(args: argparse.Namespace) -> int:
             target_frames=times,
             name=args.name,
             vae_folder=args.vae,
+            prune_ratio=args.prune,
             progress=progress,
         )
-        bar.set_postfix_str("writing")
-        path = save(result, args.out)
+    path = save(result, args.out)
     count = len(result) if hasattr(result, "frames") else 1
     print(f"wrote {path} ({model.config.kind} model, {count} Gaussian set{'s' * (count != 1)})")
     return 0

@@ -77,6 +77,7 @@ def build_cameras(scene, trajectory: str, num_frames: int, width: int, height: i
 
 
 def run(args: argparse.Namespace) -> int:
+    from lyra.cli.progress_bar import progress_bar
     from lyra.render.video import IMAGE_SUFFIXES, render_frames, render_video, write_image
     from lyra.scene import GaussianSequence, load
 
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         write_image(out, rgb)
         print(f"wrote {out} ({width}x{height})")
         return 0
-    with torch.no_grad():
-        count = render_video(scene, cameras, out, fps=args.fps, times=times, progress=not args.no_progress, **options)
+    with torch.no_grad(), progress_bar("lyra render", enabled=not args.no_progress) as progress:
+        count = render_video(scene, cameras, out, fps=args.fps, times=times, progress=progress, **options)
     print(f"wrote {out} ({count} frames, {width}x{height}, {args.fps:g} fps)")
     return 0

@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from lyra.errors import CheckpointError
+from lyra.errors import CheckpointError, ConfigError
 from lyra.fileio import atomic_directory
 from lyra.model.config import KINDS, LyraDecoderConfig
 from lyra.model.decoder import LyraDecoder
@@ -106,7 +106,7 @@ def load_official_decoder(
     if config is None:
         kind = kind or guess_kind(path)
         if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+            raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
         config = LyraDecoderConfig.official(kind)
     return build_decoder(config, read_official_state_dict(path), source=str(path), **to_kwargs)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from lyra.errors import CheckpointError, InputDataError
+from lyra.errors import CheckpointError, ConfigError, InputDataError
 from lyra.fileio import atomic_write
 
 KINDS = ("static", "dynamic")
@@ -72,7 +72,7 @@ class LyraDecoderConfig:
         if len(self.patch_size_out_factor) != 3:
             problems.append(f"patch_size_out_factor needs 3 entries, got {self.patch_size_out_factor}")
         if problems:
-            raise ValueError("invalid LyraDecoderConfig: " + "; ".join(problems))
+            raise ConfigError("invalid LyraDecoderConfig: " + "; ".join(problems))
 
     # ------------------------------------------------------------ derived sizes
     @property
@@ -114,7 +114,7 @@ class LyraDecoderConfig:
     def official(cls, kind: str = "static") -> LyraDecoderConfig:
         """The released configuration of ``lyra_static.pt`` or ``lyra_dynamic.pt``."""
         if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+            raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
         return cls(use_time_embedding=(kind == "dynamic"))
 
     @property
@@ -131,7 +131,7 @@ class LyraDecoderConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown and not ignore_unknown:
-            raise ValueError(f"unknown LyraDecoderConfig keys: {unknown}")
+            raise ConfigError(f"unknown LyraDecoderConfig keys: {unknown}")
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def to_yaml(self, path: str | os.PathLike) -> Path:
@@ -160,7 +160,7 @@ class LyraDecoderConfig:
         static defaults. Raises InputDataError for a missing or malformed file.
         """
         if not paths:
-            raise ValueError("from_official_yaml needs at least one YAML path")
+            raise ConfigError("from_official_yaml needs at least one YAML path")
         merged: dict[str, Any] = {}
         for path in paths:
             merged.update(_read_yaml_mapping(Path(path), InputDataError))

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lyra.errors import ConfigError, ShapeError
 from lyra.model.config import LyraDecoderConfig
 from lyra.model.layers import PatchEmbed3D, TransformerBlock, trunc_normal_linear_
 from lyra.model.mamba2 import Mamba2Block
@@ -101,9 +102,9 @@ class LyraDecoder(nn.Module):
     def _time_tokens(self, time_embeddings: Tensor | None, frames: int, num_views: int) -> tuple[Tensor, Tensor]:
         """Input-time and target-time tokens, each ``[B*V, T*h*w, E]`` (copied per view)."""
         if time_embeddings is None:
-            raise ValueError("the dynamic decoder needs time_embeddings [B, T+1, 16, H, W]")
+            raise ShapeError("the dynamic decoder needs time_embeddings [B, T+1, 16, H, W]")
         if time_embeddings.shape[1] < frames + 1:
-            raise ValueError(f"time_embeddings needs >= T+1 = {frames + 1} frames, got {time_embeddings.shape[1]}")
+            raise ShapeError(f"time_embeddings needs >= T+1 = {frames + 1} frames, got {time_embeddings.shape[1]}")
         inputs = time_embeddings[:, :frames]
         target = time_embeddings[:, frames : frames + 1].expand(-1, frames, -1, -1, -1)
         time_in = self.patch_time_embed(inputs).repeat_interleave(num_views, dim=0)  # batch index b*V + v
@@ -118,15 +119,20 @@ class LyraDecoder(nn.Module):
         rays_ds: Tensor,  # [B, V*T_out, 3, H, W] unit ray directions
         time_embeddings: Tensor | None = None,  # [B, >=T+1, 16, H, W] (dynamic)
         num_views: int = 1,
+        prune_ratio: float | None = None,
     ) -> Tensor:
-        """Packed activated Gaussians ``[B, N, 14]``, views fused, opacity-pruned
-        when ``config.gaussians_prune_ratio > 0`` (kept in descending opacity order)."""
+        """Packed activated Gaussians ``[B, N, 14]``, views fused, opacity-pruned by
+        ``prune_ratio`` in [0, 1) (None: ``config.gaussians_prune_ratio``, 0.8 for the
+        released models; 0 keeps every Gaussian), kept in descending opacity order."""
+        prune_ratio = self.config.gaussians_prune_ratio if prune_ratio is None else float(prune_ratio)
+        if not 0.0 <= prune_ratio < 1.0:
+            raise ConfigError(f"prune_ratio must be in [0, 1), got {prune_ratio}")
         raw = self.forward_raw(images, plucker, time_embeddings, num_views)  # [B*V, 12, T_out, H, W]
         batch = images.shape[0]
         expected = (batch, num_views * raw.shape[2], 3, *raw.shape[3:])
         for name, rays in (("rays_os", rays_os), ("rays_ds", rays_ds)):
             if tuple(rays.shape) != expected:
-                raise ValueError(f"{name} must be {list(expected)}, got {list(rays.shape)}")
+                raise ShapeError(f"{name} must be {list(expected)}, got {list(rays.shape)}")
         # Activations in (at least) float32: positions reach ~1e2 and bf16 would round them to ~0.5.
         compute = torch.promote_types(raw.dtype, torch.float32)
         raw = raw.flatten(2).transpose(1, 2).to(compute)  # [B*V, T_out*H*W, 12]
@@ -134,19 +140,19 @@ class LyraDecoder(nn.Module):
         dirs = _rays_to_tokens(rays_ds, batch * num_views).to(compute)
         packed = activate_gaussians(raw, origins, dirs, self.config)
         packed = packed.reshape(batch, -1, PACKED_CHANNELS)
-        return prune_by_opacity(packed, self.config.gaussians_prune_ratio)
+        return prune_by_opacity(packed, prune_ratio)
 
     def _check_inputs(self, images: Tensor, plucker: Tensor, num_views: int) -> None:
         cfg = self.config
         if images.dim() != 5 or images.shape[2] != cfg.num_latent_c:
-            raise ValueError(f"images must be [B, V*T, {cfg.num_latent_c}, H, W], got {list(images.shape)}")
+            raise ShapeError(f"images must be [B, V*T, {cfg.num_latent_c}, H, W], got {list(images.shape)}")
         if images.shape[1] % num_views:
-            raise ValueError(f"images dim 1 ({images.shape[1]}) is not a multiple of num_views={num_views}")
+            raise ShapeError(f"images dim 1 ({images.shape[1]}) is not a multiple of num_views={num_views}")
         if images.shape[3] % cfg.patch_size or images.shape[4] % cfg.patch_size:
-            raise ValueError(f"latent H, W must be multiples of {cfg.patch_size}, got {list(images.shape[3:])}")
+            raise ShapeError(f"latent H, W must be multiples of {cfg.patch_size}, got {list(images.shape[3:])}")
         expected = (*images.shape[:2], 2 * cfg.num_latent_c, *images.shape[3:])
         if tuple(plucker.shape) != expected:
-            raise ValueError(f"plucker must be {list(expected)}, got {list(plucker.shape)}")
+            raise ShapeError(f"plucker must be {list(expected)}, got {list(plucker.shape)}")
 
     @property
     def num_parameters(self) -> int:
@@ -205,10 +211,10 @@ def packed_to_gaussians(packed: Tensor) -> Gaussians:  # [N, 14] (or [1, N, 14])
     DC from rgb via :func:`lyra.scene.sh.rgb_to_sh_dc`), float32 on the same device."""
     if packed.dim() == 3:
         if packed.shape[0] != 1:
-            raise ValueError(f"expected one batch element, got {packed.shape[0]}")
+            raise ShapeError(f"expected one batch element, got {packed.shape[0]}")
         packed = packed[0]
     if packed.dim() != 2 or packed.shape[-1] != PACKED_CHANNELS:
-        raise ValueError(f"packed Gaussians must be [N, {PACKED_CHANNELS}], got {list(packed.shape)}")
+        raise ShapeError(f"packed Gaussians must be [N, {PACKED_CHANNELS}], got {list(packed.shape)}")
     packed = packed.float()
     means, opacity, scales, quats, rgb = packed.split([3, 1, 3, 4, 3], dim=-1)
     return Gaussians.from_rgb(means, quats, scales, opacity[:, 0], rgb)
@@ -219,6 +225,6 @@ def packed_to_sequence(
 ) -> GaussianSequence:
     """One packed set per target frame index -> :class:`GaussianSequence` with times ``index / fps``."""
     if len(packed_frames) != len(frame_indices):
-        raise ValueError(f"{len(packed_frames)} Gaussian sets for {len(frame_indices)} target frames")
+        raise ShapeError(f"{len(packed_frames)} Gaussian sets for {len(frame_indices)} target frames")
     frames = [packed_to_gaussians(p) for p in packed_frames]
     return GaussianSequence(frames, times=[i / fps for i in frame_indices], fps=fps)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lyra.errors import InputDataError
+from lyra.errors import InputDataError, UnsizedError
 from lyra.render.rays import pixel_rays, plucker_embedding, scale_intrinsics
 from lyra.scene.gaussians import quats_to_rotmats, rotmats_to_quats
 
@@ -121,7 +121,7 @@ class Camera:
 
     def __len__(self) -> int:
         if not self.batch_shape:
-            raise TypeError("a single camera has no len(); use batch_shape")
+            raise UnsizedError("a single camera has no len(); use batch_shape")
         return self.batch_shape[0]
 
     def __getitem__(self, index: Any) -> Camera:

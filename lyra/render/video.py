@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from torch import Tensor
 
 from lyra.errors import InputDataError
 from lyra.fileio import atomic_write
+from lyra.progress import Progress, report
 from lyra.render.camera import Camera
 from lyra.render.render import render
 from lyra.scene.gaussians import Gaussians
@@ -112,26 +112,24 @@ def render_frames(
     cameras: Camera,  # [F]
     *,
     times: Sequence[float] | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
     **render_options,
 ) -> Iterable[Tensor]:
     """Yield ``rgb [H, W, 3]`` for each camera; a sequence is shown at ``times``
-    (default: spanning the sequence over the frames). ``render_options`` go to :func:`render`."""
+    (default: spanning the sequence over the frames). ``render_options`` go to :func:`render`.
+    ``progress`` is told after each frame (and may raise :class:`lyra.progress.Cancelled`)."""
     cameras = cameras.flatten()
     count = cameras.batch_shape[0]
     if isinstance(scene, GaussianSequence):
         times = scene_times(scene, count) if times is None else list(times)
         if len(times) != count:
             raise InputDataError(f"{len(times)} times for {count} cameras")
-    indices = range(count)
-    if progress:
-        from tqdm import tqdm
-
-        indices = tqdm(indices, desc="render", unit="frame", file=sys.stderr)
-    for i in indices:
+    for i in range(count):
         frame = scene.frame_at_time(times[i]) if isinstance(scene, GaussianSequence) else scene
         with torch.no_grad():
-            yield render(frame, cameras[i], **render_options).rgb
+            rgb = render(frame, cameras[i], **render_options).rgb
+        report(progress, (i + 1) / count, f"frame {i + 1}/{count}")
+        yield rgb
 
 
 def render_video(
@@ -141,10 +139,13 @@ def render_video(
     *,
     fps: float = 24.0,
     times: Sequence[float] | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
     **render_options,
 ) -> int:
-    """Render ``scene`` along ``cameras`` into the MP4 ``path``; returns the frame count."""
+    """Render ``scene`` along ``cameras`` into the MP4 ``path``; returns the frame count.
+
+    ``progress`` is told after each frame; a :class:`lyra.progress.Cancelled` it raises
+    stops the render and leaves no file behind (the write is atomic)."""
     if cameras.width % 2 or cameras.height % 2:
         raise InputDataError(f"MP4 (yuv420p) needs an even width and height, found {cameras.width}x{cameras.height}")
     frames = render_frames(scene, cameras, times=times, progress=progress, **render_options)

@@ -15,6 +15,8 @@ import math
 import torch
 from torch import Tensor
 
+from lyra.errors import ConfigError
+
 SH_C0 = 0.28209479177387814
 _C1 = 0.4886025119029199
 _C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
@@ -33,15 +35,15 @@ MAX_SH_DEGREE = 3
 def num_sh_coeffs(degree: int) -> int:
     """K = (degree + 1)^2 coefficients per colour channel."""
     if not 0 <= degree <= MAX_SH_DEGREE:
-        raise ValueError(f"SH degree must be 0..{MAX_SH_DEGREE}, got {degree}")
+        raise ConfigError(f"SH degree must be 0..{MAX_SH_DEGREE}, got {degree}")
     return (degree + 1) ** 2
 
 
 def sh_degree_from_coeffs(num_coeffs: int) -> int:
-    """Inverse of :func:`num_sh_coeffs`; raises ValueError if K is not a square of 1..4."""
+    """Inverse of :func:`num_sh_coeffs`; raises ConfigError if K is not a square of 1..4."""
     degree = math.isqrt(num_coeffs) - 1
     if num_coeffs < 1 or (degree + 1) ** 2 != num_coeffs or degree > MAX_SH_DEGREE:
-        raise ValueError(f"{num_coeffs} SH coefficients is not (d+1)^2 for a degree d in 0..{MAX_SH_DEGREE}")
+        raise ConfigError(f"{num_coeffs} SH coefficients is not (d+1)^2 for a degree d in 0..{MAX_SH_DEGREE}")
     return degree
 
 

@@ -82,7 +82,7 @@ class PlyHeader:
             if element.name == name:
                 return offset
             offset += element.count * element.row_bytes()
-        raise KeyError(name)
+        raise SceneFileError(None, f"a PLY element named {name!r}", "none")
 
 
 def read_head(path: Path, what: str = "a readable scene file") -> tuple[int, bytes]:

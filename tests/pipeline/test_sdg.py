@@ -1,4 +1,4 @@
-"""Decoding a synthetic SDG scene written in the official layout (tiny random VAE and decoder)."""
+"""Reading and decoding a synthetic SDG scene written in the official layout (tiny random tokenizer and decoder)."""
 
 import numpy as np
 import pytest
@@ -6,9 +6,10 @@ import torch
 
 from lyra.errors import InputDataError
 from lyra.model.checkpoint import load_decoder, load_official_decoder
-from lyra.model.latents import denormalize_latents, load_latent_file, normalized_times, time_embedding_values
-from lyra.model.sdg import TimeEmbedder, decode_scene, prepare_inputs, read_scene
-from lyra.model.vae import latent_statistics, load_cosmos_vae
+from lyra.model.tokenizer import denormalize_latents, latent_statistics, load_cosmos_tokenizer
+from lyra.pipeline.conditioning import TimeEmbedder, decoder_inputs, normalized_times, time_embedding_values
+from lyra.pipeline.decode import decode_scene
+from lyra.pipeline.sdg import load_latent_file, read_scene
 from lyra.scene import Gaussians, GaussianSequence
 
 
@@ -33,29 +34,6 @@ def test_latent_file_with_wrong_rank_is_rejected(tmp_path):
         load_latent_file(path)
 
 
-def test_denormalization_is_x_over_sigma_times_std_plus_mean():
-    latents = torch.ones(2, 3, 1, 1)  # C=2, T=3
-    mean = torch.tensor([[0.0, 1.0, 2.0, 9.0], [10.0, 20.0, 30.0, 9.0]])
-    std = torch.tensor([[1.0, 2.0, 3.0, 9.0], [0.5, 0.5, 0.5, 9.0]])
-    out = denormalize_latents(latents, mean, std)
-    assert out[:, :, 0, 0].tolist() == [[2.0, 5.0, 8.0], [11.0, 21.0, 31.0]]
-
-
-def test_vae_statistics_come_from_config_channel_major(vae_dir):
-    vae = load_cosmos_vae(vae_dir)
-    mean, std = latent_statistics(vae)
-    assert mean.shape == std.shape == (16, 16)
-    assert mean[1, 0].item() == pytest.approx(0.1 * (16 % 7))  # flat index c*16 + t
-    assert std[0, 3].item() == pytest.approx(0.5 + 0.01 * 3)
-
-
-def test_missing_vae_folder_names_what_to_get(tmp_path):
-    from lyra.errors import CheckpointError
-
-    with pytest.raises(CheckpointError, match="Cosmos-Tokenize1-CV8x8x8-720p"):
-        load_cosmos_vae(tmp_path / "nope")
-
-
 def test_time_values_are_normalised_over_inputs_and_target():
     tau_in, tau_target = normalized_times(torch.arange(9), 4)
     assert tau_in.tolist() == pytest.approx([i / 8 for i in range(9)])
@@ -65,7 +43,7 @@ def test_time_values_are_normalised_over_inputs_and_target():
 
 
 def test_time_embedder_gives_t_plus_one_latent_frames(vae_dir):
-    vae = load_cosmos_vae(vae_dir)
+    vae = load_cosmos_tokenizer(vae_dir)
     embed = TimeEmbedder(vae, num_frames=9, image_size=(32, 48))
     latents = embed(8)
     assert latents.shape == (1, 3, 16, 4, 6)
@@ -74,9 +52,11 @@ def test_time_embedder_gives_t_plus_one_latent_frames(vae_dir):
 
 
 def test_inputs_use_relative_poses_and_latent_grid_rays(scene_dir, vae_dir):
-    vae = load_cosmos_vae(vae_dir)
+    vae = load_cosmos_tokenizer(vae_dir)
     trajectories = read_scene(scene_dir, ["1", "0"])
-    inputs = prepare_inputs(trajectories, vae, step=lambda m: None)
+    inputs = decoder_inputs(
+        [t.latents for t in trajectories], [t.cameras for t in trajectories], vae, latent_statistics(vae)
+    )
     assert inputs.images.shape == (1, 4, 16, 4, 6)
     assert inputs.plucker.shape == (1, 4, 32, 4, 6)
     assert inputs.rays_os.shape == inputs.rays_ds.shape == (1, 18, 3, 4, 6)
@@ -92,12 +72,15 @@ def test_inputs_use_relative_poses_and_latent_grid_rays(scene_dir, vae_dir):
 
 
 def test_static_scene_decodes_to_gaussians_matching_the_network_output(scene_dir, vae_dir, static_checkpoint_dir):
-    vae = load_cosmos_vae(vae_dir)
+    vae = load_cosmos_tokenizer(vae_dir)
     model = load_decoder(static_checkpoint_dir)
     gaussians = decode_scene(model, vae, scene_dir, views=["0", "1"])
     assert isinstance(gaussians, Gaussians)
     assert len(gaussians) == 2 * 9 * 4 * 6
-    inputs = prepare_inputs(read_scene(scene_dir, ["0", "1"]), vae, step=lambda m: None)
+    trajectories = read_scene(scene_dir, ["0", "1"])
+    inputs = decoder_inputs(
+        [t.latents for t in trajectories], [t.cameras for t in trajectories], vae, latent_statistics(vae)
+    )
     with torch.no_grad():
         packed = model.forward_gaussians(inputs.images, inputs.plucker, inputs.rays_os, inputs.rays_ds, num_views=2)[0]
     assert torch.allclose(gaussians.means, packed[:, :3])
@@ -109,7 +92,7 @@ def test_static_scene_decodes_to_gaussians_matching_the_network_output(scene_dir
 def test_dynamic_scene_decodes_one_gaussian_set_per_target_frame(
     scene_dir, vae_dir, dynamic_deepspeed_file, make_tiny_config
 ):
-    vae = load_cosmos_vae(vae_dir)
+    vae = load_cosmos_tokenizer(vae_dir)
     model = load_official_decoder(dynamic_deepspeed_file, config=make_tiny_config("dynamic"))
     sequence = decode_scene(model, vae, scene_dir, views=["0", "1"], target_frames=[0, 8])
     assert isinstance(sequence, GaussianSequence)

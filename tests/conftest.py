@@ -1,4 +1,4 @@
-"""Tiny random models and a synthetic SDG scene in the official on-disk layout."""
+"""Shared fixtures: tiny random decoders and Cosmos tokenizer, a synthetic SDG scene in the official layout."""
 
 import dataclasses
 import math
