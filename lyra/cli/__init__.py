@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "convert": "Convert between splat formats",
     "render": "Render a scene to an image or an MP4 along a camera trajectory",
     "decode": "Decode official Lyra SDG latents into Gaussians with the latent 3DGS decoder",
+    "generate": "Generate a 3D scene from an image (or a 4D one from a video): fast lift or the Lyra pipeline",
 }
 
 
