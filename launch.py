@@ -74,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):
             pass
     finally:
-        app.time_panel.stop()
-        app.cancel_jobs()
+        app.stop()
         app.server.stop()
     print("Lyra Studio stopped.", flush=True)
     return 0

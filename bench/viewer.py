@@ -16,6 +16,7 @@ Usage: ``python bench/viewer.py [--splats 1000000] [--frame-splats 200000] [--re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -175,12 +176,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    result = {
-        "torch_threads": torch.get_num_threads(),
-        "edits": bench_edits(args.splats, args.repeats),
-        "packing": bench_packing(args.splats, args.repeats),
-        "frame_switch": bench_frame_switch(args.frame_splats, args.frames, args.repeats),
-    }
+    # viser prints a banner (and libraries may log) on stdout; only the JSON result may go there.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = {
+            "torch_threads": torch.get_num_threads(),
+            "edits": bench_edits(args.splats, args.repeats),
+            "packing": bench_packing(args.splats, args.repeats),
+            "frame_switch": bench_frame_switch(args.frame_splats, args.frames, args.repeats),
+        }
     print(json.dumps(result, indent=2))
 
 

@@ -1,12 +1,18 @@
-"""The viewer application: a viser server, the scene state and one panel per concern.
+"""The viewer application: a viser server, the scene state and the panels of :data:`PANELS`.
 
-``ViewerApp(server, ...)`` wires :class:`viewer.state.AppState` (the one lock
-around scene state), :class:`viewer.scene_sync.SceneSync` (what the browser
-shows) and the panels under :mod:`viewer.panels`. Every user action goes
-through :meth:`ViewerApp.action`, which runs it, re-syncs the scene, updates
-the status line and turns a :class:`lyra.errors.LyraError` into a notification
-in the browser that triggered it (state untouched). Long work goes through
-:meth:`ViewerApp.start_job`.
+``ViewerApp(server, ...)`` wires :class:`viewer.state.AppState` (scene state
+behind one lock, used through its methods), :class:`viewer.scene_sync.SceneSync`
+(what the browser shows) and one instance of each panel class in
+:data:`PANELS`. A panel is a class with ``__init__(app)`` and ``refresh()``,
+and optionally ``attach_client(client)`` (a browser connected) and ``stop()``;
+panels talk to the state and to this app, never to one another.
+
+Every user action goes through :meth:`ViewerApp.action`, which runs it,
+re-syncs the scene, refreshes the panels and turns a
+:class:`lyra.errors.LyraError` into a notification in the browser that
+triggered it (state untouched). Long work goes through
+:meth:`ViewerApp.start_job`; the job is a :mod:`lyra.progress` callback and
+gets its own status row with a Cancel button (:mod:`viewer.panels.jobs`).
 """
 
 from __future__ import annotations
@@ -23,12 +29,27 @@ import numpy as np
 import viser
 
 from lyra.errors import LyraError
-from lyra.scene import GaussianSequence
+from lyra.render.framing import Framing, frame_scene
+from lyra.scene import Gaussians, GaussianSequence
 from viewer.jobs import Job
+from viewer.panels import edit, export, jobs, render, scene, status, time_panel
 from viewer.scene_sync import SceneSync
 from viewer.state import AppState
 
 WHITE = (255, 255, 255)
+ERROR_NOTE_SECONDS = 15.0  # errors stay longer than news, but close by themselves
+NOTE_SECONDS = 4.0
+
+# THE panel registry: (tab title, tab icon, panel class) in display order; a tab of None sits below the tabs.
+PANELS: list[tuple[str | None, str | None, type]] = [
+    ("Scene", viser.Icon.BOX, scene.ScenePanel),
+    ("Scene", viser.Icon.BOX, time_panel.TimePanel),
+    ("Edit", viser.Icon.PENCIL, edit.EditPanel),
+    ("Export", viser.Icon.DOWNLOAD, export.ExportPanel),
+    ("Render", viser.Icon.CAMERA, render.RenderPanel),
+    (None, None, status.StatusPanel),
+    (None, None, jobs.JobsPanel),
+]
 
 
 class ViewerApp:
@@ -40,8 +61,6 @@ class ViewerApp:
         max_upload_mb: float = 1024.0,
         state: AppState | None = None,
     ):
-        from viewer.panels import edit, export, render, scene, status, time_panel
-
         self.server = server
         self.state = state or AppState()
         self.sync_scene = SceneSync(server, self.state)
@@ -52,18 +71,23 @@ class ViewerApp:
         self._jobs_lock = threading.Lock()
         server.gui.configure_theme(show_share_button=False, control_width="medium")
 
-        tabs = server.gui.add_tab_group()
-        with tabs.add_tab("Scene", viser.Icon.BOX):
-            self.scene_panel = scene.ScenePanel(self)
-            self.time_panel = time_panel.TimePanel(self)
-        with tabs.add_tab("Edit", viser.Icon.PENCIL):
-            self.edit_panel = edit.EditPanel(self)
-        with tabs.add_tab("Export", viser.Icon.DOWNLOAD):
-            self.export_panel = export.ExportPanel(self)
-        with tabs.add_tab("Render", viser.Icon.CAMERA):
-            self.render_panel = render.RenderPanel(self)
-        self.status_panel = status.StatusPanel(self)
+        self.panels: dict[str, object] = {}
+        tab_group = server.gui.add_tab_group()
+        tabs: dict[str, object] = {}
+        for title, icon, panel_class in PANELS:
+            if title is None:
+                panel = panel_class(self)
+            else:
+                if title not in tabs:
+                    tabs[title] = tab_group.add_tab(title, icon)
+                with tabs[title]:
+                    panel = panel_class(self)
+            self.panels[panel_class.key] = panel
         server.on_client_connect(self._on_connect)
+
+    def panel(self, key: str):
+        """The panel registered under ``key`` (``scene``, ``time``, ``edit``, ``export``, ``render``, ...)."""
+        return self.panels[key]
 
     # ------------------------------------------------------------- actions
     def action(self, label: str, fn: Callable[[], object], client: viser.ClientHandle | None = None) -> object:
@@ -83,25 +107,24 @@ class ViewerApp:
     def refresh(self) -> None:
         """Send changed buffers and update every panel that mirrors the state."""
         self.sync_scene.sync()
-        self.scene_panel.refresh()
-        self.time_panel.refresh()
-        self.edit_panel.refresh()
-        self.export_panel.refresh()
-        self.status_panel.refresh()
+        for panel in self.panels.values():
+            panel.refresh()
 
     def notify(self, title: str, body: str, client: viser.ClientHandle | None = None, *, error: bool = False) -> None:
         targets = [client] if client is not None else list(self.server.get_clients().values())
+        seconds = ERROR_NOTE_SECONDS if error else NOTE_SECONDS
         for c in targets:
-            c.add_notification(title, body, auto_close_seconds=None if error else 4.0, color="red" if error else None)
+            c.add_notification(title, body, auto_close_seconds=seconds, color="red" if error else None)
         if error:
             print(f"[lyra-studio] {title}: {body}", flush=True)
 
     def start_job(self, name: str, fn: Callable[[Job], object], client: viser.ClientHandle | None = None,
                   on_done: Callable[[Job], None] | None = None) -> Job:
-        """Run ``fn(job)`` in the background; progress shows in the status panel, errors as notifications."""
+        """Run ``fn(job)`` in the background; it shows in its own row of the jobs panel, errors as notifications."""
+        rows = self.panel("jobs")
 
         def changed(job: Job) -> None:
-            self.status_panel.show_job(job)
+            rows.show(job)
             if job.status == "failed":
                 self.notify(f"{name} failed", job.error or "unknown error", client, error=True)
             elif job.status == "cancelled":
@@ -113,18 +136,28 @@ class ViewerApp:
 
         job = Job(name, fn, changed)
         with self._jobs_lock:
-            self.jobs = [j for j in self.jobs if j.status in ("pending", "running")] + [job]
+            self.jobs = [j for j in self.jobs if j.running] + [job]
         return job.start()
 
     def cancel_jobs(self) -> None:
+        """Cancel every running job (shutdown); a user cancels one job from its own row."""
         with self._jobs_lock:
             for job in self.jobs:
                 job.cancel()
 
-    # -------------------------------------------------------------- scenes
-    def open_scene(self, path: str | os.PathLike, name: str | None = None, drop_invalid: bool = False) -> str:
-        """Load a scene file or folder into a new layer; raises SceneFileError (state untouched).
+    def stop(self) -> None:
+        """Stop panel threads and jobs (the server is stopped by its owner)."""
+        for panel in self.panels.values():
+            if hasattr(panel, "stop"):
+                panel.stop()
+        self.cancel_jobs()
 
+    # -------------------------------------------------------------- scenes
+    def open_scene(self, path: str | os.PathLike, name: str | None = None, drop_invalid: bool = False,
+                   replace: bool = False) -> str:
+        """Load a scene file or folder as a layer; raises SceneFileError (state untouched).
+
+        ``replace``: the new scene replaces every loaded layer (after it loaded); else it is added as a layer.
         ``drop_invalid``: drop splats with NaN/Inf values or zero quaternions instead of refusing the file.
         """
         from lyra.scene import load
@@ -135,65 +168,43 @@ class ViewerApp:
         # a warning from another thread during a load may land here too, which is harmless.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            scene = load(path, drop_invalid=drop_invalid)
+            loaded = load(path, drop_invalid=drop_invalid)
         for warning in caught:
             self.notify(f"Opened {path.name} with a warning", str(warning.message))
-        layer = self.state.add_scene(scene, name or path.stem or path.name, source=str(path))
+        if replace:
+            self.state.clear()
+        layer = self.state.add_scene(loaded, name or path.stem or path.name, source=str(path))
         self.state.last_action = (f"Open {layer}", time.perf_counter() - start)
         self.refresh()
         self.fit_camera()
-        if isinstance(scene, GaussianSequence):
-            self.start_job("Preparing frames", lambda job: self._prepack_frames(layer, job))
+        if isinstance(loaded, GaussianSequence):
+            self.start_job("Preparing frames", lambda job: self.state.prepack_frames(layer, job))
         return layer
 
-    def _prepack_frames(self, layer: str, job: Job) -> int:
-        """Pack every frame's buffer now (while the budget allows) so playback is one send per frame."""
-        state = self.state
-        with state.lock:
-            if layer not in state.layers:
-                return 0
-            count = len(state.layers[layer].frames)
-        for i in range(count):
-            job.check_cancelled()
-            with state.lock:
-                if layer not in state.layers or state.cached_buffer_bytes() > 0.8 * state.buffer_cache_bytes:
-                    return i
-                state.display_buffer(layer, i)
-            job.progress((i + 1) / count, f"{layer}: frame {i + 1}/{count}")
-        return count
+    def framing(self) -> Framing:
+        """The framing (:func:`lyra.render.framing.frame_scene`) of the visible layers' frames shown now."""
+        frames = self.state.visible_current_frames()
+        return frame_scene(Gaussians.cat(frames) if frames else Gaussians.empty())
 
     def fit_camera(self, client: viser.ClientHandle | None = None) -> None:
-        """Point the camera(s) at the visible scenes' bounds from a 3/4 view."""
-        center, radius = self.scene_extent()
+        """Put the camera(s) where :func:`frame_scene` starts (Lyra scenes: their first input camera)."""
+        framing = self.framing()
         targets = [client] if client is not None else list(self.server.get_clients().values())
         for c in targets:
-            self._place_camera(c, center, radius)
-
-    def scene_extent(self) -> tuple[np.ndarray, float]:
-        """Centre and radius of the visible layers' current frames (robust to far floaters)."""
-        with self.state.lock:
-            means = [layer.frames[layer.frame_index(self.state.frame)] for layer in self.state.layers.values() if layer.visible]
-            pts = [f.gaussians.means[~f.deleted].float().numpy() for f in means]
-        pts = [p for p in pts if len(p)]
-        if not pts:
-            return np.zeros(3), 1.0
-        allp = np.concatenate(pts)
-        lo, hi = np.percentile(allp, 2, axis=0), np.percentile(allp, 98, axis=0)
-        return (lo + hi) / 2, float(max(np.linalg.norm(hi - lo) / 2, 1e-3))
+            self._place_camera(c, framing)
 
     @staticmethod
-    def _place_camera(client: viser.ClientHandle, center: np.ndarray, radius: float) -> None:
-        # OpenCV world as Lyra writes it: y down, so "up" is -y and the camera looks along +z from behind.
-        position = center + radius * np.array([0.0, -0.6, -2.2])
+    def _place_camera(client: viser.ClientHandle, framing: Framing) -> None:
         with client.atomic():
-            client.camera.up_direction = (0.0, -1.0, 0.0)
-            client.camera.position = position
-            client.camera.look_at = center
+            client.camera.up_direction = tuple(framing.up.tolist())
+            client.camera.position = tuple(framing.origin_c2w[:3, 3].tolist())
+            client.camera.look_at = tuple(framing.look_at.tolist())
 
     def _on_connect(self, client: viser.ClientHandle) -> None:
-        self.render_panel.attach_client(client)
-        center, radius = self.scene_extent()
-        self._place_camera(client, center, radius)
+        for panel in self.panels.values():
+            if hasattr(panel, "attach_client"):
+                panel.attach_client(client)
+        self._place_camera(client, self.framing())
 
     def set_background(self, rgb: tuple[int, int, int]) -> None:
         """Solid background colour (shown behind the splats, and used by server renders)."""

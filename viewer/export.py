@@ -1,7 +1,11 @@
 """Export an edited layer: to a server path confined to the output folder, or as bytes for a browser download.
 
 Soft deletes are applied (:meth:`viewer.state.AppState.edited_scene`); every
-write goes through :func:`lyra.scene.save` (atomic). Paths are relative to the
+write goes through :func:`lyra.scene.save` (atomic). Format names and name
+endings come from the library's one table, :data:`lyra.scene.formats.FORMAT_TABLE`.
+A single-frame format asked of a 4D layer writes the frame shown now, with
+its index in the file name (``NAME_frame0003.ply``), so nobody mistakes it
+for the whole clip. Paths are relative to the
 output folder; an absolute path or one that resolves outside it (``..``,
 symlinks) is refused, as is an existing target unless ``overwrite``.
 """
@@ -16,9 +20,13 @@ from pathlib import Path
 
 from lyra.errors import SceneFileError
 from lyra.scene import GaussianSequence, save
+from lyra.scene.formats import FORMAT_TABLE, writable_formats
 from viewer.state import AppState
 
-EXPORT_FORMATS = {"ply": ".ply", "ply-compressed": ".compressed.ply", "splat": ".splat", "sequence": ""}
+
+def default_format(is_sequence: bool) -> str:
+    """What the Export panel offers first: every frame for a 4D layer, a PLY for a static one."""
+    return next(f for f in writable_formats() if FORMAT_TABLE[f].sequence) if is_sequence else "ply"
 
 
 def check_file_name(name: str) -> str:
@@ -43,49 +51,60 @@ def resolve_inside(output_dir: str | os.PathLike, name: str) -> Path:
     return target
 
 
-def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str) -> Path:
-    """The target path for ``name`` in format ``fmt`` inside ``output_dir`` (extension added if missing)."""
-    if fmt not in EXPORT_FORMATS:
-        raise SceneFileError(name, f"a format among {sorted(EXPORT_FORMATS)}", repr(fmt))
-    suffix = EXPORT_FORMATS[fmt]
+def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str, frame: int | None = None) -> Path:
+    """The target path for ``name`` in format ``fmt`` inside ``output_dir`` (extension added if missing;
+    ``frame``: ``_frameNNNN`` put before it)."""
+    if fmt not in writable_formats():
+        raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
+    suffix = FORMAT_TABLE[fmt].suffix
     name = check_file_name(name)
-    if suffix == ".compressed.ply" and name.lower().endswith(".ply") and not name.lower().endswith(suffix):
-        name = name[: -len(".ply")]
-    if suffix and not name.lower().endswith(suffix):
-        name += suffix
-    return resolve_inside(output_dir, name)
+    # "x.ply" asked as compressed PLY means x.compressed.ply: drop any other known ending first.
+    for other in sorted((s.suffix for s in FORMAT_TABLE.values() if s.suffix), key=len, reverse=True):
+        if name.lower().endswith(other):
+            name = name[: -len(other)]
+            break
+    if frame is not None:
+        name += f"_frame{frame:04d}"
+    return resolve_inside(output_dir, name + suffix)
 
 
 def scene_for_format(state: AppState, layer: str | None, fmt: str):
-    """The edited scene in a shape ``fmt`` can hold: a sequence for ``sequence``, else the current frame.
+    """``(scene, frame)``: the edited scene in a shape ``fmt`` can hold, and the frame index taken
+    when a single-frame format was asked of a 4D layer (else None).
 
     Read under one lock, so a time scrub or layer change cannot slip between the two reads.
     """
     with state.lock:
         scene = state.edited_scene(layer)
-        if fmt == "sequence":
-            return scene if isinstance(scene, GaussianSequence) else GaussianSequence([scene])
+        if FORMAT_TABLE[fmt].sequence:
+            return (scene if isinstance(scene, GaussianSequence) else GaussianSequence([scene])), None
         if isinstance(scene, GaussianSequence):
-            return scene.frames[state.layer(layer).frame_index(state.frame)]
-        return scene
+            index = state.layer(layer).frame_index(state.frame)
+            return scene.frames[index], index
+        return scene, None
 
 
 def export_to_server(state: AppState, layer: str | None, output_dir: str | os.PathLike, name: str, fmt: str,
                      overwrite: bool = False) -> Path:
     """Write the edited layer under ``output_dir``; returns the path written."""
-    target = resolve_export_path(output_dir, name, fmt)
+    if fmt not in writable_formats():
+        raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
+    scene, frame = scene_for_format(state, layer, fmt)
+    target = resolve_export_path(output_dir, name, fmt, frame)
     if target.exists() and not overwrite:
         raise SceneFileError(target, "a new path (tick overwrite to replace it)", "an existing file")
-    return save(scene_for_format(state, layer, fmt), target, format=fmt, overwrite=overwrite)
+    return save(scene, target, format=fmt, overwrite=overwrite)
 
 
 def export_bytes(state: AppState, layer: str | None, name: str, fmt: str) -> tuple[str, bytes]:
     """``(file name, content)`` for a browser download; a sequence comes as a zip of its folder."""
-    scene = scene_for_format(state, layer, fmt)
+    if fmt not in writable_formats():
+        raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
+    scene, frame = scene_for_format(state, layer, fmt)
     with tempfile.TemporaryDirectory(prefix="lyra-export-") as tmp:
-        target = resolve_export_path(tmp, Path(name).name or "scene", fmt)
+        target = resolve_export_path(tmp, Path(name).name or "scene", fmt, frame)
         save(scene, target, format=fmt, overwrite=True)
-        if fmt != "sequence":
+        if not FORMAT_TABLE[fmt].sequence:
             return target.name, target.read_bytes()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:

@@ -1,9 +1,11 @@
 """Background jobs: long work (video export, floater removal, renders) off viser's callback threads.
 
-A job runs ``fn(job)`` in a daemon thread. The function reports progress with
-``job.progress(fraction, text)`` and checks ``job.cancelled`` (or calls
-``job.check_cancelled()``, which raises :class:`JobCancelled`). Listeners get
-every change, so a panel can mirror it in a progress bar and notifications.
+A job runs ``fn(job)`` in a daemon thread. The job IS a :data:`lyra.progress.Progress`:
+``fn`` hands it to library calls as ``progress=job`` (or calls ``job(fraction, text)``
+itself). Cancelling sets a flag; the next ``job(...)`` call raises
+:class:`lyra.progress.Cancelled`, which travels up through the library and ends
+the job as "cancelled". Listeners get every change, so the jobs panel can mirror
+each job in its own row.
 """
 
 from __future__ import annotations
@@ -13,18 +15,19 @@ import traceback
 from collections.abc import Callable
 
 from lyra.errors import LyraError
+from lyra.progress import Cancelled
 
-
-class JobCancelled(Exception):
-    """Raised inside a job's function when the user cancelled it."""
+STATUSES = ("pending", "running", "done", "failed", "cancelled")
 
 
 class Job:
+    """One background job; call it as a progress callback ``job(fraction, text)``."""
+
     def __init__(self, name: str, fn: Callable[[Job], object], on_change: Callable[[Job], None] | None = None):
         self.name = name
         self.fraction = 0.0
         self.text = ""
-        self.status = "pending"  # pending | running | done | failed | cancelled
+        self.status = "pending"  # one of STATUSES
         self.error: str | None = None
         self.result: object = None
         self._fn = fn
@@ -32,20 +35,23 @@ class Job:
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"job-{name}", daemon=True)
 
+    def __call__(self, fraction: float, text: str = "") -> None:
+        """Report progress (``fraction`` in 0..1); raises Cancelled once the job was cancelled."""
+        if self._cancel.is_set():
+            raise Cancelled(f"{self.name} was cancelled")
+        self.fraction, self.text = float(min(max(fraction, 0.0), 1.0)), text
+        self._notify()
+
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    @property
+    def running(self) -> bool:
+        return self.status in ("pending", "running")
+
     def cancel(self) -> None:
         self._cancel.set()
-
-    def check_cancelled(self) -> None:
-        if self._cancel.is_set():
-            raise JobCancelled(self.name)
-
-    def progress(self, fraction: float, text: str = "") -> None:
-        self.fraction, self.text = float(min(max(fraction, 0.0), 1.0)), text
-        self._notify()
 
     def start(self) -> Job:
         self.status = "running"
@@ -61,11 +67,12 @@ class Job:
         try:
             self.result = self._fn(self)
             self.status, self.fraction = "done", 1.0
-        except JobCancelled:
+        except Cancelled:
             self.status = "cancelled"
-        except Exception as exc:  # shown to the user; the traceback goes to the server log
+        except Exception as exc:  # shown to the user; a bug's traceback also goes to the server log
             self.status, self.error = "failed", str(exc) or type(exc).__name__
-            if not isinstance(exc, LyraError):  # a user error is shown in the UI; a bug also goes to the log
+            if not isinstance(exc, LyraError):
+                self.error = f"internal error: {type(exc).__name__}: {self.error}"
                 traceback.print_exc()
         self._notify()
 

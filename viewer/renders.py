@@ -1,7 +1,10 @@
-"""Server-side renders for the Render panel (viser-free): stills and MP4 videos with :func:`lyra.render.render`.
+"""Server-side renders for the Render panel (viser-free): stills and MP4 videos through :mod:`lyra.render`.
 
-Renders draw the current frame of every visible layer with soft deletes
-applied and full SH; the background is an RGB triple in [0, 1].
+Renders draw every visible layer with soft deletes applied and full SH; the
+background is an RGB triple in [0, 1]. Videos go through the same framing
+(:func:`lyra.render.framing.trajectory_cameras`) and the same
+:func:`lyra.render.video.render_video` as ``lyra render``, so a path drawn here
+is the path the CLI draws for the same scene, size and frame count.
 """
 
 from __future__ import annotations
@@ -12,47 +15,44 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lyra.errors import InputDataError
+from lyra.progress import Progress
 from lyra.render.camera import Camera
+from lyra.render.framing import DEFAULT_FOV_Y, trajectory_cameras
 from lyra.render.render import render
-from lyra.render.video import render_frames, to_uint8, write_video
-from lyra.scene import Gaussians
-from viewer.jobs import Job
+from lyra.render.video import render_video, to_uint8
+from lyra.scene import GaussianSequence
 from viewer.state import AppState
 
 
-def visible_scene(state: AppState) -> Gaussians:
-    """The visible layers' current frames as one set; InputDataError when nothing is visible."""
-    parts = state.visible_current_frames()
-    if not parts or not sum(len(p) for p in parts):
-        raise InputDataError("nothing to render: no visible splats")
-    return Gaussians.cat(parts)
-
-
 def render_still(state: AppState, camera: Camera, background=(1.0, 1.0, 1.0)) -> np.ndarray:
-    """``uint8 [H, W, 3]`` image of the visible scene from ``camera`` (a single camera)."""
-    scene = visible_scene(state)
+    """``uint8 [H, W, 3]`` image of the visible scene (frame shown now) from ``camera`` (a single camera)."""
+    scene = state.visible_scene()
     with torch.no_grad():
         return to_uint8(render(scene, camera, background=background).rgb)
 
 
-def render_video(state: AppState, cameras: Camera, path: str | os.PathLike, fps: int,
-                 background=(1.0, 1.0, 1.0), job: Job | None = None) -> Path:
-    """Write an MP4 (H.264) of the visible scene along ``cameras`` (a batch); returns ``path``.
+def render_path_video(
+    state: AppState,
+    trajectory: str,
+    num_frames: int,
+    width: int,
+    height: int,
+    path: str | os.PathLike,
+    *,
+    fps: float = 24.0,
+    freeze_time: bool = False,
+    background=(1.0, 1.0, 1.0),
+    fov_y: float = DEFAULT_FOV_Y,
+    progress: Progress | None = None,
+) -> Path:
+    """An MP4 of the visible scene along ``trajectory`` (a name of ``trajectory_names()`` or a JSON path).
 
-    Uses :func:`lyra.render.video.write_video`, which writes atomically, so a
-    cancelled or failed render leaves nothing behind. The job (if any) sees
-    progress per frame and may cancel between frames.
+    A 4D scene plays over the video (its whole clip spread over the frames, as
+    ``lyra render`` does) unless ``freeze_time``, which holds the frame shown now.
+    The write is atomic; a cancel from ``progress`` leaves no file.
     """
-    scene = visible_scene(state)
-    count = len(cameras)
-
-    def frames():
-        for i, rgb in enumerate(render_frames(scene, cameras, background=background)):
-            if job is not None:
-                job.check_cancelled()
-                job.progress((i + 1) / count, f"frame {i + 1}/{count}")
-            yield rgb
-
-    write_video(path, frames(), fps=fps)
+    scene = state.visible_scene(animate=not freeze_time)
+    cameras, times = trajectory_cameras(scene, trajectory, num_frames, width, height, fov_y=fov_y)
+    times = times.tolist() if times is not None and isinstance(scene, GaussianSequence) else None
+    render_video(scene, cameras, path, fps=fps, times=times, progress=progress, background=background)
     return Path(path)

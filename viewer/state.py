@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from lyra.errors import EditError
+from lyra.progress import Progress, report
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
 from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
@@ -66,8 +67,36 @@ class Layer:
         return min(global_frame, len(self.frames) - 1)
 
 
+@dataclasses.dataclass(frozen=True)
+class LayerInfo:
+    """What a panel shows about one layer (a snapshot; panels never hold a Layer)."""
+
+    name: str
+    is_sequence: bool
+    num_frames: int
+    fps: float
+    splats: int  # in the frame shown now
+    sh_degree: int
+    bounds: tuple[tuple[float, float, float], tuple[float, float, float]]  # (lo, hi) of the frame shown now
+    visible: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeInfo:
+    """The viewer's time: frame shown (0-based), frame count, and the first 4D layer's fps and time."""
+
+    frame: int
+    num_frames: int
+    fps: float | None
+    seconds: float | None
+
+
 class AppState:
-    """Scene state of one viewer process (shared by every connected browser tab)."""
+    """Scene state of one viewer process (shared by every connected browser tab).
+
+    Panels use its methods only (never ``layers``, ``lock`` or ``frame``): they take
+    the lock themselves and hand out snapshots (:class:`LayerInfo`, :class:`TimeInfo`, counts).
+    """
 
     def __init__(self, buffer_cache_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         self.lock = threading.RLock()
@@ -101,6 +130,12 @@ class AppState:
             self._changed()
             return unique
 
+    def clear(self) -> None:
+        """Remove every layer (opening a scene with "replace")."""
+        with self.lock:
+            for name in list(self.layers):
+                self.remove_scene(name)
+
     def remove_scene(self, name: str) -> None:
         with self.lock:
             self.layer(name)
@@ -131,11 +166,46 @@ class AppState:
             self.layer(name).visible = bool(visible)
             self._changed()
 
+    def layer_names(self) -> list[str]:
+        with self.lock:
+            return list(self.layers)
+
+    def active_name(self) -> str | None:
+        with self.lock:
+            return self.active
+
+    def hidden_layers(self) -> list[str]:
+        with self.lock:
+            return [name for name, layer in self.layers.items() if not layer.visible]
+
+    def layer_info(self, name: str | None = None) -> LayerInfo:
+        """A snapshot of a layer (default: the active one); EditError if there is none."""
+        with self.lock:
+            layer = self.layer(name)
+            gaussians = layer.frames[layer.frame_index(self.frame)].gaussians
+            lo, hi = gaussians.bounds()
+            return LayerInfo(layer.name, layer.is_sequence, len(layer.frames), layer.fps, len(gaussians),
+                             layer.sh_degree, (tuple(map(float, lo)), tuple(map(float, hi))), layer.visible)
+
+    def has_sh(self) -> bool:
+        with self.lock:
+            return any(layer.sh_degree > 0 for layer in self.layers.values())
+
+    def history_labels(self) -> list[tuple[str, bool]]:
+        with self.lock:
+            return self.history.labels()
+
     # -------------------------------------------------------------- time
     @property
     def num_frames(self) -> int:
         with self.lock:
             return max((len(layer.frames) for layer in self.layers.values()), default=1)
+
+    def time_info(self) -> TimeInfo:
+        with self.lock:
+            seq = next((layer for layer in self.layers.values() if layer.is_sequence), None)
+            seconds = seq.times[seq.frame_index(self.frame)] if seq is not None else None
+            return TimeInfo(self.frame, self.num_frames, seq.fps if seq else None, seconds)
 
     def set_frame(self, index: int) -> int:
         """Show frame ``index`` (clamped); returns the frame shown."""
@@ -323,8 +393,27 @@ class AppState:
     def visible_current_frames(self) -> list[Gaussians]:
         """The current frame of every visible layer, soft deletes applied (what a server render draws)."""
         with self.lock:
-            frames = [layer.frames[layer.frame_index(self.frame)] for layer in self.layers.values() if layer.visible]
-            return [f.gaussians[~f.deleted] if bool(f.deleted.any()) else f.gaussians for f in frames]
+            return self._visible_frames(self.frame)
+
+    def _visible_frames(self, index: int) -> list[Gaussians]:
+        frames = [layer.frames[layer.frame_index(index)] for layer in self.layers.values() if layer.visible]
+        return [f.gaussians[~f.deleted] if bool(f.deleted.any()) else f.gaussians for f in frames]
+
+    def visible_scene(self, animate: bool = False) -> Gaussians | GaussianSequence:
+        """The visible layers as one scene, soft deletes applied; EditError when no splat is visible.
+
+        ``animate`` and a visible 4D layer: a :class:`GaussianSequence` over the longest visible
+        4D layer's frames and times (static layers appear in every frame). Otherwise the frame shown now.
+        """
+        with self.lock:
+            if not sum(len(g) for g in self._visible_frames(self.frame)):
+                raise EditError("nothing to show: no visible splats (tick Visible in the Scene tab)")
+            clips = [layer for layer in self.layers.values() if layer.visible and layer.is_sequence]
+            if not animate or not clips:
+                return Gaussians.cat(self._visible_frames(self.frame))
+            longest = max(clips, key=lambda layer: len(layer.frames))
+            frames = [Gaussians.cat(self._visible_frames(i)) for i in range(len(longest.frames))]
+            return GaussianSequence(frames, list(longest.times), longest.fps)
 
     # ----------------------------------------------------------- buffers
     def set_view_position(self, position: Iterable[float] | None) -> None:
@@ -352,18 +441,35 @@ class AppState:
         with self.lock:
             return self._buffers.nbytes
 
+    def prepack_frames(self, name: str, progress: Progress | None = None) -> int:
+        """Pack every frame's display buffer of layer ``name`` while the cache budget allows
+        (so playback is one send per frame); returns the frames packed. Holds the lock per frame only."""
+        with self.lock:
+            if name not in self.layers:
+                return 0
+            count = len(self.layers[name].frames)
+        for i in range(count):
+            with self.lock:
+                if name not in self.layers or self.cached_buffer_bytes() > 0.8 * self.buffer_cache_bytes:
+                    return i
+                self.display_buffer(name, i)
+            report(progress, (i + 1) / count, f"{name}: frame {i + 1}/{count}")
+        return count
+
     # ------------------------------------------------------------ status
     def counts(self) -> dict[str, int]:
-        """Splats shown / total / selected in the current frame of every visible layer."""
+        """Splats shown / total / selected in the current frame of every layer (shown: visible layers),
+        and ``selected_all``: selected splats summed over every frame of every layer."""
         with self.lock:
-            shown = total = selected = 0
+            shown = total = selected = selected_all = 0
             for layer in self.layers.values():
                 frame = layer.frames[layer.frame_index(self.frame)]
                 total += len(frame.gaussians)
                 if layer.visible:
                     shown += len(frame.gaussians) - int(frame.deleted.sum())
                 selected += int(frame.selected.sum())
-            return {"shown": shown, "total": total, "selected": selected}
+                selected_all += sum(int(f.selected.sum()) for f in layer.frames)
+            return {"shown": shown, "total": total, "selected": selected, "selected_all": selected_all}
 
     # ----------------------------------------------------------- helpers
     def _next_revision(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from lyra.errors import LyraError
@@ -18,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "convert": "Convert between splat formats",
     "render": "Render a scene to an image or an MP4 along a camera trajectory",
     "decode": "Decode official Lyra SDG latents into Gaussians with the latent 3DGS decoder",
+    "models": "Check which models of the registry (GEN3C, tokenizer, T5, depth, decoders) are on this machine",
     "generate": "Generate a 3D scene from an image (or a 4D one from a video): fast lift or the Lyra pipeline",
 }
 
@@ -47,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lyra {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`lyra info --json | head`): stop quietly, as Unix tools do. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise the same error again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -12,15 +12,14 @@ from pathlib import Path
 
 from lyra.errors import SceneFileError
 from lyra.scene import GaussianSequence, load, save
+from lyra.scene.formats import writable_formats
 from lyra.scene.formats.detect import format_from_name
-
-WRITABLE = ["ply", "ply-compressed", "splat", "sequence"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="scene file or sequence folder/.zip to read")
     parser.add_argument("output", help="file or folder to write")
-    parser.add_argument("--format", choices=WRITABLE, default=None, help="output format (default: from OUT's name)")
+    parser.add_argument("--format", choices=writable_formats(), default=None, help="output format (default: from OUT's name)")
     parser.add_argument("--sh-degree", type=int, choices=range(4), default=None, metavar="N",
                         help="truncate or zero-pad SH to degree N (0-3)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")

@@ -9,8 +9,7 @@ from pathlib import Path
 import torch
 
 from lyra.errors import InputDataError
-
-TRAJECTORY_HELP = "orbit, a Lyra preset (left, right, up, down, zoom_in, zoom_out, clockwise, counterclockwise, none) or a camera-path JSON file"
+from lyra.render.framing import TRAJECTORY_HELP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,31 +52,9 @@ def parse_background(text: str) -> tuple[float, float, float]:
     return values
 
 
-def build_cameras(scene, trajectory: str, num_frames: int, width: int, height: int, args) -> tuple:
-    """Cameras ``[F]`` and optional times for the chosen trajectory."""
-    from lyra.render.framing import frame_scene
-    from lyra.render.paths import CameraPath
-    from lyra.render.trajectories import LYRA_PRESETS, lyra_trajectory, orbit
-
-    fov_y = math.radians(args.fov)
-    if trajectory.lower().endswith(".json"):
-        return CameraPath.load(trajectory).sample(num_frames, width, height)
-    framing = frame_scene(scene, fov_y)
-    if trajectory == "orbit":
-        radius = framing.radius / math.tan(0.5 * fov_y) * 1.1
-        return orbit(framing.center, radius, num_frames, fov_y=fov_y, width=width, height=height), None
-    if trajectory in LYRA_PRESETS:
-        cams = lyra_trajectory(
-            trajectory, num_frames, rotation=args.rotation, distance_factor=args.distance_factor,
-            center_depth=framing.center_depth, fov_y=fov_y, width=width, height=height,
-            origin_c2w=framing.origin_c2w,
-        )
-        return cams, None
-    raise InputDataError(f"--trajectory: expected {TRAJECTORY_HELP}; found {trajectory!r}")
-
-
 def run(args: argparse.Namespace) -> int:
     from lyra.cli.progress_bar import progress_bar
+    from lyra.render.framing import trajectory_cameras
     from lyra.render.video import IMAGE_SUFFIXES, render_frames, render_video, write_image
     from lyra.scene import GaussianSequence, load
 
@@ -93,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
     if num_frames < 1:
         raise InputDataError(f"--frames: expected at least 1, found {num_frames}")
     scene = load(args.scene)
-    cameras, times = build_cameras(scene, args.trajectory, 1 if still else num_frames, width, height, args)
+    cameras, times = trajectory_cameras(
+        scene, args.trajectory, 1 if still else num_frames, width, height,
+        fov_y=math.radians(args.fov), rotation=args.rotation, distance_factor=args.distance_factor,
+    )
     if isinstance(scene, GaussianSequence):
         if args.time is not None:
             times = [args.time] * cameras.batch_shape[0]

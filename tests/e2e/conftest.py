@@ -54,8 +54,7 @@ def viewer(demo_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("exports")
     app = launch.start_viewer(launch.parse_args(["--port", "0", "--cache-dir", str(demo_cache), "--output-dir", str(out)]))
     yield app
-    app.time_panel.stop()
-    app.cancel_jobs()
+    app.stop()
     app.server.stop()
 
 

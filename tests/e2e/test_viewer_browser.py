@@ -24,7 +24,7 @@ def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
 
 def select_central_box(viewer) -> int:
     """Select splats within 0.6 of the scene centre in x and z (the objects on the stage), all heights."""
-    center, _ = viewer.scene_extent()
+    center = viewer.framing().center.tolist()
     return act.select_box(viewer.state, center, IDENTITY, (0.6, 5.0, 0.6))
 
 
@@ -42,7 +42,7 @@ def test_time_slider_in_the_page_changes_the_frame_and_the_picture(viewer, page,
     screen.wait_for(lambda: viewer.state.frame == last, timeout=30, what=f"the server to show frame {last}")
     after = screen.wait_for_picture(lambda im: mean_difference(im, before) > 1.0, what="a different picture")
     assert mean_difference(after, before) > 1.0
-    viewer.time_panel.show_frame(0)
+    viewer.panel("time").show_frame(0)
 
 
 def test_box_delete_removes_splats_from_the_picture_and_undo_brings_them_back(viewer, page, screen):
@@ -82,8 +82,8 @@ def test_rectangle_dragged_in_the_page_selects_and_highlights_splats(viewer, pag
 def test_export_button_writes_a_file_that_loads_back_to_the_edited_content(viewer, page, screen):
     select_central_box(viewer)
     viewer.action("Delete", viewer.state.delete_selected)
-    viewer.export_panel.format.value = "sequence"
-    viewer.export_panel.name.value = "e2e_export"
+    viewer.panel("export").format.value = "sequence"
+    viewer.panel("export").name.value = "e2e_export"
     page.get_by_role("tab", name="Export").click()
     page.get_by_role("button", name="Save on server").click()
     target = viewer.output_dir / "e2e_export"

@@ -31,7 +31,7 @@ def server():
 def app(server, tmp_path):
     app = ViewerApp(server, output_dir=tmp_path / "out", max_upload_mb=1)
     yield app
-    app.time_panel.stop()
+    app.stop()
     server.gui.reset()
     server.scene.reset()
 
@@ -40,8 +40,8 @@ def upload(app, name: str, content: bytes) -> list[str]:
     """Feed an upload through the Scene panel's handler; returns the notifications it raised."""
     notes = []
     app.notify = lambda title, body, client=None, error=False: notes.append(f"{title}: {body}")
-    app.scene_panel.upload._impl.value = UploadedFile(name, content)
-    app.scene_panel._on_upload(SimpleNamespace(client=None))
+    app.panel("scene").upload._impl.value = UploadedFile(name, content)
+    app.panel("scene")._on_upload(SimpleNamespace(client=None))
     return notes
 
 
@@ -131,7 +131,7 @@ def test_sync_sends_the_current_frame_buffer_to_the_splat_node(app, make_gaussia
     app.refresh()
     node = app.sync_scene._nodes["clip"]
     assert node.buffer.shape == (40, 8)
-    app.time_panel.show_frame(2)
+    app.panel("time").show_frame(2)
     np.testing.assert_array_equal(node.buffer, app.state.display_buffer("clip"))
     assert node.buffer.shape == (42, 8)
 
@@ -175,9 +175,9 @@ def test_download_button_sends_the_edited_file_to_the_browser(app, make_gaussian
     sent = []
     client = SimpleNamespace(send_file_download=lambda name, content, save_immediately: sent.append((name, content)),
                              add_notification=lambda *a, **k: None)
-    app.export_panel.format.value = "splat"
-    app.export_panel.name.value = "mine"
-    app.export_panel._download(SimpleNamespace(client=client))
+    app.panel("export").format.value = "splat"
+    app.panel("export").name.value = "mine"
+    app.panel("export")._download(SimpleNamespace(client=client))
     assert app.jobs[-1].wait(30) and app.jobs[-1].status == "done"
     (name, content), = sent
     assert name == "mine.splat" and len(content) == 32 * len(app.state.edited_scene())
@@ -197,7 +197,7 @@ def test_gizmo_move_translates_and_rotates_the_selection_by_the_gizmo_motion(app
     app.state.add_scene(g, "g")
     act.select_box(app.state, (0, 0, 0), IDENTITY, (0.5, 0.5, 0.5))
     mask = app.state.current().selected.clone()
-    panel = app.edit_panel
+    panel = app.panel("edit")
     panel.gizmo.position = (0.0, 0.0, 0.0)
     panel._anchor = (np.array([1.0, 0, 0, 0]), np.zeros(3))
     panel.gizmo.wxyz = (0.0, 0.0, 0.0, 1.0)  # half turn about z: (x, y) -> (-x, -y)

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from lyra.errors import InputDataError
-from lyra.render import trajectories
+from lyra.errors import LyraError
 from lyra.render.camera import Camera
 from lyra.scene.sh import eval_sh
 from viewer import edit_actions as act
-from viewer.renders import render_still, render_video
+from viewer.renders import render_path_video, render_still
 from viewer.splat_buffer import RGBA_WORD, pack_rgba_words
 from viewer.state import AppState
 
@@ -35,13 +34,12 @@ def test_still_draws_the_scene_over_the_background(static_state, camera):
 def test_still_leaves_out_soft_deleted_splats(static_state, camera):
     act.select_box(static_state, (0, 0, 0), IDENTITY, (5, 5, 5))
     static_state.delete_selected()
-    with pytest.raises(InputDataError, match="nothing to render"):
+    with pytest.raises(LyraError, match="no visible splats"):
         render_still(static_state, camera)
 
 
-def test_video_writes_one_mp4_frame_per_camera(static_state, tmp_path):
-    cameras = trajectories.orbit((0, 0, 0), 4.0, 3, width=32, height=32)
-    path = render_video(static_state, cameras, tmp_path / "orbit.mp4", fps=8)
+def test_video_writes_one_mp4_frame_per_path_camera(static_state, tmp_path):
+    path = render_path_video(static_state, "orbit", 3, 32, 32, tmp_path / "orbit.mp4", fps=8)
     frames = iio.imread(path)
     assert frames.shape[0] == 3 and frames.shape[1:3] == (32, 32)
     assert [p.name for p in tmp_path.iterdir()] == ["orbit.mp4"]  # no partial or temp files left

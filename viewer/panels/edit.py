@@ -19,6 +19,8 @@ SCOPE_LABELS = {"All frames": "all", "Current frame": "current"}
 
 
 class EditPanel:
+    key = "edit"
+
     def __init__(self, app):
         self.app = app
         gui, scene = app.server.gui, app.server.scene
@@ -106,7 +108,8 @@ class EditPanel:
 
     def _show_gizmo(self, visible: bool) -> None:
         if visible and not self.gizmo.visible:
-            center, radius = self.app.scene_extent()
+            framing = self.app.framing()  # the default volume sits on the framed scene's robust box
+            center, radius = framing.center.numpy(), framing.radius
             self.gizmo.position = center
             self.gizmo.scale = max(radius * 0.3, 0.05)
             size = radius * 0.5
@@ -151,9 +154,7 @@ class EditPanel:
 
     # ------------------------------------------------------------ mirror
     def refresh(self) -> None:
-        state = self.app.state
-        with state.lock:
-            entries = state.history.labels()
+        entries = self.app.state.history_labels()
         if not entries:
             self.history.content = "_No edits yet._"
             return

@@ -1,6 +1,9 @@
 """Render panel: a high-fidelity still (lyra.render, with SH) as the background image, an MP4 of a
 camera path, and SH colour baking for the client's current view.
 
+The MP4 follows the same framing and paths as ``lyra render`` (:mod:`viewer.renders`);
+a 4D scene plays over the video unless "Freeze time" holds the frame shown now.
+
 viser's client draws splats with one RGB per splat, so for scenes with SH
 degree > 0 the panel bakes view-dependent colours for the camera position once
 the camera has settled (camera updates debounced), via
@@ -9,21 +12,23 @@ the camera has settled (camera updates debounced), via
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
 import viser
 
-from lyra.render import trajectories
 from lyra.render.camera import Camera
+from lyra.render.framing import trajectory_names
 from viewer.export import resolve_inside
-from viewer.renders import render_still, render_video
+from viewer.renders import render_path_video, render_still
 
 SETTLE_SECONDS = 0.35
-PATHS = ["orbit"] + [name for name in trajectories.LYRA_PRESETS if name != "none"]
 
 
 class RenderPanel:
+    key = "render"
+
     def __init__(self, app):
         self.app = app
         gui = app.server.gui
@@ -32,9 +37,14 @@ class RenderPanel:
             self.still_button = gui.add_button("Render still as background", icon=viser.Icon.PHOTO)
             self.clear_button = gui.add_button("Clear background render")
         with gui.add_folder("Video"):
-            self.path = gui.add_dropdown("Camera path", PATHS, initial_value="orbit")
+            self.path = gui.add_dropdown("Camera path", trajectory_names(), initial_value="orbit",
+                                         hint="The paths of `lyra render --trajectory`, around the same framing")
             self.keyframes = gui.add_text("Keyframed path JSON", "", hint="Server path to a camera path JSON (overrides the preset)")
             self.num_frames = gui.add_slider("Frames", 8, 240, 1, 48)
+            self.fps = gui.add_slider("Video FPS", 1, 60, 1, 24)
+            self.fov = gui.add_slider("Field of view (deg)", 20, 120, 1, 60)
+            self.freeze_time = gui.add_checkbox("Freeze time", False, hint="4D scenes: hold the frame shown now "
+                                                "instead of playing the clip over the video")
             self.video_name = gui.add_text("Video file", "render.mp4")
             self.video_button = gui.add_button("Render MP4", icon=viser.Icon.MOVIE)
         with gui.add_folder("View-dependent color"):
@@ -46,6 +56,9 @@ class RenderPanel:
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
         self._last_position = None
+
+    def refresh(self) -> None:
+        pass  # nothing here mirrors the scene state
 
     # ------------------------------------------------------------ SH bake
     def attach_client(self, client: viser.ClientHandle) -> None:
@@ -62,11 +75,8 @@ class RenderPanel:
                 self._timer.start()
 
     def _bake_now(self, position) -> None:
-        state = self.app.state
-        with state.lock:
-            has_sh = any(layer.sh_degree > 0 for layer in state.layers.values())
-        if has_sh:
-            state.set_view_position(position)
+        if self.app.state.has_sh():
+            self.app.state.set_view_position(position)
             self.app.refresh()
 
     # -------------------------------------------------------------- still
@@ -81,7 +91,7 @@ class RenderPanel:
 
         def run(job):
             camera = self._camera_of(client)
-            job.progress(0.1, f"rendering {camera.width}x{camera.height}")
+            job(0.1, f"rendering {camera.width}x{camera.height}")
             image = render_still(app.state, camera, self._background())
             app.server.scene.set_background_image(image, format="jpeg")
             return image.shape
@@ -89,19 +99,6 @@ class RenderPanel:
         app.start_job("Render still", run, client)
 
     # -------------------------------------------------------------- video
-    def cameras_for_path(self, width: int, height: int) -> Camera:
-        """The chosen camera path around the visible scene (or the keyframed JSON)."""
-        n = int(self.num_frames.value)
-        if self.keyframes.value.strip():
-            from lyra.render.paths import CameraPath
-
-            return CameraPath.load(self.keyframes.value.strip()).sample(n, width, height)[0]
-        center, radius = self.app.scene_extent()
-        if self.path.value == "orbit":
-            return trajectories.orbit(center, radius * 2.2, n, width=width, height=height)
-        return trajectories.lyra_trajectory(self.path.value, n, center_depth=float(np.linalg.norm(center)) or 1.0,
-                                            width=width, height=height)
-
     def _render_video(self, event) -> None:
         client, app = event.client, self.app
         name = self.video_name.value.strip()
@@ -110,9 +107,12 @@ class RenderPanel:
             return
         height = max(16, int(self.height.value) // 16 * 16)
         width = max(16, height * 16 // 9 // 16 * 16)
-        fps = int(app.time_panel.fps.value)
+        trajectory = self.keyframes.value.strip() or self.path.value
+        options = dict(fps=float(self.fps.value), freeze_time=bool(self.freeze_time.value),
+                       background=self._background(), fov_y=math.radians(float(self.fov.value)))
+        frames = int(self.num_frames.value)
 
         def run(job):
-            return render_video(app.state, self.cameras_for_path(width, height), target, fps, self._background(), job)
+            return render_path_video(app.state, trajectory, frames, width, height, target, progress=job, **options)
 
         app.start_job("Render MP4", run, client, on_done=lambda job: app.notify("Video written", str(job.result), client))

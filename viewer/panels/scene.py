@@ -1,4 +1,5 @@
-"""Scene panel: open by server path or browser upload, layers, info, background, camera reset."""
+"""Scene panel: open by server path or browser upload (replace the scene or add a layer), layers, info,
+background, camera reset. Hidden layers are named in the info, so a scene that starts hidden is found."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import viser
 
-from lyra.errors import SceneFileError
+from lyra.errors import EditError, SceneFileError
 
 BACKGROUNDS = {"White": (255, 255, 255), "Black": (0, 0, 0)}
 UPLOAD_SUFFIXES = (".ply", ".splat", ".zip", ".pt", ".pth")
+OPEN_MODES = {"Replace the scene": True, "Add as a layer": False}  # label -> replace
 
 
 def safe_upload_name(name: str) -> str:
@@ -22,11 +24,15 @@ def safe_upload_name(name: str) -> str:
 
 
 class ScenePanel:
+    key = "scene"
+
     def __init__(self, app):
         self.app = app
         gui = app.server.gui
         with gui.add_folder("Open"):
             self.path = gui.add_text("Server path", "", hint="A PLY / compressed PLY / .splat / Lyra tensor file, a sequence folder or a zip of frames")
+            self.open_mode = gui.add_dropdown("Open as", list(OPEN_MODES), initial_value="Replace the scene",
+                                              hint="Replace every loaded layer, or add the scene on top as a new layer")
             self.drop_invalid = gui.add_checkbox("Drop invalid splats", False, hint="Open files with NaN/Inf values or zero quaternions by dropping those splats")
             self.open_button = gui.add_button("Open path", icon=viser.Icon.FOLDER_OPEN)
             self.upload = gui.add_upload_button("Upload scene", icon=viser.Icon.UPLOAD, hint="PLY, compressed PLY, .splat, Lyra tensor (.pt) or a zip of PLY frames")
@@ -41,7 +47,8 @@ class ScenePanel:
             self.reset_camera = gui.add_button("Fit camera to scene", icon=viser.Icon.FOCUS_CENTERED)
 
         self.open_button.on_click(lambda e: app.action(
-            "Open", lambda: app.open_scene(self.path.value.strip(), drop_invalid=self.drop_invalid.value), e.client))
+            "Open", lambda: app.open_scene(self.path.value.strip(), drop_invalid=self.drop_invalid.value,
+                                           replace=self.replace), e.client))
         self.upload.on_upload(self._on_upload)
         self.layer.on_update(lambda e: self._on_layer(e))
         self.visible.on_update(lambda e: e.client is not None and app.action(
@@ -64,9 +71,15 @@ class ScenePanel:
             with tempfile.TemporaryDirectory(prefix="lyra-upload-") as tmp:
                 path = Path(tmp) / name
                 path.write_bytes(uploaded.content)
-                return app.open_scene(path, name=Path(name).stem, drop_invalid=self.drop_invalid.value)
+                return app.open_scene(path, name=Path(name).stem, drop_invalid=self.drop_invalid.value,
+                                      replace=self.replace)
 
         app.action(f"Upload {uploaded.name}", load_upload, event.client)
+
+    @property
+    def replace(self) -> bool:
+        """Whether opening replaces the loaded layers (else adds one)."""
+        return OPEN_MODES[self.open_mode.value]
 
     def _on_layer(self, event) -> None:
         if self._refreshing or event.client is None or self.layer.value == "(none)":
@@ -80,12 +93,13 @@ class ScenePanel:
 
     def refresh(self) -> None:
         state = self.app.state
-        with state.lock:
-            names = list(state.layers) or ["(none)"]
-            active = state.active or "(none)"
-            layer = state.layers.get(state.active) if state.active else None
-            info = self._describe(layer, state) if layer else "No scene loaded."
-            visible = layer.visible if layer else True
+        names = state.layer_names() or ["(none)"]
+        try:
+            layer = state.layer_info()
+        except EditError:  # nothing loaded (or the active layer was just removed)
+            layer = None
+        info = describe(layer, state.hidden_layers()) if layer else "No scene loaded."
+        visible, active = (layer.visible, layer.name) if layer else (True, "(none)")
         self._refreshing = True
         try:
             if tuple(self.layer.options) != tuple(names):
@@ -98,13 +112,16 @@ class ScenePanel:
         finally:
             self._refreshing = False
 
-    @staticmethod
-    def _describe(layer, state) -> str:
-        frame = layer.frames[layer.frame_index(state.frame)]
-        lo, hi = frame.gaussians.bounds()
-        kind = f"sequence, {len(layer.frames)} frames at {layer.fps:g} fps" if layer.is_sequence else "static"
-        return (
-            f"**{layer.name}** ({kind})  \n"
-            f"splats: {len(frame.gaussians):,} (frame), SH degree {layer.sh_degree}  \n"
-            f"bounds: [{lo[0]:.2f}, {lo[1]:.2f}, {lo[2]:.2f}] to [{hi[0]:.2f}, {hi[1]:.2f}, {hi[2]:.2f}]"
-        )
+
+def describe(info, hidden: list[str]) -> str:
+    """Markdown about the active layer (a :class:`viewer.state.LayerInfo`) and the hidden layers."""
+    (lo, hi) = info.bounds
+    kind = f"sequence, {info.num_frames} frames at {info.fps:g} fps" if info.is_sequence else "static"
+    text = (
+        f"**{info.name}** ({kind}{'' if info.visible else ', hidden'})  \n"
+        f"splats: {info.splats:,} (frame), SH degree {info.sh_degree}  \n"
+        f"bounds: [{lo[0]:.2f}, {lo[1]:.2f}, {lo[2]:.2f}] to [{hi[0]:.2f}, {hi[1]:.2f}, {hi[2]:.2f}]"
+    )
+    if hidden:
+        text += f"  \n_Hidden: {', '.join(hidden)}_. Choose it under Active and tick Visible to show it."
+    return text

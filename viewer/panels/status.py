@@ -1,37 +1,31 @@
-"""Status line: splats shown / total, selected, frame, last action; and the running job's progress."""
+"""Status line: splats shown / total, selected (this frame and all frames), frame, hidden layers, last action."""
 
 from __future__ import annotations
 
 
 class StatusPanel:
+    key = "status"
+
     def __init__(self, app):
         self.app = app
-        gui = app.server.gui
-        self.text = gui.add_markdown("")
-        self.job_text = gui.add_markdown("", visible=False)
-        self.progress = gui.add_progress_bar(0.0, visible=False, animated=True)
-        self.cancel = gui.add_button("Cancel job", visible=False, color="red")
-        self.cancel.on_click(lambda e: app.cancel_jobs())
+        self.text = app.server.gui.add_markdown("")
 
     def refresh(self) -> None:
-        state = self.app.state
-        with state.lock:
-            counts = state.counts()
-            frame, n = state.frame, state.num_frames
-            last = state.last_action
-            seq = next((layer for layer in state.layers.values() if layer.is_sequence), None)
-            seconds = seq.times[seq.frame_index(frame)] if seq is not None else None
-        parts = [f"**{counts['shown']:,}** / {counts['total']:,} splats shown", f"{counts['selected']:,} selected"]
-        if n > 1:
-            parts.append(f"frame {frame + 1}/{n}" + (f" (t = {seconds:.3g} s)" if seconds is not None else ""))
-        if last:
-            parts.append(f"last: {last[0]} ({last[1] * 1000:.0f} ms)")
-        self.text.content = " · ".join(parts)
+        self.text.content = status_line(self.app.state)
 
-    def show_job(self, job) -> None:
-        running = job.status == "running"
-        self.job_text.content = f"{job.name}: {job.text or job.status}"
-        self.job_text.visible = running
-        self.progress.visible = running
-        self.cancel.visible = running
-        self.progress.value = job.fraction * 100
+
+def status_line(state) -> str:
+    """The status text of ``state`` (a function of the state only, so it is easy to test)."""
+    counts, time, hidden = state.counts(), state.time_info(), state.hidden_layers()
+    last = state.last_action
+    parts = [f"**{counts['shown']:,}** / {counts['total']:,} splats shown"]
+    if time.num_frames > 1:
+        parts.append(f"{counts['selected']:,} selected in this frame, {counts['selected_all']:,} in all frames")
+        parts.append(f"frame {time.frame + 1}/{time.num_frames}" + (f" (t = {time.seconds:.3g} s)" if time.seconds is not None else ""))
+    else:
+        parts.append(f"{counts['selected']:,} selected")
+    if hidden:
+        parts.append(f"hidden: {', '.join(hidden)} (Scene tab > Layers > Visible)")
+    if last:
+        parts.append(f"last: {last[0]} ({last[1] * 1000:.0f} ms)")
+    return " · ".join(parts)

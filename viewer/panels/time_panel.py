@@ -9,6 +9,8 @@ import viser
 
 
 class TimePanel:
+    key = "time"
+
     def __init__(self, app):
         self.app = app
         gui = app.server.gui
@@ -40,21 +42,20 @@ class TimePanel:
         return shown
 
     def step(self, delta: int) -> int:
-        state = self.app.state
-        n = state.num_frames
-        index = state.frame + delta
-        index = index % n if self.loop.value else index
+        time_now = self.app.state.time_info()
+        index = time_now.frame + delta
+        index = index % time_now.num_frames if self.loop.value else index
         return self.show_frame(index)
 
     def _play_loop(self) -> None:
         next_tick = time.perf_counter()
         while not self._stop.is_set():
-            if not self.play.value or self.app.state.num_frames <= 1:
+            time_now = self.app.state.time_info()
+            if not self.play.value or time_now.num_frames <= 1:
                 self._stop.wait(0.05)
                 next_tick = time.perf_counter()
                 continue
-            state = self.app.state
-            if not self.loop.value and state.frame >= state.num_frames - 1:
+            if not self.loop.value and time_now.frame >= time_now.num_frames - 1:
                 self.play.value = False
                 continue
             try:
@@ -70,10 +71,8 @@ class TimePanel:
         self._stop.set()
 
     def refresh(self) -> None:
-        state = self.app.state
-        with state.lock:
-            n, frame = state.num_frames, state.frame
-            fps = next((layer.fps for layer in state.layers.values() if layer.is_sequence), None)
+        time_now = self.app.state.time_info()
+        n, frame, fps = time_now.num_frames, time_now.frame, time_now.fps
         self._refreshing = True
         try:
             if self.slider.max != max(1, n - 1):

@@ -1,9 +1,10 @@
 """File formats behind ``lyra.scene.load`` / ``lyra.scene.save``.
 
-Format names (``FORMATS``): ``ply`` (standard 3DGS PLY), ``ply-compressed``
-(SuperSplat compressed PLY), ``splat`` (antimatter15), ``lyra-tensor`` (the
-official torch-saved ``[1, N, 14]`` tensor, read only), ``sequence`` (a folder
-of numbered PLY frames plus ``manifest.json``).
+Format names (``FORMAT_TABLE``, the one table of formats; ``FORMATS`` maps them to
+modules): ``ply`` (standard 3DGS PLY), ``ply-compressed`` (SuperSplat compressed
+PLY), ``splat`` (antimatter15), ``lyra-tensor`` (the official torch-saved
+``[1, N, 14]`` tensor, read only), ``sequence`` (a folder of numbered PLY frames
+plus ``manifest.json``). A new format is one module plus one table row.
 
 Each format lives in its own module exposing ``read(path, **opts)`` and
 (except read-only ones) ``write(obj, path, **opts)``. Detection is by
@@ -14,6 +15,7 @@ content (:mod:`lyra.scene.formats.detect`). Problems that do not stop a load
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from pathlib import Path
@@ -23,13 +25,31 @@ from lyra.scene.formats.checks import SceneFileWarning  # noqa: F401 - re-export
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.sequence import GaussianSequence
 
-FORMATS: dict[str, str] = {
-    "ply": "lyra.scene.formats.ply",
-    "ply-compressed": "lyra.scene.formats.ply_compressed",
-    "splat": "lyra.scene.formats.splat",
-    "lyra-tensor": "lyra.scene.formats.lyra_tensor",
-    "sequence": "lyra.scene.formats.sequence_dir",
+
+@dataclasses.dataclass(frozen=True)
+class FormatSpec:
+    """One row of the format table: the module that reads/writes it, and what a save adds to a name."""
+
+    module: str
+    suffix: str | None  # ending a save adds to a name ("" = a folder); None = read only
+    label: str  # a short description for menus and --help
+    sequence: bool = False  # holds every frame of a 4D scene (other formats hold one set)
+
+
+# THE format table: the library, ``lyra convert`` and the viewer's Export panel all read it.
+FORMAT_TABLE: dict[str, FormatSpec] = {
+    "ply": FormatSpec("lyra.scene.formats.ply", ".ply", "3DGS PLY (keeps SH)"),
+    "ply-compressed": FormatSpec("lyra.scene.formats.ply_compressed", ".compressed.ply", "SuperSplat compressed PLY"),
+    "splat": FormatSpec("lyra.scene.formats.splat", ".splat", "antimatter15 .splat (no SH)"),
+    "lyra-tensor": FormatSpec("lyra.scene.formats.lyra_tensor", None, "official Lyra [1, N, 14] tensor (read only)"),
+    "sequence": FormatSpec("lyra.scene.formats.sequence_dir", "", "folder of PLY frames + manifest.json (4D)", True),
 }
+FORMATS: dict[str, str] = {name: spec.module for name, spec in FORMAT_TABLE.items()}
+
+
+def writable_formats() -> list[str]:
+    """Names of the formats :func:`save` can write, in table order."""
+    return [name for name, spec in FORMAT_TABLE.items() if spec.suffix is not None]
 
 
 def _module(fmt: str):

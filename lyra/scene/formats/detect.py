@@ -52,16 +52,16 @@ def _header_has_chunk_element(head: bytes) -> bool:
 
 
 def format_from_name(path: Path) -> str:
-    """Format a save to ``path`` means: ``.compressed.ply``, ``.ply``, ``.splat``, no suffix -> sequence."""
+    """Format a save to ``path`` means, by the longest matching suffix of ``FORMAT_TABLE``; no suffix -> sequence."""
+    from lyra.scene.formats import FORMAT_TABLE
+
     name = Path(path).name.lower()
-    if name.endswith(".compressed.ply"):
-        return "ply-compressed"
-    suffix = Path(name).suffix
-    if suffix == ".ply":
-        return "ply"
-    if suffix == ".splat":
-        return "splat"
-    if suffix == "":
+    endings = sorted(((spec.suffix, fmt) for fmt, spec in FORMAT_TABLE.items() if spec.suffix), key=lambda e: -len(e[0]))
+    for suffix, fmt in endings:
+        if name.endswith(suffix):
+            return fmt
+    if Path(name).suffix == "":
         return "sequence"
-    raise SceneFileError(path, "a name ending in .ply, .compressed.ply, .splat or no suffix (a sequence folder)",
-                         f"suffix {suffix!r}; pass format= explicitly")
+    names = ", ".join(suffix for suffix, _ in endings)
+    raise SceneFileError(path, f"a name ending in {names} or no suffix (a sequence folder)",
+                         f"suffix {Path(name).suffix!r}; pass format= explicitly")
