@@ -112,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.fov is not None:
         raise InputDataError("give either --intrinsics or --fov, not both")
     times = parse_times(args.times) if args.times is not None else None
+    if args.backend == "lyra":
+        from lyra.pipeline.generate import require_models
+
+        require_models(teacher=True, decoder=True, dynamic=frames.is_video)  # before any slow work
 
     estimator = None
     if args.depth is None and frames.depth is None and args.depth_model is not None:
