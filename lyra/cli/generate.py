@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--trajectories", default=",".join(LYRA_TRAJECTORY_INDEX),
         help="comma-separated Lyra trajectories (left,right,up,down,zoom_in,zoom_out,clockwise,counterclockwise)",
     )
+    lyra.add_argument("--trajectory-path", type=Path, default=None,
+                      help="a camera-path JSON (as the Render panel / lyra render use) as an extra 'custom' trajectory")
     lyra.add_argument("--movement", type=float, default=1.0, help="movement factor of the trajectories (2: more)")
     lyra.add_argument("--steps", type=int, default=35, help="diffusion steps per trajectory")
     lyra.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance")
@@ -117,15 +119,18 @@ def run(args: argparse.Namespace) -> int:
 
         require_models(teacher=True, decoder=True, dynamic=frames.is_video)  # before any slow work
 
+    if args.trajectory_path is not None:
+        trajectories.append("custom")
     estimator = None
-    if args.depth is None and frames.depth is None and args.depth_model is not None:
-        from lyra.pipeline.depth import DepthEstimator
+    if args.depth is None and frames.depth is None:
+        if args.depth_model is not None:
+            from lyra.pipeline.depth import DepthEstimator
 
-        estimator = DepthEstimator.from_pretrained(args.depth_model, device=device)
-    if args.depth is None and frames.depth is None and estimator is None:
-        from lyra.pipeline.preview import NO_DEPTH_HELP
+            estimator = DepthEstimator.from_pretrained(args.depth_model, device=device)
+        else:
+            from lyra.pipeline.preview import default_depth_estimator
 
-        raise InputDataError(f"{args.input}: no depth; {NO_DEPTH_HELP}")
+            estimator = default_depth_estimator(device)  # the registry's; a clear error when missing
     if intrinsics is None and frames.intrinsics is None and estimator is None:
         _notify(f"no --intrinsics: assuming a {DEFAULT_FOV_X_DEGREES:g} degree horizontal field of view")
 
@@ -147,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             settings = GenerateSettings(
                 trajectories=trajectories, movement=args.movement, steps=args.steps, guidance=args.guidance,
                 seed=args.seed, target_times=times, offload=args.offload, device=str(device),
+                custom_path=str(args.trajectory_path) if args.trajectory_path else None,
             )
             work_dir = args.work_dir or args.out.with_name(args.out.name + ".work")
             result = generate_scene(

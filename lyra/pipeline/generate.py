@@ -51,6 +51,8 @@ from lyra.scene import Gaussians, GaussianSequence, load, save
 
 # Folder index of each trajectory: Lyra's six first (their official indices), then the two extra presets.
 TRAJECTORY_FOLDERS = {name: str(i) for i, name in enumerate((*LYRA_TRAJECTORY_INDEX, "down", "counterclockwise"))}
+CUSTOM = "custom"  # a keyframed camera path (the Render panel's JSON), folder "custom"
+TRAJECTORY_FOLDERS[CUSTOM] = CUSTOM
 SDG_NAME = "scene"
 STAGE_FILE = "stage.json"
 
@@ -71,6 +73,7 @@ class GenerateSettings:
     width: int = 1280
     height: int = 704
     prune_ratio: float | None = None  # None: the decoder checkpoint's (0.8 released)
+    custom_path: str | None = None  # camera-path JSON for the "custom" trajectory
 
     def __post_init__(self) -> None:
         self.trajectories = list(self.trajectories)
@@ -79,6 +82,10 @@ class GenerateSettings:
             raise InputDataError(f"trajectories must be among {sorted(TRAJECTORY_FOLDERS)}, found {self.trajectories}")
         if self.num_frames < 9 or (self.num_frames - 1) % 8:
             raise InputDataError(f"num_frames must be 8k + 1 (9, 17, ..., 121), found {self.num_frames}")
+        if CUSTOM in self.trajectories and not self.custom_path:
+            raise InputDataError("the custom trajectory needs a camera-path JSON (custom_path)")
+        if self.custom_path and not Path(self.custom_path).is_file():
+            raise InputDataError(f"{self.custom_path}: camera path file not found")
         if self.width % 16 or self.height % 16:
             raise InputDataError(f"generation size must be a multiple of 16, found {self.width}x{self.height}")
 
@@ -183,14 +190,25 @@ def trajectory_cameras(
 ) -> Camera:  # [F]
     """Lyra preset ``name`` (its distance drawn from the preset's range with the run's seed, times the movement).
 
+    ``custom``: the keyframed path of ``settings.custom_path``, made relative to its first camera (the
+    input view) and scaled by the movement factor, with the input's intrinsics (Lyra keeps them fixed).
     With ``poses``, camera ``i`` is the preset's camera ``i`` placed relative to input frame ``i``'s camera.
     """
-    index = list(TRAJECTORY_FOLDERS).index(name)
-    rng = np.random.default_rng([settings.seed, index])
-    camera = lyra_trajectory(
-        name, settings.num_frames, distance_factor=settings.movement, center_depth=center_depth, rng=rng,
-        width=settings.width, height=settings.height, intrinsics=intrinsics,
-    )
+    if name == CUSTOM:
+        from lyra.render.paths import CameraPath
+
+        sampled, _ = CameraPath.load(settings.custom_path).sample(settings.num_frames, settings.width, settings.height)
+        c2w = torch.linalg.inv(sampled.c2w[0].double()) @ sampled.c2w.double()
+        c2w[:, :3, 3] *= settings.movement
+        k = torch.as_tensor(intrinsics, dtype=torch.float32).expand(settings.num_frames, 4).clone()
+        camera = Camera(c2w.float(), k, settings.width, settings.height)
+    else:
+        index = list(TRAJECTORY_FOLDERS).index(name)
+        rng = np.random.default_rng([settings.seed, index])
+        camera = lyra_trajectory(
+            name, settings.num_frames, distance_factor=settings.movement, center_depth=center_depth, rng=rng,
+            width=settings.width, height=settings.height, intrinsics=intrinsics,
+        )
     if poses is None:
         return camera
     if poses.shape[0] != settings.num_frames:
@@ -222,8 +240,10 @@ def run_teacher(
                         f"trajectory {n + 1}/{len(settings.trajectories)} ({name}): ")
         folder_name = TRAJECTORY_FOLDERS[name]
         folders.append(folder_name)
+        custom = hashlib.sha256(Path(settings.custom_path).read_bytes()).hexdigest() if name == CUSTOM else None
         key = _key({"input": input_key, "trajectory": name, "seed": settings.seed, "steps": settings.steps,
-                    "guidance": settings.guidance, "movement": settings.movement, "frames": settings.num_frames})
+                    "guidance": settings.guidance, "movement": settings.movement, "frames": settings.num_frames,
+                    "path": custom})
         if _stage_done(sdg / folder_name, key):
             report(step, 1.0, "reused")
             continue

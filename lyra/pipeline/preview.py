@@ -63,6 +63,21 @@ def frame_depth(
     raise InputDataError(f"no depth for the input: {NO_DEPTH_HELP}")
 
 
+def default_depth_estimator(device: str | torch.device = "cpu") -> DepthEstimator:
+    """The depth network of the model registry (``depth``: Depth Pro, else ``depth_anything_v2``), never downloaded.
+
+    Raises :class:`lyra.model.registry.ModelNotFoundError` naming what to get when neither is on this machine.
+    """
+    from lyra.model.registry import ModelNotFoundError, find_model, load_registry
+
+    registry = load_registry()
+    for name in ("depth", "depth_anything_v2"):
+        if name in registry and (path := find_model(name, registry)) is not None:
+            return DepthEstimator.from_pretrained(path, device=device, allow_download=False)
+    hints = "; ".join(registry[n].download_hint() for n in ("depth", "depth_anything_v2") if n in registry)
+    raise ModelNotFoundError(f"no depth for the input and no depth model on this machine: {NO_DEPTH_HELP}. Get one: {hints}")
+
+
 def relative_poses(c2w: Tensor) -> Tensor:  # [F, 4, 4] -> [F, 4, 4], the first one the identity
     """Camera-to-world poses re-expressed in the first camera's frame."""
     return torch.linalg.inv(c2w[0]) @ c2w
