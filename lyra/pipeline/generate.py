@@ -404,6 +404,12 @@ def missing_models(backend: str, dynamic: bool = False) -> list[dict]:
     from lyra.model.registry import check_models
 
     needed = {"gen3c", "tokenizer", "decoder_dynamic" if dynamic else "decoder_static"}
-    return [row for row in check_models() if row["name"] in needed and not row["found"]]
+    rows = [row for row in check_models() if row["name"] in needed and not row["found"]]
+    try:
+        from lyra.teacher import Gen3CTeacher  # noqa: F401
+    except ImportError:
+        rows.insert(0, {"name": "GEN3C teacher code", "found": False, "path": None, "description": "",
+                        "hint": "this installation has no lyra.teacher.Gen3CTeacher yet", "md5_ok": None})
+    return rows
 
 
