@@ -1,8 +1,8 @@
 """The Lyra pipeline end to end with tiny models: stages, the SDG folder, resume after a stage, 4D.
 
-The teacher here is a tiny stand-in of the :class:`lyra.teacher.base.Teacher` protocol: it
-renders the lifted input image along each trajectory and encodes the video with the tiny
-Cosmos tokenizer, so the latents, cameras and frames it hands the pipeline are consistent.
+The teacher is :class:`lyra.pipeline.lift_teacher.LiftTeacher` (the Teacher protocol without a
+video model): it renders the lifted input along each trajectory and encodes the video with the
+tiny Cosmos tokenizer, so the latents, cameras and frames it hands the pipeline are consistent.
 Decoder and tokenizer are the tiny random models of tests/conftest.py.
 """
 
@@ -13,53 +13,17 @@ import pytest
 import torch
 
 from lyra.model.checkpoint import load_decoder
-from lyra.model.tokenizer import encode_video, latent_statistics, load_cosmos_tokenizer, normalize_latents
+from lyra.model.tokenizer import load_cosmos_tokenizer
 from lyra.pipeline.decode import decode_scene
 from lyra.pipeline.depth import default_intrinsics, make_depth_map
 from lyra.pipeline.generate import GenerateSettings, fit_to_size, generate_scene, trajectory_cameras
 from lyra.pipeline.inputs import Frames
-from lyra.pipeline.lift import lift_image
+from lyra.pipeline.lift_teacher import LiftTeacher
 from lyra.pipeline.sdg import read_trajectory
-from lyra.progress import Cancelled, report
-from lyra.render import Camera, render
+from lyra.progress import Cancelled
 from lyra.scene import GaussianSequence
-from lyra.teacher.base import TeacherOutput, TrajectoryOutput
 
 H, W, NUM_FRAMES = 32, 48, 9
-
-
-class TinyTeacher:
-    def __init__(self, vae):
-        self.vae = vae
-        self.calls: list[str] = []
-
-    def _trajectory(self, name, camera, lifted_per_frame, progress):
-        rgbs, depths = [], []
-        for i in range(camera.batch_shape[0]):
-            cam = Camera(camera.c2w[i], camera.intrinsics[i], camera.width, camera.height)
-            out = render(lifted_per_frame(i), cam, backend="torch")
-            rgbs.append(out.rgb), depths.append(out.depth)
-            report(progress, (i + 1) / camera.batch_shape[0], f"frame {i + 1}")
-        rgb = torch.stack(rgbs)  # [F, H, W, 3]
-        raw = encode_video(self.vae, rgb.permute(3, 0, 1, 2)[None] * 2 - 1)
-        latents = normalize_latents(raw, *latent_statistics(self.vae))[0]
-        return TrajectoryOutput(name, (rgb * 255).round().to(torch.uint8), latents, camera, torch.stack(depths))
-
-    def generate(self, image, trajectories, *, depth=None, intrinsics=None, names=None, progress=None):
-        lifted = lift_image(image, depth, intrinsics)
-        outputs = []
-        for camera, name in zip(trajectories, names, strict=True):
-            self.calls.append(name)
-            outputs.append(self._trajectory(name, camera, lambda i: lifted, progress))
-        return TeacherOutput(outputs, depth, intrinsics)
-
-    def generate_video(self, frames, trajectories, *, depth, intrinsics, c2w, names, progress=None):
-        lifted = [lift_image(frames[i], depth[i], intrinsics[i], c2w=c2w[i]) for i in range(frames.shape[0])]
-        outputs = []
-        for camera, name in zip(trajectories, names, strict=True):
-            self.calls.append(name)
-            outputs.append(self._trajectory(name, camera, lambda i: lifted[i], progress))
-        return TeacherOutput(outputs)
 
 
 class CountingDepth:
@@ -98,7 +62,7 @@ def settings(**overrides):
 def run(photo, models, work_dir, teacher=None, depth=None, progress=None, **overrides):
     vae, decoder = models
     return generate_scene(
-        photo, settings(**overrides), work_dir=work_dir, teacher=teacher or TinyTeacher(vae), decoder=decoder,
+        photo, settings(**overrides), work_dir=work_dir, teacher=teacher or LiftTeacher(vae), decoder=decoder,
         tokenizer=vae, estimator=depth or CountingDepth(), progress=progress,
     )
 
@@ -130,7 +94,7 @@ def test_image_to_gaussians_through_an_official_sdg_folder(photo, models, tmp_pa
 def test_a_cancelled_run_resumes_after_the_finished_stages(photo, models, tmp_path):
     vae, _ = models
     work = tmp_path / "work"
-    teacher, depth = TinyTeacher(vae), CountingDepth()
+    teacher, depth = LiftTeacher(vae), CountingDepth()
 
     def cancel_in_second_trajectory(fraction, text):
         if "trajectory 2/2" in text:
@@ -143,7 +107,7 @@ def test_a_cancelled_run_resumes_after_the_finished_stages(photo, models, tmp_pa
     assert not (work / "sdg" / "1").exists()  # the interrupted trajectory left nothing half-written
     assert not (work / "scene").exists()
 
-    resumed_teacher = TinyTeacher(vae)
+    resumed_teacher = LiftTeacher(vae)
     scene = run(photo, models, work, teacher=resumed_teacher, depth=depth)
     assert resumed_teacher.calls == ["right"]  # only the missing trajectory is generated
     assert depth.calls == 1  # depth was reused from disk
@@ -151,7 +115,7 @@ def test_a_cancelled_run_resumes_after_the_finished_stages(photo, models, tmp_pa
     assert torch.allclose(scene.means, fresh.means, atol=1e-5)  # same result as an uninterrupted run
 
     # A finished run reuses everything; another seed redraws the trajectory distances and regenerates.
-    third = TinyTeacher(vae)
+    third = LiftTeacher(vae)
     run(photo, models, work, teacher=third, depth=depth)
     assert third.calls == []
     run(photo, models, work, teacher=third, depth=depth, seed=5)
@@ -180,7 +144,7 @@ def test_4d_trajectories_follow_each_input_frame_and_the_dynamic_decoder_gives_a
     poses = torch.eye(4).repeat(NUM_FRAMES, 1, 1)
     poses[:, 0, 3] = torch.linspace(0.0, 0.4, NUM_FRAMES)  # the video's camera pans right
     frames = Frames(video, 24.0, torch.full((NUM_FRAMES, H, W), 3.0), poses, torch.tensor([[40.0, 40.0, 24.0, 16.0]] * NUM_FRAMES))
-    teacher = TinyTeacher(vae)
+    teacher = LiftTeacher(vae)
     result = generate_scene(
         frames, settings(trajectories=["left"], target_times=[0, 4, 8]), work_dir=tmp_path / "work",
         teacher=teacher, decoder=decoder, tokenizer=vae,
