@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from lyra.errors import InputDataError
 from lyra.model.checkpoint import load_decoder
 from lyra.model.tokenizer import load_cosmos_tokenizer
 from lyra.pipeline.decode import decode_scene
@@ -156,3 +157,20 @@ def test_4d_trajectories_follow_each_input_frame_and_the_dynamic_decoder_gives_a
     # Frame i of the trajectory = the preset's camera i placed relative to input frame i's camera.
     assert torch.allclose(written.c2w, poses @ preset.c2w, atol=1e-5)
     assert teacher.calls == ["left"]
+
+
+def test_custom_camera_path_starts_at_the_input_view_with_the_input_intrinsics(tmp_path):
+    from lyra.render import CameraPath, Keyframe
+
+    path = CameraPath([Keyframe(position=(1.0, 0.0, 0.0), look_at=(1.0, 0.0, 5.0)),
+                       Keyframe(position=(1.5, 0.0, 0.0), look_at=(1.5, 0.0, 5.0))])
+    path.save(tmp_path / "path.json")
+    k = torch.tensor([40.0, 40.0, 24.0, 16.0])
+    camera = trajectory_cameras("custom", settings(trajectories=["custom"], custom_path=str(tmp_path / "path.json"),
+                                                   movement=2.0), k)
+    assert camera.batch_shape == (NUM_FRAMES,)
+    assert torch.allclose(camera.c2w[0], torch.eye(4), atol=1e-5)  # relative to its first keyframe
+    assert camera.c2w[-1, 0, 3].item() == pytest.approx(1.0, abs=1e-4)  # 0.5 along x, times movement 2
+    assert torch.equal(camera.intrinsics, k.expand(NUM_FRAMES, 4))
+    with pytest.raises(InputDataError, match="not found"):
+        settings(trajectories=["custom"], custom_path=str(tmp_path / "missing.json"))
