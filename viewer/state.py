@@ -16,7 +16,6 @@ an edit applies to every frame (selection evaluated per frame) when
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -30,65 +29,10 @@ from lyra.progress import Progress, report
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
 from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
+from viewer.layers import Frame, Layer, LayerInfo, TimeInfo
 
 SCOPES = ("all", "current")
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
-
-
-@dataclasses.dataclass
-class Frame:
-    gaussians: Gaussians
-    deleted: Tensor  # [N] bool
-    selected: Tensor  # [N] bool
-    revision: int = 0  # bumped on every change; keys the display-buffer cache
-
-    def snapshot(self) -> FrameSnapshot:
-        return FrameSnapshot(self.gaussians, self.deleted, self.selected)
-
-
-@dataclasses.dataclass
-class Layer:
-    """One loaded scene: a static set (one frame) or a 4D sequence."""
-
-    name: str
-    source: str
-    frames: list[Frame]
-    is_sequence: bool
-    times: list[float]
-    fps: float
-    visible: bool = True
-
-    @property
-    def sh_degree(self) -> int:
-        return max(f.gaussians.sh_degree for f in self.frames)
-
-    def frame_index(self, global_frame: int) -> int:
-        """The frame shown at the viewer's frame index (a static layer always shows frame 0)."""
-        return min(global_frame, len(self.frames) - 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerInfo:
-    """What a panel shows about one layer (a snapshot; panels never hold a Layer)."""
-
-    name: str
-    is_sequence: bool
-    num_frames: int
-    fps: float
-    splats: int  # in the frame shown now
-    sh_degree: int
-    bounds: tuple[tuple[float, float, float], tuple[float, float, float]]  # (lo, hi) of the frame shown now
-    visible: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class TimeInfo:
-    """The viewer's time: frame shown (0-based), frame count, and the first 4D layer's fps and time."""
-
-    frame: int
-    num_frames: int
-    fps: float | None
-    seconds: float | None
 
 
 class AppState:

@@ -19,7 +19,7 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Progress | 
         return
     from tqdm import tqdm
 
-    with tqdm(total=_RESOLUTION, desc=description, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}") as bar:
+    with tqdm(total=_RESOLUTION, desc=description, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}") as bar:
 
         def progress(fraction: float, text: str = "") -> None:
             target = round(fraction * _RESOLUTION)

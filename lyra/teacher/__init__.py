@@ -1,0 +1,14 @@
+"""Teachers: GEN3C on diffusers (the 3D cache, the official sampler) and the protocol every teacher follows.
+
+* :mod:`lyra.teacher.base` - :class:`Teacher` protocol, :class:`TeacherOutput`, :class:`TrajectoryOutput`;
+* :mod:`lyra.teacher.gen3c` - ``load_transformer``, ``encode_warped_frames``, ``sample`` (GEN3C_SPEC.md section 11);
+* :mod:`lyra.teacher.cache3d` - the 3D cache (:mod:`~lyra.teacher.warp` splatting, :mod:`~lyra.teacher.occlusion`);
+* :mod:`lyra.teacher.teacher` - :class:`Gen3CTeacher`, :func:`load_gen3c_teacher` (from the model registry);
+* :mod:`lyra.teacher.text` - T5 prompt embeddings or zeros; :mod:`lyra.teacher.memory` - memory modes.
+
+Heavy modules (diffusers, transformers) are imported only where used.
+"""
+
+from lyra.teacher.base import Teacher, TeacherOutput, TrajectoryOutput
+
+__all__ = ["Teacher", "TeacherOutput", "TrajectoryOutput"]

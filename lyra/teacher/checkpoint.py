@@ -88,15 +88,14 @@ def official_key_to_diffusers(key: str) -> str | None:
 def convert_official_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, str]]:
     """``(diffusers state dict, diffusers name -> official name)``; only ``net.*`` tensors are kept.
 
-    Raises CheckpointError when two official keys map to one name or a kept entry is not a tensor.
+    Keys outside ``net.`` are ignored (a dict with none at all then fails the strict check, listing what is
+    missing). Raises CheckpointError when two official keys map to one name or a kept entry is not a tensor.
     """
     converted: dict[str, Tensor] = {}
     origin: dict[str, str] = {}
     for key, value in state.items():
-        if not key.startswith("net.") and not key.startswith("logvar."):
-            if "_extra_state" in key or key.startswith(("conditioner.",)):
-                continue
-            raise CheckpointError(f"unexpected key {key!r} in a GEN3C checkpoint (expected 'net.*' keys)")
+        if not key.startswith("net."):
+            continue  # logvar.*, conditioner (no parameters), anything else outside the network
         new = official_key_to_diffusers(key)
         if new is None:
             continue
@@ -114,8 +113,11 @@ def read_checkpoint_file(path: str | os.PathLike) -> Mapping[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: GEN3C checkpoint not found; get model.pt from the hub repo nvidia/Gen3C-Cosmos-7B")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # unpickling errors come in many types
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # a legacy (non-zip) file cannot be memory-mapped
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types; pickled code is never run (weights only)
         raise CheckpointError(f"{path}: could not read the checkpoint with weights_only=True ({exc})") from exc
     if isinstance(data, Mapping):
         for wrapper in ("model", "state_dict"):

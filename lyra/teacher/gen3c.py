@@ -154,8 +154,7 @@ def sample(
     replaced so x0 is the clean latent there, and the Euler step starts from the
     composed input. ``progress`` is called once per step.
     """
-    param = next(transformer.parameters())
-    device, dtype = param.device, param.dtype
+    device, dtype = compute_device_dtype(transformer)
     if noise.dim() != 5 or condition_latent.shape != noise.shape:
         raise InputDataError(f"noise {list(noise.shape)} and condition_latent {list(condition_latent.shape)} must match [B, 16, T, h, w]")
     batch, _, frames, height, width = noise.shape
@@ -167,9 +166,8 @@ def sample(
 
     latent = condition_latent.to(device=device, dtype=dtype)
     fixed_noise = augmentation_noise(latent.shape, augment_seed).to(device)
-    indicator = torch.zeros(1, 1, frames, 1, 1, device=device, dtype=dtype)
-    indicator[:, :, :num_condition_frames] = 1.0
-    input_mask = indicator.expand(batch, 1, frames, height, width)
+    input_mask = torch.zeros(batch, 1, frames, height, width, device=device, dtype=dtype)
+    input_mask[:, :, :num_condition_frames] = 1.0  # the indicator channel; stays 1 even when the last steps drop it
     cond_mask = torch.cat([input_mask, condition_pose.to(device=device, dtype=dtype)], dim=1)  # [B, 65, T, h, w]
     uncond_mask = torch.cat([input_mask, torch.zeros_like(cond_mask[:, 1:])], dim=1)
     positive = text_embeds.to(device=device, dtype=dtype)
@@ -190,28 +188,43 @@ def sample(
         )[0]
 
     sd = SIGMA_DATA
+    k = num_condition_frames
+    # The official step recomputes these every step from the same fixed noise; they do not change. Only the
+    # k conditioning frames are ever used, and blending with a 0/1 indicator is an exact copy, so the frames
+    # are written in place instead of blending whole tensors.
     augment_scale = 1.0 / (augment_sigma**2 + sd**2) ** 0.5  # c_in at the augmentation sigma (python float)
+    augmented = (latent[:, :, :k] + fixed_noise[:, :, :k] * augment_sigma) * augment_scale
+    clean = latent[:, :, :k]
     xt = noise.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
     for i, t in enumerate(scheduler.timesteps):
         sigma = scheduler.sigmas[i].to(device=device, dtype=dtype)
-        xt = xt.to(dtype)
-        step_indicator = torch.zeros_like(indicator) if augment_sigma >= sigma else indicator
-        augmented = (latent + fixed_noise * augment_sigma) * augment_scale
-        augmented_unscaled = augmented / (1 / (sigma**2 + sd**2) ** 0.5)  # back to the scheduler's space at sigma
-        new_xt = (step_indicator * augmented_unscaled + (1 - step_indicator) * xt).to(dtype)
+        use_condition = k > 0 and not augment_sigma >= sigma  # the last steps (sigma <= a) drop the indicator
+        new_xt = xt.to(dtype)
+        if use_condition:
+            new_xt = new_xt.clone()
+            # back to the scheduler's unscaled space at sigma: divide by c_in(sigma), as the official code does
+            new_xt[:, :, :k] = (augmented / (1 / (sigma**2 + sd**2) ** 0.5)).to(dtype)
         x_in = scheduler.scale_model_input(new_xt, t)
         t_model = t.to(device=device, dtype=dtype)
         with torch.no_grad():
             out_cond = denoiser(x_in, t_model, positive, cond_mask)
             out_uncond = denoiser(x_in, t_model, negative, uncond_mask)
         out = out_cond + guidance * (out_cond - out_uncond)
-        c_skip = sd**2 / (sigma**2 + sd**2)
-        c_out = sigma * sd / (sigma**2 + sd**2) ** 0.5
-        clean_output = (latent - c_skip * new_xt) / c_out  # the F that makes x0 the clean latent
-        out = step_indicator * clean_output + (1 - step_indicator) * out
+        if use_condition:  # the F that makes x0 exactly the clean latent on the condition frames
+            c_skip = sd**2 / (sigma**2 + sd**2)
+            c_out = sigma * sd / (sigma**2 + sd**2) ** 0.5
+            out[:, :, :k] = (clean - c_skip * new_xt[:, :, :k]) / c_out
         xt = scheduler.step(out, t_model, new_xt).prev_sample
         report(progress, (i + 1) / num_steps, f"denoising step {i + 1}/{num_steps}")
     return xt
+
+
+def compute_device_dtype(transformer) -> tuple[torch.device, torch.dtype]:
+    """Where the network computes: recorded by :class:`lyra.teacher.memory.MemoryMode` when offloading or fp8
+    storage hooks are on (the parameters then sit on the CPU or in float8), else the parameters' own."""
+    param = next(transformer.parameters())
+    device = getattr(transformer, "lyra_compute_device", param.device)
+    return torch.device(device), getattr(transformer, "lyra_compute_dtype", param.dtype)
 
 
 # ---------------------------------------------------------------------------------------------- chunking

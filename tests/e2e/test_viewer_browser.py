@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 
@@ -77,6 +78,22 @@ def test_rectangle_dragged_in_the_page_selects_and_highlights_splats(viewer, pag
     highlighted = screen.wait_for_picture(lambda im: magenta(im) > magenta(before) + 0.002, what="highlighted splats")
     assert magenta(highlighted) > magenta(before)
     viewer.action("Clear selection", viewer.state.clear_selection)
+
+
+def test_render_mp4_of_the_4d_demo_from_the_render_panel_changes_over_time(viewer, page, screen):
+    panel = viewer.panel("render")
+    panel.path.value = "none"  # a still camera: what changes between frames is time
+    panel.num_frames.value = 8
+    panel.height.value = 64
+    panel.video_name.value = "e2e_4d.mp4"
+    page.get_by_role("tab", name="Render").click()
+    page.get_by_role("button", name="Render MP4").click()
+    target = viewer.output_dir / "e2e_4d.mp4"
+    screen.wait_for(target.exists, timeout=120, what=str(target))
+    screen.wait_for(lambda: all(j.status != "running" for j in viewer.jobs), timeout=60, what="the render job")
+    frames = iio.imread(target)
+    assert frames.shape[0] == 8
+    assert mean_difference(frames[0], frames[-1]) > 1.0
 
 
 def test_export_button_writes_a_file_that_loads_back_to_the_edited_content(viewer, page, screen):

@@ -103,3 +103,38 @@ def official_state_dict(model) -> dict:
         else:
             out[key] = diff[name].clone()
     return out
+
+
+TINY_VAE_KWARGS = dict(
+    encoder_block_out_channels=(8, 8, 8, 8),
+    decode_block_out_channels=(8, 8, 8, 8),
+    attention_resolutions=(),
+    num_layers=1,
+    resolution=64,
+    latents_mean=[0.1 * (i % 7) for i in range(256)],
+    latents_std=[0.5 + 0.01 * (i % 5) for i in range(256)],
+)
+
+
+def tiny_vae(seed: int = 0):
+    from diffusers import AutoencoderKLCosmos
+
+    torch.manual_seed(seed)
+    return AutoencoderKLCosmos(**TINY_VAE_KWARGS).eval()
+
+
+T5_WORDS = ["<pad>", "</s>", "<unk>", "a", "red", "car", "the", "video", "ugly", "scenes"]
+
+
+def tiny_t5(width: int = 32, seed: int = 0):
+    """A word-level T5 tokenizer (EOS appended, like T5's) and a random 2-layer T5 encoder."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
+
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(T5_WORDS)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    torch.manual_seed(seed)
+    config = T5Config(vocab_size=len(T5_WORDS), d_model=width, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
+    return tokenizer, T5EncoderModel(config).eval()

@@ -42,3 +42,24 @@ def sequence_state() -> AppState:
     state = AppState()
     state.add_scene(GaussianSequence([random_gaussians(300 + 10 * i, seed=i) for i in range(4)], fps=8), "clip")
     return state
+
+
+@pytest.fixture(scope="module")
+def server():
+    import viser
+
+    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(server, tmp_path):
+    """A ViewerApp on a real local viser server (no browser), exports under ``tmp_path / "out"``."""
+    from viewer.app import ViewerApp
+
+    app = ViewerApp(server, output_dir=tmp_path / "out", max_upload_mb=1)
+    yield app
+    app.stop()
+    server.gui.reset()
+    server.scene.reset()

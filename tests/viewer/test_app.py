@@ -8,32 +8,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import viser
 from viser._gui_handles import UploadedFile
 
 from lyra.errors import SceneFileError
 from lyra.scene import GaussianSequence, load, save
 from viewer import edit_actions as act
-from viewer.app import ViewerApp
 from viewer.export import export_bytes, export_to_server, resolve_export_path
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0)
-
-
-@pytest.fixture(scope="module")
-def server():
-    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def app(server, tmp_path):
-    app = ViewerApp(server, output_dir=tmp_path / "out", max_upload_mb=1)
-    yield app
-    app.stop()
-    server.gui.reset()
-    server.scene.reset()
 
 
 def upload(app, name: str, content: bytes) -> list[str]:

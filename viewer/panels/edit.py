@@ -115,6 +115,7 @@ class EditPanel:
             size = radius * 0.5
             self.box_size.value = (size, size, size)
             self.box.dimensions = (size, size, size)
+            self.radius.value = size / 2  # the sphere fits the box
             self._anchor = (np.array(self.gizmo.wxyz), np.array(self.gizmo.position))
         self.gizmo.visible = visible
         self.box.visible = visible
