@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lyra.add_argument("--steps", type=int, default=35, help="diffusion steps per trajectory")
     lyra.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance")
     lyra.add_argument("--seed", type=int, default=0)
-    lyra.add_argument("--offload", default="none", help="memory mode of the teacher (see lyra models check / README)")
+    lyra.add_argument("--offload", default="none", help="the teacher's memory mode: none, model or group (CPU offload), optionally +fp8 (fp8 weight storage)")
     lyra.add_argument("--work-dir", type=Path, default=None, help="where stages are kept to resume (default: OUT.work)")
     parser.add_argument("--dynamic", action="store_true", help="a video in, a 4D sequence out (implied by a video)")
     parser.add_argument(

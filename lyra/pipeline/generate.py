@@ -86,6 +86,7 @@ class GenerateSettings:
             raise InputDataError("the custom trajectory needs a camera-path JSON (custom_path)")
         if self.custom_path and not Path(self.custom_path).is_file():
             raise InputDataError(f"{self.custom_path}: camera path file not found")
+        memory_mode(self)  # a bad memory mode is an input error now, not after the depth stage
         if self.width % 16 or self.height % 16:
             raise InputDataError(f"generation size must be a multiple of 16, found {self.width}x{self.height}")
 
@@ -347,19 +348,29 @@ def _stage_key(folder: Path) -> str | None:
 
 
 # --------------------------------------------------------------------------- default models (the registry)
+def memory_mode(settings: GenerateSettings):
+    """The teacher's memory mode from ``settings.offload``: ``none | model | group``, optionally ``+fp8``."""
+    from lyra.teacher.memory import OFFLOAD_MODES, MemoryMode
+
+    parts = [p.strip() for p in settings.offload.split("+") if p.strip()] or ["none"]
+    fp8 = "fp8" in parts
+    offload = [p for p in parts if p != "fp8"] or ["none"]
+    if len(offload) != 1 or offload[0] not in OFFLOAD_MODES:
+        raise InputDataError(f"memory mode must be one of {OFFLOAD_MODES}, optionally '+fp8', found {settings.offload!r}")
+    device = "cuda" if settings.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    return MemoryMode(device=device, dtype=dtype, offload=offload[0], fp8_storage=fp8)
+
+
 def default_teacher(settings: GenerateSettings):
-    """GEN3C from the model registry (raises a LyraError naming what is missing)."""
-    try:
-        from lyra.teacher import Gen3CTeacher
-    except ImportError as exc:
-        raise LyraError(
-            "the lyra backend needs the GEN3C teacher (lyra.teacher.Gen3CTeacher), not in this installation; "
-            "use --backend lift"
-        ) from exc
-    return Gen3CTeacher.from_registry(
-        steps=settings.steps, guidance=settings.guidance, seed=settings.seed, offload=settings.offload,
-        device=settings.device,
-    )
+    """GEN3C from the model registry (T5 when it is there, else the official zero-embedding mode)."""
+    from lyra.model.registry import find_model
+    from lyra.teacher.teacher import Gen3CSettings, load_gen3c_teacher
+
+    teacher_settings = Gen3CSettings(height=settings.height, width=settings.width, num_steps=settings.steps,
+                                     guidance=settings.guidance, seed=settings.seed)
+    return load_gen3c_teacher(settings=teacher_settings, memory=memory_mode(settings),
+                              text_encoder=find_model("t5") is not None)
 
 
 def default_decoder(settings: GenerateSettings, dynamic: bool, decoder, tokenizer, tokenizer_folder):
@@ -382,14 +393,6 @@ def require_models(teacher: bool, decoder: bool, dynamic: bool) -> None:
     """Fail before any work when a model the run will load is missing (one message naming all of them)."""
     from lyra.model.registry import ModelNotFoundError, check_models
 
-    if teacher:
-        try:
-            from lyra.teacher import Gen3CTeacher  # noqa: F401
-        except ImportError as exc:
-            raise LyraError(
-                "the lyra backend needs the GEN3C teacher (lyra.teacher.Gen3CTeacher), not in this installation; "
-                "use the lift backend"
-            ) from exc
     needed = ({"gen3c"} if teacher else set()) | ({"tokenizer", f"decoder_{'dynamic' if dynamic else 'static'}"} if decoder else set())
     missing = [row for row in check_models() if row["name"] in needed and not row["found"]]
     if missing:
@@ -404,12 +407,6 @@ def missing_models(backend: str, dynamic: bool = False) -> list[dict]:
     from lyra.model.registry import check_models
 
     needed = {"gen3c", "tokenizer", "decoder_dynamic" if dynamic else "decoder_static"}
-    rows = [row for row in check_models() if row["name"] in needed and not row["found"]]
-    try:
-        from lyra.teacher import Gen3CTeacher  # noqa: F401
-    except ImportError:
-        rows.insert(0, {"name": "GEN3C teacher code", "found": False, "path": None, "description": "",
-                        "hint": "this installation has no lyra.teacher.Gen3CTeacher yet", "md5_ok": None})
-    return rows
+    return [row for row in check_models() if row["name"] in needed and not row["found"]]
 
 

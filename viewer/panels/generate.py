@@ -29,7 +29,7 @@ from viewer.panels.scene import safe_upload_name
 
 BACKENDS = {"lift (fast preview)": "lift", "lyra (GEN3C + decoder)": "lyra"}
 TRAJECTORIES = (*LYRA_TRAJECTORY_INDEX, "down", "counterclockwise")
-MEMORY_MODES = ("none", "model", "group", "fp8")  # the teacher's offload flags (README: memory modes)
+MEMORY_MODES = ("none", "model", "group", "model+fp8", "group+fp8")  # the teacher's memory modes (README)
 
 
 class GeneratePanel:
@@ -66,7 +66,7 @@ class GeneratePanel:
             self.seed = gui.add_number("Seed", 0, min=0, step=1)
             self.device = gui.add_dropdown("Device", ["auto", "cpu", "cuda"], initial_value="auto")
             self.memory = gui.add_dropdown("Memory mode", list(MEMORY_MODES), initial_value="none",
-                                           hint="none: all on the GPU; model / group: CPU offload; fp8: layerwise fp8 weights")
+                                           hint="none: all on the GPU; model / group: CPU offload (whole models / block groups); +fp8: fp8 weight storage")
             self.times = gui.add_text("4D target times", "0:121:4", hint="Frame indices start:stop:step or a,b,c "
                                       "(lift: frames of the video to lift; lyra: times the dynamic decoder is queried at)")
         self.generate_button = gui.add_button("Generate", icon=viser.Icon.SPARKLES)
