@@ -98,6 +98,7 @@ def test_bad_inputs_get_one_clear_line_and_no_traceback(tmp_path, image_and_dept
     photo, depth, _ = image_and_depth
     (tmp_path / "notes.txt").write_text("not a picture")
     write_video(tmp_path / "one.mp4", 1)
+    write_video(tmp_path / "clip.mp4", 3)
     cases = {
         "notes.txt": ([str(tmp_path / "notes.txt"), "--depth", str(depth)], "expected an image"),
         "one.mp4": ([str(tmp_path / "one.mp4"), "--dynamic"], "at least 2 frames"),
@@ -105,6 +106,7 @@ def test_bad_inputs_get_one_clear_line_and_no_traceback(tmp_path, image_and_dept
         "missing model": ([str(photo), "--depth-model", str(tmp_path / "no-model")], "apple/DepthPro-hf"),
         "bad trajectory": ([str(photo), "--depth", str(depth), "--trajectories", "left,sideways"], "--trajectories"),
         "dynamic image": ([str(photo), "--depth", str(depth), "--dynamic"], "needs a video"),
+        "lyra 4D": ([str(tmp_path / "clip.mp4"), "--backend", "lyra"], "video mode"),
         "lyra without models": ([str(photo), "--depth", str(depth), "--backend", "lyra"], "the lyra backend needs"),
     }
     for name, (args, message) in cases.items():
