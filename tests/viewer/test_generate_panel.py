@@ -9,29 +9,16 @@ from types import SimpleNamespace
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import viser
 from viser._gui_handles import UploadedFile
-
-from viewer.app import ViewerApp
-
-
-@pytest.fixture(scope="module")
-def server():
-    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
-    yield server
-    server.stop()
 
 
 @pytest.fixture
-def app(server, tmp_path):
-    app = ViewerApp(server, output_dir=tmp_path / "out", max_upload_mb=1)
+def app(app):
+    """The shared ViewerApp (tests/viewer/conftest.py) with its notifications recorded in ``app.notes``."""
     notes = []
     app.notify = lambda title, body, client=None, error=False: notes.append((title, body, error))
     app.notes = notes
-    yield app
-    app.stop()
-    server.gui.reset()
-    server.scene.reset()
+    return app
 
 
 def png_bytes(image: np.ndarray) -> bytes:
