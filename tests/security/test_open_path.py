@@ -147,3 +147,20 @@ def test_sigterm_stops_the_viewer_even_with_every_callback_thread_stuck(tmp_path
             proc.wait()
     assert proc.returncode == 0, out
     assert "Lyra Studio stopped." in out and "stuck thread" in out
+
+
+def test_generate_panel_server_paths_are_confined_too(make_app, folders):
+    from types import SimpleNamespace
+
+    data, elsewhere = folders
+    app = make_app(data_dirs=[data])
+    panel = app.panel("generate")
+    for field in ("path", "depth_path", "custom_path"):
+        for name in ("path", "depth_path", "custom_path"):
+            getattr(panel, name).value = ""
+        panel.path.value = str(data / "inside.ply")  # an allowed input, so only ``field`` can be refused
+        getattr(panel, field).value = str(elsewhere / "secret.ply")
+        app.notes.clear()
+        panel._on_generate(SimpleNamespace(client=None))
+        assert any("outside" in note for note in app.notes), (field, app.notes)
+        assert not app.jobs or not any(job.running for job in app.jobs)
