@@ -24,10 +24,11 @@ import time
 
 import torch
 
+from lyra.render.camera import intrinsics_matrix
 from lyra.render.trajectories import lyra_trajectory
 from lyra.teacher.cache3d import Cache3D
 from lyra.teacher.gen3c import sample
-from lyra.teacher.warp import intrinsics_matrix, project, soft_zbuffer_weights
+from lyra.teacher.warp import project, soft_zbuffer_weights
 
 H, W = 704, 1280
 

@@ -28,8 +28,9 @@ from torch import Tensor
 
 from lyra.errors import InputDataError
 from lyra.progress import Progress, report
+from lyra.render.camera import intrinsics_matrix
 from lyra.teacher.occlusion import occluded_pixels
-from lyra.teacher.warp import intrinsics_matrix, project, reliable_depth_mask, splat_projected, unproject_depth
+from lyra.teacher.warp import project, reliable_depth_mask, splat_projected, unproject_depth
 
 WARP_CHUNK = 2  # official render_cache chunk: the soft z-buffer maximum is shared by 2 flattened (frame, buffer) items
 INITIAL_MAX_DEPTH = 100.0

@@ -30,13 +30,6 @@ DEPTH_WEIGHT_SCALE = 50.0
 MAX_EXPONENT = 80.0  # float32 / bfloat16 value of the official clamp
 
 
-def intrinsics_matrix(intrinsics: Tensor) -> Tensor:  # [..., 4] (fx, fy, cx, cy) -> [..., 3, 3]
-    fx, fy, cx, cy = intrinsics.unbind(-1)
-    zero, one = torch.zeros_like(fx), torch.ones_like(fx)
-    rows = [torch.stack([fx, zero, cx], -1), torch.stack([zero, fy, cy], -1), torch.stack([zero, zero, one], -1)]
-    return torch.stack(rows, -2)
-
-
 def unproject_depth(depth: Tensor, w2c: Tensor, K: Tensor) -> Tensor:  # [H, W], [4, 4], [3, 3] -> [H, W, 3]
     """World points of every pixel with depth > 0 (others are 0), at integer pixel coordinates."""
     height, width = depth.shape

@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
+from lyra.render.camera import intrinsics_matrix
 from lyra.teacher.cache3d import Cache3D, align_depth
 from lyra.teacher.occlusion import rasterize_nearest_depth
-from lyra.teacher.warp import intrinsics_matrix, project, reliable_depth_mask, soft_zbuffer_weights, splat_projected
+from lyra.teacher.warp import project, reliable_depth_mask, soft_zbuffer_weights, splat_projected
 
 H, W, FOCAL = 40, 64, 100.0
 INTR = torch.tensor([FOCAL, FOCAL, W / 2, H / 2])
