@@ -47,6 +47,7 @@ def synthetic_scene(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 
 def per_point_scatter(points, colors, mask, w2c, K, log_max):
     """Baseline: all points, four accumulating index_put_ (frame and weights), no culling."""
+    colors = colors.T  # [P, 3]
     u, v, z = project(points, w2c, K)
     weight = mask * (z > 0) * soft_zbuffer_weights(z, log_max)
     ou, ov = (u + 1).clamp(0, W + 1), (v + 1).clamp(0, H + 1)
