@@ -7,6 +7,11 @@ Cases (each in its own subprocess so peak memory is measured cleanly via
   scene at 256x256 and 1024x1024 (pixel scaling, 4x steps) -- ms per frame
   and peak memory delta;
 * forward+backward at 256x256 with 50k splats;
+* 3DGUT beside EWA (``with_ut=True, with_eval3d=True``, Lyra's look): forward at
+  512x512 for 10k, 100k and 1M splats and forward+backward at 256x256 with 50k
+  splats. Each pair runs in one subprocess, EWA and 3DGUT alternating
+  repeat by repeat (best of each), so that load from other processes hits both
+  alike; the ratio 3DGUT / EWA is the figure (target: <= 1.5 at 100k, 512px);
 * peer (full frame, same scenes, same run): splax (a JAX + NVIDIA Warp splat
   rasterizer) on Warp's CPU backend, when ``--peer-site DIR`` (or env
   ``LYRA_BENCH_PEER_SITE``) holds it. Each peer case runs in its own subprocess
@@ -82,6 +87,18 @@ def make_scene(num_splats: int, size: int, seed: int = 0):
     )
     camera = Camera.look_at([0.0, 0.0, 0.0], [0.0, 0.0, 1.0], width=size, height=size, fov_y=fov)
     return gaussians, camera
+
+
+def _timed_pair(first, second, repeats: int) -> tuple[float, float]:
+    """Best-of-``repeats`` ms of two callables, alternating (after one warm-up each)."""
+    first(), second()
+    best = [math.inf, math.inf]
+    for _ in range(repeats):
+        for i, fn in enumerate((first, second)):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best[0] * 1000.0, best[1] * 1000.0
 
 
 def _timed(fn, repeats: int) -> float:
@@ -211,6 +228,24 @@ def run_case(case: dict) -> dict:
             (out.rgb.mean() + out.depth.mean() * 1e-3).backward()
 
         result["ms_per_step"] = _timed(step, repeats)
+    elif kind in ("ewa_vs_3dgut_forward", "ewa_vs_3dgut_forward_backward"):
+        gut = dict(with_ut=True, with_eval3d=True)
+        if kind == "ewa_vs_3dgut_forward":
+
+            def run(**flags):
+                with torch.no_grad():
+                    render(gaussians, camera, backend="torch", **flags)
+        else:
+            params = [gaussians.means, gaussians.sh, gaussians.opacities, gaussians.scales, gaussians.quats]
+            for p in params:
+                p.requires_grad_(True)
+
+            def run(**flags):
+                out = render(gaussians, camera, backend="torch", **flags)
+                (out.rgb.mean() + out.depth.mean() * 1e-3).backward()
+
+        ewa_ms, gut_ms = _timed_pair(lambda: run(), lambda: run(**gut), repeats)
+        result.update(ewa_ms=round(ewa_ms, 1), ut_eval3d_ms=round(gut_ms, 1), ratio_ut_over_ewa=round(gut_ms / ewa_ms, 2))
     elif kind in ("peer_gsplat_torch_reference", "ours_projection_binning"):
         w2c, k = camera.w2c(), camera.K()
         size = case["size"]
@@ -264,7 +299,7 @@ def peer_env(site: str) -> dict:
 
 def spawn(case: dict, env: dict | None = None) -> dict:
     # Rough need: ~1.5 KiB per splat (attributes, projection, ~4 tile hits) plus the blocks.
-    backward = case["kind"] in ("forward_backward", "peer_forward_backward")
+    backward = case["kind"] in ("forward_backward", "peer_forward_backward", "ewa_vs_3dgut_forward_backward")
     need_mib = case["splats"] * 1.5 / 1024 * (3 if backward else 1) + 600
     if need_mib > 0.8 * available_mib():
         return {**case, "skipped": f"needs ~{need_mib:.0f} MiB, {available_mib():.0f} MiB available"}
@@ -285,6 +320,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="small cases only (smoke run)")
+    parser.add_argument("--only-3dgut", action="store_true", help="only the EWA vs 3DGUT pairs")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per case (default: torch's default)")
     parser.add_argument(
         "--peer-site", default=os.environ.get("LYRA_BENCH_PEER_SITE"),
@@ -304,13 +340,21 @@ def main() -> None:
         {"kind": "forward", "splats": 100_000 // scale, "size": 1024, "scene_size": 512, "repeats": 2},
     ]
     backward = [{"kind": "forward_backward", "splats": 50_000 // scale, "size": 256}]
+    gut = [
+        {"kind": "ewa_vs_3dgut_forward", "splats": 10_000 // scale, "size": 512},
+        {"kind": "ewa_vs_3dgut_forward", "splats": 100_000 // scale, "size": 512},
+        {"kind": "ewa_vs_3dgut_forward", "splats": 1_000_000 // scale, "size": 512, "repeats": 2},
+        {"kind": "ewa_vs_3dgut_forward_backward", "splats": 50_000 // scale, "size": 256},
+    ]
     peer_splats = 10_000 // scale
     peer = [
         {"kind": "peer_gsplat_torch_reference", "splats": peer_splats, "size": 512, "repeats": 1},
         {"kind": "ours_projection_binning", "splats": peer_splats, "size": 512, "repeats": 3},
     ]
     started, load_at_start = time.perf_counter(), [round(x, 2) for x in os.getloadavg()]
-    cases = forward + backward + peer
+    cases = forward + backward + gut + peer
+    if args.only_3dgut:
+        cases = gut
     if args.threads:
         cases = [{**c, "threads": args.threads} for c in cases]
     env, peer_reason = None, None
@@ -344,6 +388,11 @@ def main() -> None:
         summary["time_ratio_512px_over_256px_4x_pixels"] = round(f100 / f100_small, 2)
     if f100 and f100_large:
         summary["time_ratio_1024px_over_512px_4x_pixels"] = round(f100_large / f100, 2)
+    summary["ut_eval3d_vs_ewa"] = [
+        {"case": f"{r['kind'].removeprefix('ewa_vs_3dgut_')} {r['splats']} splats {r['size']}px",
+         **{k: r.get(k) for k in ("ewa_ms", "ut_eval3d_ms", "ratio_ut_over_ewa", "skipped") if k in r}}
+        for r in results if r["kind"].startswith("ewa_vs_3dgut")
+    ]
     summary["peer"] = None
     if env is not None:
         versions = probe["peer_versions"]

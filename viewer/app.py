@@ -32,7 +32,7 @@ from lyra.errors import LyraError
 from lyra.render.framing import Framing, frame_scene
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.jobs import Job
-from viewer.panels import edit, export, jobs, render, scene, status, time_panel
+from viewer.panels import edit, export, generate, jobs, render, scene, status, time_panel
 from viewer.scene_sync import SceneSync
 from viewer.state import AppState
 
@@ -44,6 +44,7 @@ NOTE_SECONDS = 4.0
 PANELS: list[tuple[str | None, str | None, type]] = [
     ("Scene", viser.Icon.BOX, scene.ScenePanel),
     ("Scene", viser.Icon.BOX, time_panel.TimePanel),
+    ("Generate", viser.Icon.SPARKLES, generate.GeneratePanel),
     ("Edit", viser.Icon.PENCIL, edit.EditPanel),
     ("Export", viser.Icon.DOWNLOAD, export.ExportPanel),
     ("Render", viser.Icon.CAMERA, render.RenderPanel),
@@ -173,11 +174,16 @@ class ViewerApp:
             self.notify(f"Opened {path.name} with a warning", str(warning.message))
         if replace:
             self.state.clear()
-        layer = self.state.add_scene(loaded, name or path.stem or path.name, source=str(path))
+        layer = self.add_scene_layer(loaded, name or path.stem or path.name, source=str(path))
         self.state.last_action = (f"Open {layer}", time.perf_counter() - start)
-        self.refresh()
         self.fit_camera()
-        if isinstance(loaded, GaussianSequence):
+        return layer
+
+    def add_scene_layer(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
+        """Add an in-memory scene as a new layer (a sequence's frames are pre-packed in a job); returns its name."""
+        layer = self.state.add_scene(scene, name, source=source)
+        self.refresh()
+        if isinstance(scene, GaussianSequence):
             self.start_job("Preparing frames", lambda job: self.state.prepack_frames(layer, job))
         return layer
 
@@ -191,10 +197,11 @@ class ViewerApp:
         framing = self.framing()
         targets = [client] if client is not None else list(self.server.get_clients().values())
         for c in targets:
-            self._place_camera(c, framing)
+            self.place_camera(c, framing)
 
     @staticmethod
-    def _place_camera(client: viser.ClientHandle, framing: Framing) -> None:
+    def place_camera(client: viser.ClientHandle, framing: Framing) -> None:
+        """Put ``client``'s camera at ``framing``'s starting view."""
         with client.atomic():
             client.camera.up_direction = tuple(framing.up.tolist())
             client.camera.position = tuple(framing.origin_c2w[:3, 3].tolist())
@@ -204,7 +211,7 @@ class ViewerApp:
         for panel in self.panels.values():
             if hasattr(panel, "attach_client"):
                 panel.attach_client(client)
-        self._place_camera(client, self.framing())
+        self.place_camera(client, self.framing())
 
     def set_background(self, rgb: tuple[int, int, int]) -> None:
         """Solid background colour (shown behind the splats, and used by server renders)."""

@@ -30,6 +30,7 @@ from lyra.scene import Gaussians, GaussianSequence
 from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
 from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
 from viewer.layers import Frame, Layer, LayerInfo, TimeInfo
+from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
 
 SCOPES = ("all", "current")
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
@@ -54,6 +55,10 @@ class AppState:
         self.last_action: tuple[str, float] | None = None  # (label, seconds taken)
         self._revision = 0
         self._buffers = FrameBufferCache(buffer_cache_bytes)
+        # splat budget (viewer.splat_budget): what the browser is sent, never what edits act on
+        self.budget_paused, self.budget_playing = DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
+        self.playing = False
+        self.sent: dict[str, tuple[int, int]] = {}  # layer -> (splats sent, splats live) of its last send
 
     # ------------------------------------------------------------ layers
     def add_scene(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
@@ -376,6 +381,27 @@ class AppState:
             frame = layer.frames[i]
             bake = self.view_position if frame.gaussians.sh_degree > 0 else None
             return self._buffers.display((name, i), frame.gaussians, frame.deleted, frame.selected, frame.revision, bake)
+
+    def send_buffer(self, name: str, frame_index: int) -> np.ndarray:
+        """:meth:`display_buffer` cut to the splat budget (playing or paused); records "showing X of Y"."""
+        with self.lock:
+            full = self.display_buffer(name, frame_index)
+            budget = self.budget_playing if self.playing else self.budget_paused
+            sent = self._buffers.within_budget((name, frame_index), full, self.layers[name].frames[frame_index].deleted, budget)
+            self.sent[name] = (len(sent), len(full))
+            return sent
+
+    def set_splat_budget(self, paused: int, playing: int) -> None:
+        with self.lock:
+            self.budget_paused, self.budget_playing = max(1, int(paused)), max(1, int(playing))
+            self.version += 1
+
+    def budget_status(self) -> tuple[int, int] | None:
+        """(sent, live) summed over visible layers when the budget cut something, else None."""
+        with self.lock:
+            pairs = [self.sent[n] for n, layer in self.layers.items() if layer.visible and n in self.sent]
+            sent, live = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+            return (sent, live) if sent < live else None
 
     @property
     def buffer_cache_bytes(self) -> int:

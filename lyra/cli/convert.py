@@ -1,8 +1,11 @@
 """``lyra convert IN OUT [--format F] [--sh-degree N] [--overwrite]``: rewrite a scene in another format.
 
 Input format is detected from content; the output format comes from
-``--format`` or OUT's name (``.ply``, ``.compressed.ply``, ``.splat``, no
-suffix -> sequence folder). OUT is never replaced without ``--overwrite``.
+``--format`` or OUT's name (``.ply``, ``.compressed.ply``, ``.splat``,
+``.spz``, ``.sog``, ``meta.json`` (unbundled SOG), no suffix -> sequence
+folder). OUT is never replaced without ``--overwrite``. ``--decimate N|P%``
+merges neighbouring splats (:func:`lyra.edit.simplify.simplify`) down to N
+splats, or P percent, per frame.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sh-degree", type=int, choices=range(4), default=None, metavar="N",
                         help="truncate or zero-pad SH to degree N (0-3)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    parser.add_argument("--decimate", default=None, metavar="N|P%",
+                        help="merge neighbouring splats down to N splats (or P%% of them) per frame")
     parser.add_argument("--drop-invalid", action="store_true", help="drop splats with NaN/Inf or zero quaternions")
 
 
@@ -36,6 +41,13 @@ def run(args: argparse.Namespace) -> int:
         if len(scene) != 1:
             raise SceneFileError(args.input, f"a static scene to write as {fmt}", f"a sequence of {len(scene)} frames")
         scene = scene.frames[0]
+    if args.decimate is not None:
+        from lyra.edit.simplify import parse_target, simplify
+
+        def decimate(g):
+            return simplify(g, parse_target(args.decimate, len(g)))
+
+        scene = scene.map(decimate) if isinstance(scene, GaussianSequence) else decimate(scene)
     save(scene, output, format=fmt, sh_degree=args.sh_degree, overwrite=args.overwrite)
     frames = f"{len(scene)} frames" if isinstance(scene, GaussianSequence) else f"{len(scene)} splats"
     print(f"wrote {output} ({frames})")

@@ -10,6 +10,7 @@ import torch
 
 from lyra.errors import InputDataError
 from lyra.render.framing import TRAJECTORY_HELP
+from lyra.render.looks import LOOK_NAMES, default_look, look_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=24.0, help="video frame rate (default 24)")
     parser.add_argument("--frames", type=int, default=None, help="number of frames (default 121, Lyra's trajectory length)")
     parser.add_argument("--time", type=float, default=None, help="freeze a 4D scene at this time (seconds)")
-    parser.add_argument("--background", default="white", help="white, black or R,G,B in 0..1 (default white, as Lyra)")
+    parser.add_argument("--background", default=None,
+                        help="white, black or R,G,B in 0..1 (default: the look's, white for both looks)")
+    parser.add_argument("--look", default="auto", choices=["auto", *LOOK_NAMES],
+                        help="lyra: Lyra's own renders (3DGUT, white, near 0.1, far 500); standard: EWA splatting "
+                             "as common 3DGS viewers; auto (default): lyra for scenes that came from Lyra, else standard")
     parser.add_argument("--fov", type=float, default=60.0, help="vertical field of view in degrees (default 60)")
     parser.add_argument("--distance-factor", type=float, default=1.0, help="Lyra preset movement factor (2 = more motion)")
     parser.add_argument("--rotation", default="center_facing", choices=["center_facing", "none", "trajectory_aligned"])
@@ -59,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from lyra.scene import GaussianSequence, load
 
     width, height = parse_size(args.size)
-    background = parse_background(args.background)
+    background = None if args.background is None else parse_background(args.background)
     out = Path(args.out)
     still = out.suffix.lower() in IMAGE_SUFFIXES
     if not still and out.suffix.lower() != ".mp4":
@@ -81,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
             times = times.tolist()
     else:
         times = None
-    options = dict(background=background, backend=args.backend, sh_degree=args.sh_degree)
+    look = default_look(scene) if args.look == "auto" else args.look
+    options = dict(look_options(look, background=background), backend=args.backend, sh_degree=args.sh_degree)
     if still:
         rgb = next(iter(render_frames(scene, cameras[:1], times=times[:1] if times else None, **options)))
         write_image(out, rgb)

@@ -19,12 +19,13 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from lyra.errors import ConfigError, ShapeError
 from lyra.model.config import LyraDecoderConfig
 from lyra.model.layers import PatchEmbed3D, TransformerBlock, trunc_normal_linear_
 from lyra.model.mamba2 import Mamba2Block
-from lyra.scene.gaussians import Gaussians
+from lyra.scene.gaussians import LYRA_ORIGIN, Gaussians
 from lyra.scene.sequence import GaussianSequence
 
 PACKED_CHANNELS = 14
@@ -52,6 +53,7 @@ class LyraDecoder(nn.Module):
             stride=config.deconv_stride,
             padding=config.deconv_padding,
         )
+        self.gradient_checkpointing = False  # training: recompute each block in backward (same math)
         # Official final pass: every Linear re-drawn (truncated normal), every LayerNorm 1/0.
         for child in self.children():
             child.apply(_final_init)
@@ -94,7 +96,10 @@ class LyraDecoder(nn.Module):
         x = x + self.patch_plucker_embed(plucker)
         x = x.reshape(batch, num_views * x.shape[1], x.shape[2])  # all views: one sequence
         for block in self.enc_blocks:
-            x = block(x)
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)  # recompute in backward: memory of one block
+            else:
+                x = block(x)
         x = self.enc_norm(x)
         x = x.reshape(batch * num_views, frames, h, w, -1).permute(0, 4, 1, 2, 3)  # [B*V, E, T, h, w]
         return self.deconv(x)
@@ -208,7 +213,8 @@ def prune_by_opacity(packed: Tensor, prune_ratio: float) -> Tensor:  # [B, N, 14
 
 def packed_to_gaussians(packed: Tensor) -> Gaussians:  # [N, 14] (or [1, N, 14]) -> Gaussians
     """Packed ``[xyz, opacity, scale, quat wxyz, rgb]`` -> :class:`Gaussians` (SH degree 0,
-    DC from rgb via :func:`lyra.scene.sh.rgb_to_sh_dc`), float32 on the same device."""
+    DC from rgb via :func:`lyra.scene.sh.rgb_to_sh_dc`), float32 on the same device, marked as
+    coming from Lyra (``origin``: renders in Lyra's look by default)."""
     if packed.dim() == 3:
         if packed.shape[0] != 1:
             raise ShapeError(f"expected one batch element, got {packed.shape[0]}")
@@ -217,7 +223,7 @@ def packed_to_gaussians(packed: Tensor) -> Gaussians:  # [N, 14] (or [1, N, 14])
         raise ShapeError(f"packed Gaussians must be [N, {PACKED_CHANNELS}], got {list(packed.shape)}")
     packed = packed.float()
     means, opacity, scales, quats, rgb = packed.split([3, 1, 3, 4, 3], dim=-1)
-    return Gaussians.from_rgb(means, quats, scales, opacity[:, 0], rgb)
+    return Gaussians.from_rgb(means, quats, scales, opacity[:, 0], rgb).replace(origin=LYRA_ORIGIN)
 
 
 def packed_to_sequence(

@@ -13,13 +13,17 @@ Backends:
   (``with_ut``, ``with_eval3d``, what Lyra trains with) and
   ``rasterize_mode="antialiased"``;
 * ``"torch"``: :mod:`lyra.render.torch_rasterizer`, pure PyTorch, CPU or GPU,
-  differentiable, same conventions (3DGUT is not implemented there:
-  ``with_ut``/``with_eval3d`` raise);
-* ``"auto"``: gsplat when CUDA and its kernels are usable, else torch.
+  differentiable, same conventions, 3DGUT included: ``with_ut`` projects by
+  the unscented transform (:mod:`lyra.render.ut_projection`) for culling and
+  binning, ``with_eval3d`` evaluates each Gaussian in 3D along the pixel's ray
+  (:mod:`lyra.render.eval3d`);
+* ``"auto"``: gsplat when CUDA and its kernels are usable, else torch (with
+  the same 3DGUT flags).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Sequence
@@ -29,8 +33,10 @@ from torch import Tensor
 
 from lyra.errors import InputDataError
 from lyra.render.camera import Camera
+from lyra.render.eval3d import ray_coefficients
 from lyra.render.projection import project_gaussians
 from lyra.render.torch_rasterizer import DEFAULT_MAX_BLOCK, DEFAULT_TILE, rasterize
+from lyra.render.ut_projection import project_gaussians_ut
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.sh import eval_sh
 
@@ -82,10 +88,6 @@ def render(
         chosen = "gsplat" if gsplat_available() else "torch"
     elif backend == "gsplat" and not gsplat_available():
         raise InputDataError("backend 'gsplat' needs CUDA and gsplat's compiled kernels; use backend='torch'")
-    if chosen == "torch" and (with_ut or with_eval3d):
-        if backend == "torch":
-            raise InputDataError("the torch backend has no 3DGUT mode (with_ut / with_eval3d); use backend='gsplat'")
-        with_ut = with_eval3d = False  # auto on a CPU machine: standard EWA splatting
     device = gaussians.device if chosen == "torch" else torch.device("cuda")
     dtype = gaussians.dtype if chosen == "torch" else torch.float32  # gsplat's kernels are float32
     cams = cameras.to(device, dtype)
@@ -96,24 +98,44 @@ def render(
             gaussians.to(device, dtype), cams, bg, sh_degree, near, far, rasterize_mode, with_ut, with_eval3d
         )
     else:
-        rgb, alpha, depth = _render_torch(gaussians, cams, bg, sh_degree, near, far, rasterize_mode, tile_size, max_block)
+        rgb, alpha, depth = _render_torch(
+            gaussians, cams, bg, sh_degree, near, far, rasterize_mode, with_ut, with_eval3d, tile_size, max_block
+        )
     return RenderOutput(rgb, alpha, depth, chosen)
 
 
-def _render_torch(gaussians, cams, bg, sh_degree, near, far, rasterize_mode, tile_size, max_block):
+def _render_torch(
+    gaussians, cams, bg, sh_degree, near, far, rasterize_mode, with_ut, with_eval3d, tile_size, max_block
+):
     flat = cams.flatten()
     bg_flat = bg.reshape(-1, 3)
     w2c = flat.w2c()
+    g = gaussians
     rgbs, alphas, depths = [], [], []
     for i in range(flat.batch_shape[0]):
-        projected = project_gaussians(
-            gaussians.means, gaussians.quats, gaussians.scales, gaussians.opacities,
-            w2c[i], flat.intrinsics[i], flat.width, flat.height,
-            near=near, far=far, antialiased=rasterize_mode == "antialiased",
+        project = project_gaussians_ut if with_ut else project_gaussians
+        # With eval3d the projection only culls and bins (no gradients needed), as gsplat's 3DGUT.
+        with torch.no_grad() if with_eval3d else contextlib.nullcontext():
+            projected = project(
+                g.means, g.quats, g.scales, g.opacities, w2c[i], flat.intrinsics[i], flat.width, flat.height,
+                near=near, far=far, antialiased=rasterize_mode == "antialiased",
+            )
+        coefficients = None
+        if with_eval3d:
+            coefficients = ray_coefficients(
+                g.means, g.quats, g.scales, w2c[i], flat.intrinsics[i], projected.means2d
+            )  # [N, 12]
+            opacities = g.opacities
+            if rasterize_mode == "antialiased":  # gsplat scales opacities by the (non-differentiable) compensation
+                opacities = opacities * (projected.opacities / g.opacities.detach().clamp_min(1e-30))
+            projected = projected._replace(opacities=opacities)
+        colors = eval_sh(g.sh, g.means - flat.c2w[i, :3, 3], sh_degree)  # [N, 3]
+        depth_feature = projected.depths if not with_eval3d else (g.means @ w2c[i, 2, :3] + w2c[i, 2, 3])
+        features = torch.cat([colors, depth_feature.unsqueeze(-1)], dim=-1)  # [N, 4]
+        image, alpha = rasterize(
+            projected, features, flat.width, flat.height, tile=tile_size, max_block=max_block,
+            ray_coefficients=coefficients,
         )
-        colors = eval_sh(gaussians.sh, gaussians.means - flat.c2w[i, :3, 3], sh_degree)  # [N, 3]
-        features = torch.cat([colors, projected.depths.unsqueeze(-1)], dim=-1)  # [N, 4]
-        image, alpha = rasterize(projected, features, flat.width, flat.height, tile=tile_size, max_block=max_block)
         rgbs.append(image[..., :3] + (1.0 - alpha).unsqueeze(-1) * bg_flat[i])
         depths.append(image[..., 3] / alpha.clamp_min(1e-10))
         alphas.append(alpha)

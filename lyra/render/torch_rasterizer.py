@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from lyra.render.eval3d import box_tables, ray_exponent
 from lyra.render.projection import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, Projected
 
 DEFAULT_TILE = 8  # 8x8 tiles: less padded work per splat than 16x16 on CPU (bench/render.py)
@@ -39,6 +40,10 @@ DEFAULT_MAX_BLOCK = 1 << 20  # elements per [tiles, splats, pixels] block (~4 Mi
 DEFAULT_MAX_INTERSECTIONS = 1 << 22  # (tile, splat) pairs per band of tile rows
 RECOMPUTE_ABOVE_BYTES = 256 << 20  # autograd memory per band above which blocks are recomputed in backward
 _LOG_T_MIN = math.log(TRANSMITTANCE_MIN)
+# Exponents are floored before exp: results below exp(-87) (float32 denormals and underflow, most
+# of a block far from a splat's centre) take a slow path in the vectorised exp, 20-50x slower per
+# element on CPU; anything below exp(-30) is cut to 0 by the 1/255 alpha threshold anyway.
+_EXPONENT_FLOOR = -30.0
 
 
 def tile_ranges(projected: Projected, width: int, height: int, tile: int = DEFAULT_TILE):
@@ -142,12 +147,17 @@ def rasterize(
     tile: int = DEFAULT_TILE,
     max_block: int = DEFAULT_MAX_BLOCK,
     max_intersections: int = DEFAULT_MAX_INTERSECTIONS,
+    ray_coefficients: Tensor | None = None,  # [N, 12] from lyra.render.eval3d.ray_coefficients
 ) -> tuple[Tensor, Tensor]:
     """Composite ``features`` front to back: ``(image [H, W, C], alpha [H, W])`` (no background).
 
     The image is processed in bands of tile rows holding at most about
     ``max_intersections`` (tile, splat) pairs each, which bounds the memory
     of the intersection lists for huge scenes.
+
+    With ``ray_coefficients`` each splat is evaluated in 3D along the pixel's
+    ray (gsplat's ``with_eval3d``, :mod:`lyra.render.eval3d`) inside its
+    screen box ``projected.extents`` instead of by the 2D conic.
     """
     dtype, device = features.dtype, features.device
     channels = features.shape[-1]
@@ -156,14 +166,22 @@ def rasterize(
     pixels = tile * tile
     ids, lo, hi = tile_ranges(projected, width, height, tile)
 
-    # Per-splat values gathered per intersection: (mx, my, a, b, c, log o, features...).
+    # Per-splat values gathered per intersection: a kernel-specific head, then (features..., 1).
     log_o = torch.log(projected.opacities.clamp_min(1e-30)).unsqueeze(-1)
-    table = torch.cat([projected.means2d, projected.conics, log_o, features, torch.ones_like(log_o)], dim=-1)
+    if ray_coefficients is None:  # (mx, my, a, b, c, log o)
+        head = [projected.means2d, projected.conics, log_o]
+        exponent_fn, saved_blocks = _conic_exponent, 3
+    else:  # (mx, my, rx, ry, log o, ray coefficients)
+        head = [projected.means2d, projected.extents.to(features.dtype), log_o, ray_coefficients]
+        exponent_fn, saved_blocks = ray_exponent, 3  # N and D are recomputed in backward (eval3d._QuotientExponent)
+    head_width = sum(h.shape[-1] for h in head)
+    table = torch.cat([*head, features, torch.ones_like(log_o)], dim=-1)
     # Tile-local pixel-centre monomials [6, P]: (x^2, xy, y^2, x, y, 1), coordinates relative to the
     # tile's centre: half the magnitudes of corner-relative ones, so the expanded quadratic cancels less.
     local = torch.arange(tile, dtype=dtype, device=device) + (0.5 - 0.5 * tile)
     ly, lx = torch.meshgrid(local, local, indexing="ij")
     lx, ly = lx.reshape(-1), ly.reshape(-1)
+    kernel = (exponent_fn, head_width, box_tables(tile, dtype, device) if ray_coefficients is not None else None)
     monomials = torch.stack([lx * lx, lx * ly, ly * ly, lx, ly, torch.ones_like(lx)])
 
     color_tiles = features.new_zeros(num_tiles, pixels, channels)
@@ -177,7 +195,7 @@ def rasterize(
         # Autograd keeps ~3 [tiles, splats, pixels] tensors per block for backward (alpha and
         # weights saved by the compositing Function, plus the colour product's input); past a
         # budget, recompute each block in backward instead (about 1.6x the time, a fraction of the memory).
-        saved_bytes = 3 * len(splat_ids) * pixels * table.element_size()
+        saved_bytes = saved_blocks * len(splat_ids) * pixels * table.element_size()
         recompute = table.requires_grad and torch.is_grad_enabled() and saved_bytes > RECOMPUTE_ABOVE_BYTES
         counts = offsets[1:] - offsets[:-1]
         busy = torch.nonzero(counts > 0).squeeze(-1)
@@ -188,7 +206,7 @@ def rasterize(
             batch = busy[b0 : b0 + max(1, max_block // (pixels * chunk))]  # [B] tiles of this band
             b0 += len(batch)
             parts = _composite_batch(
-                batch, counts, offsets, splat_ids, tiles_x, tile, r0, chunk, table, monomials, recompute
+                batch, counts, offsets, splat_ids, tiles_x, tile, r0, chunk, table, monomials, recompute, kernel
             )
             for tiles, color, log_t in parts:
                 out_ids.append(tiles + r0 * tiles_x)
@@ -203,8 +221,10 @@ def rasterize(
     return image, alpha
 
 
-def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chunk, table, monomials, recompute):
-    """Front-to-back compositing for tiles ``batch [B]``.
+def _composite_batch(
+    batch, counts, offsets, splat_ids, tiles_x, tile, row0, chunk, table, monomials, recompute, kernel
+):
+    """Front-to-back compositing for tiles ``batch [B]``; ``kernel = (exponent_fn, head_width, aux)``.
 
     Yields ``(tile_ids [A], color [A, P, C], log_T [A, P])`` as tiles finish
     (all pixels stopped or list exhausted); the state of unfinished tiles is
@@ -212,7 +232,7 @@ def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chu
     """
     dtype, device = table.dtype, table.device
     num, pixels = len(batch), monomials.shape[1]
-    channels = table.shape[-1] - 7
+    channels = table.shape[-1] - kernel[1] - 1
     color = table.new_zeros(num, pixels, channels)
     log_t = table.new_zeros(num, pixels)
     stop_at = table.new_full((num, pixels), _LOG_T_MIN)  # +inf once a pixel has stopped
@@ -237,11 +257,13 @@ def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chu
         slot = start + torch.arange(chunk, device=device)  # [K]
         valid = slot < remaining[:, None]  # [A, K]
         sid = splat_ids.index_select(0, (first[:, None] + slot).clamp(max=len(splat_ids) - 1).reshape(-1))  # [A*K]
-        rows = table.index_select(0, sid).reshape(len(first), chunk, table.shape[-1])  # [A, K, 7 + C]
-        if recompute:  # keep only rows (K x (7 + C) per tile) for backward, not the [A, K, P] block
-            acc, stop_at = checkpoint(_composite_chunk, rows, origin, valid, stop_at, log_t.detach(), monomials, use_reentrant=False)
+        rows = table.index_select(0, sid).reshape(len(first), chunk, table.shape[-1])  # [A, K, head + C + 1]
+        if recompute:  # keep only rows (K x (head + C + 1) per tile) for backward, not the [A, K, P] block
+            acc, stop_at = checkpoint(
+                _composite_chunk, rows, origin, valid, stop_at, log_t.detach(), monomials, kernel, use_reentrant=False
+            )
         else:
-            acc, stop_at = _composite_chunk(rows, origin, valid, stop_at, log_t, monomials)
+            acc, stop_at = _composite_chunk(rows, origin, valid, stop_at, log_t, monomials, kernel)
         transmittance = torch.exp(log_t).unsqueeze(-1)
         color = color + transmittance * acc[..., :channels]
         log_t = log_t + torch.log((1.0 - acc[..., channels]).clamp_min(1e-30))
@@ -249,26 +271,21 @@ def _composite_batch(batch, counts, offsets, splat_ids, tiles_x, tile, row0, chu
 
 
 def _composite_chunk(
-    rows: Tensor,  # [A, K, 7 + C] gathered splat rows (mx, my, a, b, c, log o, features..., 1)
+    rows: Tensor,  # [A, K, head + C + 1] gathered splat rows (kernel head, features..., 1)
     origin: Tensor,  # [A, 2] tile centres in pixels
     valid: Tensor,  # [A, K] False for padding slots
     stop_at: Tensor,  # [A, P] log-transmittance floor; +inf once a pixel has stopped
     log_t: Tensor,  # [A, P] log transmittance at the chunk start
     monomials: Tensor,  # [6, P]
+    kernel: tuple,  # (exponent_fn, head_width, aux): aux is the exponent function's constant last argument
 ) -> tuple[Tensor, Tensor]:
     """One chunk of splats over a batch of tiles: ``(acc [A, P, C + 1], stop_at [A, P])``.
 
     ``acc`` holds the features composited within the chunk (relative to the
     chunk-start transmittance) and, last, the chunk's accumulated alpha.
     """
-    dx0 = rows[..., 0] - origin[:, None, 0]  # mean in tile-local coordinates
-    dy0 = rows[..., 1] - origin[:, None, 1]
-    a, b, c = rows[..., 2], rows[..., 3], rows[..., 4]
-    # Minus the exponent (log o - q/2) as a quadratic in tile-local pixel coordinates.
-    const = rows[..., 5] - 0.5 * (a * dx0 * dx0 + 2 * b * dx0 * dy0 + c * dy0 * dy0)
-    const = torch.where(valid, const, const.new_full((), -torch.inf))
-    coef = torch.stack([-0.5 * a, -b, -0.5 * c, a * dx0 + b * dy0, b * dx0 + c * dy0, const], dim=-1)
-    alpha, log_1m, log_incl, weights = _alpha_weights(coef @ monomials)  # each [A, K, P]
+    exponent_fn, head_width, aux = kernel
+    alpha, log_1m, log_incl, weights = _alpha_weights(exponent_fn(rows, origin, valid, monomials, aux))  # [A, K, P]
     with torch.no_grad():
         limit = stop_at - log_t  # [A, P]; +inf for stopped pixels
         alive = torch.isfinite(limit)
@@ -282,10 +299,28 @@ def _composite_chunk(
     # One matmul gives the features and (last channel) the chunk's accumulated alpha.
     # As rows^T @ weights ([A, C + 1, K] @ [A, K, P]): ~7x faster on CPU than weights^T @ rows,
     # whose transposed [K, P] operand with a tiny output width MKL handles poorly.
-    acc = (rows[..., 6:].transpose(1, 2) @ weights).transpose(1, 2)  # [A, P, C + 1]
+    acc = (rows[..., head_width:].transpose(1, 2) @ weights).transpose(1, 2)  # [A, P, C + 1]
     if not stopping:
         acc = acc * alive.unsqueeze(-1)  # stopped pixels take nothing more
     return acc, stop_at
+
+
+def _conic_exponent(
+    rows: Tensor,  # [A, K, >= 6] (mx, my, a, b, c, log o, ...)
+    origin: Tensor,  # [A, 2] tile centres in pixels
+    valid: Tensor,  # [A, K]
+    monomials: Tensor,  # [6, P]
+    _aux: None,
+) -> Tensor:  # [A, K, P]
+    """EWA: ``log(o) - q / 2`` with the 2D conic ``q``, one matmul per block; ``-inf`` for padding."""
+    dx0 = rows[..., 0] - origin[:, None, 0]  # mean in tile-local coordinates
+    dy0 = rows[..., 1] - origin[:, None, 1]
+    a, b, c = rows[..., 2], rows[..., 3], rows[..., 4]
+    # Minus the exponent (log o - q/2) as a quadratic in tile-local pixel coordinates.
+    const = rows[..., 5] - 0.5 * (a * dx0 * dx0 + 2 * b * dx0 * dy0 + c * dy0 * dy0)
+    const = torch.where(valid, const, const.new_full((), -torch.inf))
+    coef = torch.stack([-0.5 * a, -b, -0.5 * c, a * dx0 + b * dy0, b * dx0 + c * dy0, const], dim=-1)
+    return coef @ monomials
 
 
 def _alpha_weights(exponent: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -296,7 +331,7 @@ def _alpha_weights(exponent: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     if torch.is_grad_enabled() and exponent.requires_grad:
         alpha, log_1m, log_incl, weights = _AlphaWeights.apply(exponent)
         return alpha, log_1m, log_incl, weights
-    return _alpha_weights_values(exponent.exp_())
+    return _alpha_weights_values(exponent.clamp_(min=_EXPONENT_FLOOR).exp_())
 
 
 def _alpha_weights_values(alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -329,7 +364,7 @@ class _AlphaWeights(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, exponent):
-        alpha, log_1m, log_incl, weights = _alpha_weights_values(torch.exp(exponent))
+        alpha, log_1m, log_incl, weights = _alpha_weights_values(torch.clamp(exponent, min=_EXPONENT_FLOOR).exp_())
         ctx.save_for_backward(alpha, weights)
         ctx.mark_non_differentiable(alpha, log_1m, log_incl)
         return alpha, log_1m, log_incl, weights

@@ -5,10 +5,11 @@ for every supported file format; see :mod:`lyra.scene.formats`.
 """
 
 from lyra.scene.formats import FORMATS, load, save
-from lyra.scene.gaussians import Gaussians, normalize_quats, quats_to_rotmats, rotmats_to_quats
+from lyra.scene.gaussians import LYRA_ORIGIN, Gaussians, normalize_quats, quats_to_rotmats, rotmats_to_quats
 from lyra.scene.sequence import GaussianSequence
 
 __all__ = [
+    "LYRA_ORIGIN",
     "Gaussians",
     "GaussianSequence",
     "load",

@@ -12,6 +12,8 @@ attribute      shape         convention
 ``opacities``  ``[N]``       in [0, 1]
 ``sh``         ``[N, K, 3]`` SH coefficients, K = (d+1)^2, DC first, 3DGS space
 ``extras``     ``{name: [N, ...]}`` any other per-splat attribute, carried along
+``origin``     ``str|None``  provenance: :data:`LYRA_ORIGIN` for scenes that came from Lyra
+                             (picks the render look, :mod:`lyra.render.looks`); None if unknown
 =============  ============  ==============================================
 
 Base colour is ``0.5 + SH_C0 * sh[:, 0]`` (see :mod:`lyra.scene.sh`).
@@ -29,6 +31,7 @@ from lyra.errors import InvalidGaussiansError
 from lyra.scene.sh import num_sh_coeffs, rgb_to_sh_dc, sh_dc_to_rgb, sh_degree_from_coeffs
 
 _CORE_FIELDS = ("means", "quats", "scales", "opacities", "sh")
+LYRA_ORIGIN = "lyra"  # official Lyra tensor files, scenes decoded by the Lyra decoder, files written from those
 
 
 @dataclasses.dataclass(eq=False)
@@ -41,6 +44,7 @@ class Gaussians:
     opacities: Tensor  # [N] in [0, 1]
     sh: Tensor  # [N, K, 3]
     extras: dict[str, Tensor] = dataclasses.field(default_factory=dict)  # {name: [N, ...]}
+    origin: str | None = None  # provenance (LYRA_ORIGIN or None); carried by map/replace/cat
 
     def __post_init__(self) -> None:
         self.check_shapes()
@@ -71,7 +75,8 @@ class Gaussians:
     def cat(parts: Sequence[Gaussians]) -> Gaussians:
         """Concatenate; SH degrees are raised to the highest (missing bands zero).
 
-        Extras are kept only when every part has them with matching trailing shape.
+        Extras are kept only when every part has them with matching trailing shape;
+        the origin only when every part has the same one.
         """
         if not parts:
             raise InvalidGaussiansError("cannot concatenate an empty list of Gaussians")
@@ -83,6 +88,7 @@ class Gaussians:
         return Gaussians(
             **{f: torch.cat([getattr(p, f) for p in parts]) for f in _CORE_FIELDS},
             extras={k: torch.cat([p.extras[k] for p in parts]) for k in sorted(shared)},
+            origin=parts[0].origin if all(p.origin == parts[0].origin for p in parts) else None,
         )
 
     # ------------------------------------------------------------ properties
@@ -136,9 +142,10 @@ class Gaussians:
         return Gaussians(
             **{f: fn(getattr(self, f)) for f in _CORE_FIELDS},
             extras={k: fn(v) for k, v in self.extras.items()},
+            origin=self.origin,
         )
 
-    def replace(self, **fields: Tensor) -> Gaussians:
+    def replace(self, **fields) -> Gaussians:
         """A copy with some attributes replaced (shapes checked)."""
         return dataclasses.replace(self, **fields)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 from lyra.errors import InvalidGaussiansError
 from lyra.scene.gaussians import Gaussians
+from lyra.scene.lazy_frames import LazyFrames
 
 DEFAULT_FPS = 24.0
 
@@ -23,15 +24,18 @@ class GaussianSequence:
     """Frames in time order with their times in seconds.
 
     ``times`` defaults to ``i / fps``; when given it must be strictly increasing
-    and as long as ``frames``.
+    and as long as ``frames``. ``frames`` is a list, or a :class:`LazyFrames`
+    (what loading a sequence folder or zip gives: frames read on demand, counts
+    from the headers); iterating a lazy sequence reads one frame at a time.
     """
 
-    frames: list[Gaussians]
+    frames: list[Gaussians] | LazyFrames
     times: list[float] | None = None
     fps: float = DEFAULT_FPS
 
     def __post_init__(self) -> None:
-        self.frames = list(self.frames)
+        if not isinstance(self.frames, LazyFrames):
+            self.frames = list(self.frames)
         if not self.frames:
             raise InvalidGaussiansError("a GaussianSequence needs at least one frame")
         if not self.fps > 0:
@@ -54,12 +58,23 @@ class GaussianSequence:
         return iter(self.frames)
 
     @property
+    def is_lazy(self) -> bool:
+        return isinstance(self.frames, LazyFrames)
+
+    @property
     def num_gaussians(self) -> list[int]:
-        return [len(f) for f in self.frames]
+        """Splats per frame (for a lazy sequence: as the headers say, without reading frames)."""
+        return list(self.frames.counts) if self.is_lazy else [len(f) for f in self.frames]
 
     @property
     def sh_degree(self) -> int:
-        return max(f.sh_degree for f in self.frames)
+        return max(self.frames.sh_degrees) if self.is_lazy else max(f.sh_degree for f in self.frames)
+
+    @property
+    def origin(self) -> str | None:
+        """The frames' common provenance (``Gaussians.origin``), None when they differ or are unknown."""
+        first = self.frames[0].origin
+        return first if all(f.origin == first for f in self.frames) else None
 
     @property
     def duration(self) -> float:

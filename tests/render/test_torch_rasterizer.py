@@ -195,11 +195,6 @@ def test_gsplat_backend_without_cuda_raises_clear_error():
         render(random_scene(n=3), Camera.look_at(*POSES[0], width=8, height=8), backend="gsplat")
 
 
-def test_torch_backend_rejects_3dgut_mode():
-    with pytest.raises(InputDataError, match="3DGUT"):
-        render(random_scene(n=3), Camera.look_at(*POSES[0], width=8, height=8), backend="torch", with_ut=True)
-
-
 def test_row_bands_bound_intersections_without_changing_the_image():
     from lyra.render.torch_rasterizer import rasterize
 

@@ -90,3 +90,66 @@ def test_byte_mutations_raise_only_scene_file_error(tmp_path, valid_ply, data):
 def test_random_headers_raise_only_scene_file_error(tmp_path, lines, payload):
     header = b"ply\nformat binary_little_endian 1.0\n" + "\n".join(lines).encode() + b"\nend_header\n"
     check_only_scene_file_errors(tmp_path / "r.ply", header + payload)
+
+
+# ------------------------------------------------------------------ SPZ and SOG readers (same contract)
+@pytest.fixture(scope="module")
+def valid_compact(tmp_path_factory):
+    """Seed files: SPZ v4 (zstd streams), SPZ v3 (one gzip stream), SOG bundle; 8 splats at SH degree 1."""
+    import gzip
+
+    import zstandard
+
+    from lyra.scene.formats import spz
+
+    folder = tmp_path_factory.mktemp("fuzz_compact")
+    gen = torch.Generator().manual_seed(1)
+    g = Gaussians(torch.randn(N_SPLATS, 3, generator=gen), torch.nn.functional.normalize(torch.randn(N_SPLATS, 4, generator=gen), dim=1),
+                  torch.rand(N_SPLATS, 3, generator=gen) * 0.1 + 0.01, torch.rand(N_SPLATS, generator=gen) * 0.9 + 0.05,
+                  torch.randn(N_SPLATS, 4, 3, generator=gen) * 0.3)
+    save(g, folder / "seed.spz")
+    save(g, folder / "seed.sog")
+    v4 = (folder / "seed.spz").read_bytes()
+    entries = [spz.TOC_ENTRY.unpack_from(v4, 32 + 16 * i) for i in range(v4[15])]
+    offset, streams = 32 + 16 * len(entries), []
+    for compressed, _ in entries:
+        streams.append(zstandard.ZstdDecompressor().decompress(v4[offset:offset + compressed]))
+        offset += compressed
+    v3 = gzip.compress(spz.HEADER_V3.pack(spz.MAGIC, 3, N_SPLATS, 1, 12, 0, 0) + b"".join(streams))
+    return {".spz": v4, ".v3.spz": v3, ".sog": (folder / "seed.sog").read_bytes()}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), suffix=st.sampled_from([".spz", ".v3.spz", ".sog"]))
+def test_compact_format_mutations_raise_only_scene_file_error(tmp_path, valid_compact, data, suffix):
+    raw = bytearray(valid_compact[suffix])
+    for _ in range(data.draw(st.integers(0, 6))):
+        position = data.draw(st.integers(0, len(raw) - 1))
+        raw[position] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(raw)))
+    check_only_scene_file_errors(tmp_path / f"m{suffix}", bytes(raw[:cut]))
+
+
+sog_meta_edits = st.sampled_from([
+    ('"version": 2', '"version": 3'), ('"version": 2', '"version": "2"'), ('"count": 8', '"count": 9'),
+    ('"count": 8', '"count": 4000000000'), ('"count": 8', '"count": -1'), ('"count": 8', '"count": 8.5'),
+    ('"bands": 1', '"bands": 4'), ('"mins": [', '"mins": ["a", '), ('"codebook": [', '"codebook": [1e999, '),
+    ('"quats.webp"', '"means_l.webp"'), ('"sh0.webp"', '"../sh0.webp"'), ('"scales.webp"', '"nothere.webp"'),
+    ('{"version"', '[{"version"'), ('"shN": {', '"shN": {"count": 70000, '),
+])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edit=sog_meta_edits)
+def test_sog_meta_mutations_raise_only_scene_file_error(tmp_path, valid_compact, edit):
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(valid_compact[".sog"])) as seed:
+        members = {name: seed.read(name) for name in seed.namelist()}
+    members["meta.json"] = members["meta.json"].decode().replace(*edit).encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, payload in members.items():
+            bundle.writestr(name, payload)
+    check_only_scene_file_errors(tmp_path / "m.sog", buffer.getvalue())

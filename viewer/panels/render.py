@@ -20,6 +20,7 @@ import viser
 
 from lyra.render.camera import Camera
 from lyra.render.framing import trajectory_names
+from lyra.render.looks import LOOK_NAMES
 from viewer.export import resolve_inside
 from viewer.renders import render_path_video, render_still
 
@@ -32,6 +33,10 @@ class RenderPanel:
     def __init__(self, app):
         self.app = app
         gui = app.server.gui
+        self.look = gui.add_dropdown("Look", ("auto", *LOOK_NAMES), initial_value="auto",
+                                     hint="Stills and videos. lyra: Lyra's own renders (3DGUT, white background); "
+                                          "standard: EWA splatting on the viewer's background; auto: lyra for "
+                                          "scenes that came from Lyra")
         with gui.add_folder("Still"):
             self.height = gui.add_slider("Render height", 64, 1080, 8, 360)
             self.still_button = gui.add_button("Render still as background", icon=viser.Icon.PHOTO)
@@ -83,8 +88,11 @@ class RenderPanel:
     def _camera_of(self, client: viser.ClientHandle) -> Camera:
         return Camera.from_viser(client.camera, height=int(self.height.value))
 
-    def _background(self) -> tuple[float, float, float]:
-        return tuple(c / 255.0 for c in self.app.background_rgb)
+    def _look_options(self) -> dict:
+        """``look`` and ``background`` for viewer.renders: a look's own background unless "standard"."""
+        look = None if self.look.value == "auto" else self.look.value
+        background = tuple(c / 255.0 for c in self.app.background_rgb) if look == "standard" else None
+        return dict(look=look, background=background)
 
     def _render_still(self, event) -> None:
         client, app = event.client, self.app
@@ -92,7 +100,7 @@ class RenderPanel:
         def run(job):
             camera = self._camera_of(client)
             job(0.1, f"rendering {camera.width}x{camera.height}")
-            image = render_still(app.state, camera, self._background())
+            image = render_still(app.state, camera, **self._look_options())
             app.server.scene.set_background_image(image, format="jpeg")
             return image.shape
 
@@ -109,7 +117,7 @@ class RenderPanel:
         width = max(16, height * 16 // 9 // 16 * 16)
         trajectory = self.keyframes.value.strip() or self.path.value
         options = dict(fps=float(self.fps.value), freeze_time=bool(self.freeze_time.value),
-                       background=self._background(), fov_y=math.radians(float(self.fov.value)))
+                       fov_y=math.radians(float(self.fov.value)), **self._look_options())
         frames = int(self.num_frames.value)
 
         def run(job):

@@ -4,7 +4,9 @@ Format names (``FORMAT_TABLE``, the one table of formats; ``FORMATS`` maps them 
 modules): ``ply`` (standard 3DGS PLY), ``ply-compressed`` (SuperSplat compressed
 PLY), ``splat`` (antimatter15), ``lyra-tensor`` (the official torch-saved
 ``[1, N, 14]`` tensor, read only), ``sequence`` (a folder of numbered PLY frames
-plus ``manifest.json``). A new format is one module plus one table row.
+plus ``manifest.json``), ``spz`` (Niantic SPZ, v2-4 read, v4 written), ``sog``
+(PlayCanvas SOG v2: a ``.sog`` zip bundle, or an unbundled ``meta.json`` with its
+WebP images). A new format is one module plus one table row.
 
 Each format lives in its own module exposing ``read(path, **opts)`` and
 (except read-only ones) ``write(obj, path, **opts)``. Detection is by
@@ -43,6 +45,8 @@ FORMAT_TABLE: dict[str, FormatSpec] = {
     "splat": FormatSpec("lyra.scene.formats.splat", ".splat", "antimatter15 .splat (no SH)"),
     "lyra-tensor": FormatSpec("lyra.scene.formats.lyra_tensor", None, "official Lyra [1, N, 14] tensor (read only)"),
     "sequence": FormatSpec("lyra.scene.formats.sequence_dir", "", "folder of PLY frames + manifest.json (4D)", True),
+    "spz": FormatSpec("lyra.scene.formats.spz", ".spz", "Niantic SPZ (v4 written, v2-4 read)"),
+    "sog": FormatSpec("lyra.scene.formats.sog", ".sog", "PlayCanvas SOG bundle (or a meta.json folder)"),
 }
 FORMATS: dict[str, str] = {name: spec.module for name, spec in FORMAT_TABLE.items()}
 

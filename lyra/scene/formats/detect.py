@@ -8,6 +8,9 @@ from lyra.errors import SceneFileError
 from lyra.scene.formats.ply_header import read_head
 
 SPLAT_ROW_BYTES = 32
+_SPZ_MAGIC = b"NGSP"
+_GZIP_MAGIC = b"\x1f\x8b"
+SOG_META = "meta.json"
 _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
@@ -15,23 +18,33 @@ _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 def detect_format(path: Path) -> str:
     """Format name (a key of ``FORMATS``) of an existing file or folder.
 
-    Folders and ``.zip`` archives of frames are ``sequence``; files are sniffed:
+    Folders and ``.zip`` archives of frames are ``sequence`` (a folder holding
+    a SOG ``meta.json`` and no sequence manifest is ``sog``); files are sniffed:
     ``ply\\n`` magic -> ``ply-compressed`` if the header has a ``chunk`` element,
-    else ``ply``; zip or pickle magic -> ``lyra-tensor`` (torch.save output);
-    a ``.splat`` name with a size that is a multiple of 32 -> ``splat``.
-    Raises SceneFileError naming what was found otherwise.
+    else ``ply``; ``NGSP`` magic, or gzip magic in a ``.spz`` file -> ``spz``;
+    zip magic -> ``sog`` for a ``.sog`` name, ``sequence`` for ``.zip``, else
+    ``lyra-tensor`` (torch.save output), as does pickle magic; a file named
+    ``meta.json`` -> ``sog`` (unbundled); a ``.splat`` name with a size that is a
+    multiple of 32 -> ``splat``. Raises SceneFileError naming what was found otherwise.
     """
     path = Path(path)
     if path.is_dir():
+        if (path / SOG_META).is_file() and not (path / "manifest.json").exists():
+            return "sog"
         return "sequence"
     size, head = read_head(path)
     if size == 0:
         raise SceneFileError(path, "a scene file (PLY, compressed PLY, .splat, Lyra tensor)", "an empty file")
     if head.startswith(b"ply\n") or head.startswith(b"ply\r\n"):
         return "ply-compressed" if _header_has_chunk_element(head) else "ply"
+    if head.startswith(_SPZ_MAGIC) or (head.startswith(_GZIP_MAGIC) and path.suffix.lower() == ".spz"):
+        return "spz"
     if head.startswith(_ZIP_MAGIC) or head.startswith(_EMPTY_ZIP_MAGIC):
-        # torch.save writes a zip archive; so does a zip of PLY frames. The name decides.
-        return "sequence" if path.suffix.lower() == ".zip" else "lyra-tensor"
+        # torch.save writes a zip archive; so does a zip of PLY frames and a SOG bundle. The name decides.
+        suffix = path.suffix.lower()
+        return "sequence" if suffix == ".zip" else "sog" if suffix == ".sog" else "lyra-tensor"
+    if path.name.lower() == SOG_META:
+        return "sog"
     if head[:1] == b"\x80":
         return "lyra-tensor"  # legacy (non-zip) torch.save pickle
     if path.suffix.lower() == ".splat":
@@ -56,6 +69,8 @@ def format_from_name(path: Path) -> str:
     from lyra.scene.formats import FORMAT_TABLE
 
     name = Path(path).name.lower()
+    if name == SOG_META:
+        return "sog"  # an unbundled SOG: images beside meta.json
     endings = sorted(((spec.suffix, fmt) for fmt, spec in FORMAT_TABLE.items() if spec.suffix), key=lambda e: -len(e[0]))
     for suffix, fmt in endings:
         if name.endswith(suffix):

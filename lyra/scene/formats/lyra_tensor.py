@@ -15,7 +15,7 @@ import torch
 
 from lyra.errors import SceneFileError
 from lyra.scene.formats.checks import reject_or_drop_invalid
-from lyra.scene.gaussians import Gaussians, normalize_quats
+from lyra.scene.gaussians import LYRA_ORIGIN, Gaussians, normalize_quats
 from lyra.scene.sh import rgb_to_sh_dc
 
 COLUMNS = 14
@@ -43,5 +43,6 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
         scales=scales.contiguous(),
         opacities=opacities[:, 0].contiguous(),
         sh=rgb_to_sh_dc(rgb).unsqueeze(1),
+        origin=LYRA_ORIGIN,  # renders in Lyra's look by default (lyra.render.looks)
     )
     return reject_or_drop_invalid(gaussians, path, drop_invalid)

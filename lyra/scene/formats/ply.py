@@ -46,7 +46,13 @@ import torch
 
 from lyra.errors import SceneFileError
 from lyra.scene.formats.checks import SceneFileWarning, reject_or_drop_invalid, warn_activation_space
-from lyra.scene.formats.ply_header import PlyElement, PlyHeader, check_binary_payload, read_header
+from lyra.scene.formats.ply_header import (
+    PlyElement,
+    PlyHeader,
+    check_binary_payload,
+    origin_from_comments,
+    read_header,
+)
 from lyra.scene.formats.ply_write import write  # noqa: F401 - each format module exposes read and write
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.sh import SH_C0, num_sh_coeffs, sh_degree_from_coeffs
@@ -343,7 +349,9 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
         data = _read_with_plyfile(path, header)
         out = _Output(len(data), layout, out_extra_types)
         stats = _fill_from_structured(data, out, layout)
-    return _finish(path, out, stats, drop_invalid)
+    gaussians = _finish(path, out, stats, drop_invalid)
+    origin = origin_from_comments(header.comments)
+    return gaussians.replace(origin=origin) if origin else gaussians
 
 
 def _finish(path: Path, out: _Output, stats: _Stats, drop_invalid: bool) -> Gaussians:

@@ -67,6 +67,7 @@ class PlyHeader:
     elements: list[PlyElement]
     data_offset: int  # byte offset of the payload
     file_size: int
+    comments: list[str] = dataclasses.field(default_factory=list)  # text after "comment ", in order
 
     @property
     def endian(self) -> str:
@@ -124,8 +125,11 @@ def read_header(path: Path) -> PlyHeader:
 def _parse_lines(path: Path, lines: list[str], data_offset: int, file_size: int) -> PlyHeader:
     fmt = None
     elements: list[PlyElement] = []
+    comments: list[str] = []
     for number, raw in enumerate(lines, start=2):
         words = raw.split()
+        if words and words[0] == "comment":
+            comments.append(raw.strip()[len("comment"):].strip())
         if not words or words[0] in ("comment", "obj_info"):
             continue
         bad = lambda what, n=number, r=raw: SceneFileError(path, what, f"header line {n}: {r.strip()[:80]!r}")  # noqa: E731
@@ -157,7 +161,7 @@ def _parse_lines(path: Path, lines: list[str], data_offset: int, file_size: int)
     names = [e.name for e in elements]
     if len(set(names)) != len(names):
         raise SceneFileError(path, "unique element names", f"elements {names}")
-    return PlyHeader(fmt, elements, data_offset, file_size)
+    return PlyHeader(fmt, elements, data_offset, file_size, comments)
 
 
 def check_binary_payload(path: Path, header: PlyHeader, name: str, *, last_must_match: bool = True) -> int:
@@ -187,6 +191,17 @@ def check_binary_payload(path: Path, header: PlyHeader, name: str, *, last_must_
             return offset
         offset += size
     raise SceneFileError(path, f"an element named {name!r}", f"elements {[e.name for e in header.elements]}")
+
+
+ORIGIN_COMMENT = "lyra-origin "  # "comment lyra-origin NAME": the scene's Gaussians.origin, kept across save/load
+
+
+def origin_from_comments(comments: list[str]) -> str | None:
+    """The origin recorded by :data:`ORIGIN_COMMENT` in a header's comments, if any."""
+    for comment in comments:
+        if comment.startswith(ORIGIN_COMMENT) and comment[len(ORIGIN_COMMENT):].strip():
+            return comment[len(ORIGIN_COMMENT):].strip()
+    return None
 
 
 def format_header(elements: list[tuple[str, int, list[tuple[str, str]]]], comments: list[str] = ()) -> bytes:

@@ -22,7 +22,7 @@ import torch
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_write
 from lyra.scene.formats.checks import SceneFileWarning
-from lyra.scene.formats.ply_header import format_header
+from lyra.scene.formats.ply_header import ORIGIN_COMMENT, format_header
 from lyra.scene.gaussians import Gaussians
 
 CHUNK_BYTES = 1 << 21  # rows built per write: small enough to stay in cache
@@ -73,7 +73,10 @@ def write(gaussians: Gaussians, path: str | Path, *, sh_degree: int | None = Non
     names = [p for p, _ in props]
     if len(set(names)) != len(names):
         raise SceneFileError(path, "extra attribute names distinct from the 3DGS properties", f"properties {names}")
-    header = format_header([("vertex", n, props)], comments=["written by lyra-studio (3DGS INRIA layout)"])
+    comments = ["written by lyra-studio (3DGS INRIA layout)"]
+    if gaussians.origin and gaussians.origin.isidentifier():
+        comments.append(ORIGIN_COMMENT + gaussians.origin)
+    header = format_header([("vertex", n, props)], comments=comments)
     try:
         with atomic_write(path, "wb", overwrite=overwrite) as handle:
             handle.write(header)

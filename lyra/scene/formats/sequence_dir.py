@@ -13,12 +13,18 @@ folder (what the viewer accepts as an upload) reads the same way; it is
 bounded (member count, total and per-member size) and members are extracted
 under our own names, never their archive paths.
 
+Reading is lazy: the sequence's length, times and per-frame counts come from
+the manifest and the frames' headers; each frame's splats are read when first
+indexed, into a byte-bounded cache (:class:`lyra.scene.lazy_frames.LazyFrames`).
+A bad frame therefore raises SceneFileError when it is reached, not at open.
+
 Writing: ``frame_00000.ply`` ... plus ``manifest.json``, into a temp folder
 that replaces the target only when complete (:func:`lyra.fileio.atomic_directory`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -29,12 +35,14 @@ from pathlib import Path, PurePosixPath
 
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_directory, atomic_write
+from lyra.scene.formats.frame_info import frame_info
 from lyra.scene.gaussians import Gaussians
+from lyra.scene.lazy_frames import LazyFrames
 from lyra.scene.sequence import DEFAULT_FPS, GaussianSequence
 
 MANIFEST = "manifest.json"
-FRAME_SUFFIXES = (".ply", ".splat")
-STATIC_FORMATS = ("ply", "ply-compressed", "splat", "lyra-tensor")
+FRAME_SUFFIXES = (".ply", ".splat", ".spz")
+STATIC_FORMATS = ("ply", "ply-compressed", "splat", "lyra-tensor", "spz")
 MAX_ZIP_MEMBERS = 100_000
 MAX_ZIP_BYTES = 16 << 30  # uncompressed total; a 1M-splat SH-3 frame is 236 MiB
 MAX_MANIFEST_BYTES = 16 << 20
@@ -68,9 +76,10 @@ def _parse_manifest(path: Path, text: bytes) -> dict:
     return {"frames": frames, "times": times, "fps": float(fps)}
 
 
-def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_invalid: bool) -> GaussianSequence:
-    """Load ``files`` ({name: path}) in manifest or numeric order into a sequence."""
-    from lyra.scene.formats import detect_format, load
+def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_invalid: bool,
+              keep_alive: object = None) -> GaussianSequence:
+    """A lazy sequence of ``files`` ({name: path}) in manifest or numeric order: headers read, frames not."""
+    from lyra.scene.formats import detect_format
 
     if manifest and manifest["frames"] is not None:
         missing = [f for f in manifest["frames"] if f not in files]
@@ -81,19 +90,28 @@ def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_i
         names = sorted(files, key=frame_sort_key)
     if not names:
         raise SceneFileError(where, f"frame files ({', '.join(FRAME_SUFFIXES)}) for a sequence", "no frames")
-    frames = []
+    loaders, counts, degrees = [], [], []
     for name in names:
         fmt = detect_format(files[name])
         if fmt not in STATIC_FORMATS:
             raise SceneFileError(files[name], "a static scene file as a sequence frame", f"format {fmt!r}")
-        frame = load(files[name], drop_invalid=drop_invalid)
-        assert isinstance(frame, Gaussians)
-        frames.append(frame)
+        count, degree = frame_info(files[name], fmt)
+        counts.append(count)
+        degrees.append(degree)
+        loaders.append(functools.partial(_load_frame, files[name], drop_invalid))
     times = manifest["times"] if manifest else None
     fps = manifest["fps"] if manifest else DEFAULT_FPS
-    if times is not None and (len(times) != len(frames) or any(b <= a for a, b in zip(times, times[1:], strict=False))):
-        raise SceneFileError(where, f"{len(frames)} strictly increasing times in {MANIFEST}", f"{len(times)} times {times[:5]}...")
-    return GaussianSequence(frames, times, fps)
+    if times is not None and (len(times) != len(names) or any(b <= a for a, b in zip(times, times[1:], strict=False))):
+        raise SceneFileError(where, f"{len(names)} strictly increasing times in {MANIFEST}", f"{len(times)} times {times[:5]}...")
+    return GaussianSequence(LazyFrames(loaders, counts, degrees, keep_alive=keep_alive), times, fps)
+
+
+def _load_frame(path: Path, drop_invalid: bool) -> Gaussians:
+    from lyra.scene.formats import load
+
+    frame = load(path, drop_invalid=drop_invalid)
+    assert isinstance(frame, Gaussians)
+    return frame
 
 
 def _read_folder(path: Path, drop_invalid: bool) -> GaussianSequence:
@@ -121,7 +139,9 @@ def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise SceneFileError(path, "a readable zip archive of frames", f"{type(exc).__name__}: {exc}") from None
-    with archive, tempfile.TemporaryDirectory(prefix="lyra-zip-frames-") as tmp:
+    holder = tempfile.TemporaryDirectory(prefix="lyra-zip-frames-")  # lives as long as the lazy frames
+    tmp = holder.name
+    with archive:
         infos = archive.infolist()
         if len(infos) > MAX_ZIP_MEMBERS:
             raise SceneFileError(path, f"at most {MAX_ZIP_MEMBERS} archive members", f"{len(infos)}")
@@ -155,9 +175,11 @@ def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
             except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
                 raise SceneFileError(path, "intact archive members", f"{info.filename!r}: {type(exc).__name__}: {exc}") from None
             files[base] = target
-        sequence = _assemble(path, files, manifest, drop_invalid)
-        # frames were read into memory; the temp files go with the folder
-    return sequence
+        try:
+            return _assemble(path, files, manifest, drop_invalid, keep_alive=holder)
+        except BaseException:
+            holder.cleanup()
+            raise
 
 
 def read(path: str | Path, *, drop_invalid: bool = False) -> GaussianSequence:

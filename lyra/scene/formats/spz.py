@@ -1,0 +1,269 @@
+"""Niantic SPZ (``.spz``): versions 2 to 4 read, version 4 written.
+
+Layout (nianticlabs/spz README; version 4 as the reference library writes it):
+
+* v2/v3: the whole file is one gzip stream: a 16-byte header
+  ``<u32 magic 0x5053474e ('NGSP'), u32 version, u32 count, u8 sh_degree,
+  u8 fractional_bits, u8 flags, u8 reserved>`` then the attribute arrays.
+* v4: a plain 32-byte header ``<magic, version, count, u8 sh_degree,
+  u8 fractional_bits, u8 flags, u8 stream_count, u32 toc_offset, 12 reserved>``,
+  at ``toc_offset`` one ``<u64 compressed, u64 uncompressed>`` pair per stream,
+  then the streams, each its own zstd frame: six attribute arrays, five at
+  SH degree 0 (no SH stream). Streams past those (extensions) are skipped.
+
+Attribute arrays, in this order: positions (3 x 24-bit signed fixed point,
+``fractional_bits`` fraction bits), alphas (``u8 = opacity * 255``), colours
+(``u8 = f_dc * 0.15 * 255 + 127.5``), scales (``u8 = (log s + 10) * 16``),
+rotations (v2: x, y, z as ``u8 = q * 127.5 + 127.5`` with w >= 0; v3+: one
+u32 "smallest three": 2 bits for the index of the largest of x, y, z, w, then
+three 10-bit fields, 9 bits of ``|q_i| / sqrt(1/2) * 511`` plus a sign bit),
+SH rest coefficients (``u8 = x * 128 + 128``, coefficient-major with the
+colour channel fastest, quantised to 5 bits for band 1 and 4 bits above).
+
+SPZ stores right-up-back (RUB) coordinates; PLY scenes (and ours) are
+right-down-front (RDF), so reading and writing flip y and z, the quaternion's
+y and z, and the SH coefficients odd in y and z (what @adobe/spz and
+splat-transform do).
+
+Why not a library: ``gaussforge`` 0.6 writes SPZ without the RUB flip (its
+files disagree with splat-transform by a y/z mirror) and prints a line to
+stdout from C++ on every read, which breaks our JSON-only benchmark output;
+``gsply`` needs numba. This module is numpy plus the stdlib's zlib and the
+``zstandard`` package, and it bounds every allocation by the header before
+decompressing (lying headers raise SceneFileError, never allocate gigabytes).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import zstandard
+
+from lyra.errors import SceneFileError
+from lyra.fileio import atomic_write
+from lyra.scene.formats.checks import reject_or_drop_invalid
+from lyra.scene.gaussians import Gaussians, normalize_quats
+from lyra.scene.sh import num_sh_coeffs
+
+MAGIC = 0x5053474E
+WRITE_VERSION = 4
+HEADER_V3 = struct.Struct("<IIIBBBB")  # 16 bytes, inside the gzip stream
+HEADER_V4 = struct.Struct("<IIIBBBBI12x")  # 32 bytes, plain
+TOC_ENTRY = struct.Struct("<QQ")
+MAX_SPLATS = 1 << 27  # 134M splats; a header claiming more is corrupt (and would not fit in memory)
+COLOR_SCALE = 0.15
+FRACTIONAL_BITS = 12
+SH1_BITS, SH_REST_BITS = 5, 4
+SQRT_HALF = float(np.sqrt(0.5))
+# Sign of each SH rest coefficient under (x, y, z) -> (x, -y, -z), in the standard real-SH order.
+_RUB_SH_SIGNS = np.array([-1, -1, 1, -1, 1, 1, -1, 1, -1, 1, -1, -1, 1, -1, 1], np.float32)  # [15]
+
+
+def stream_sizes(count: int, sh_degree: int, version: int) -> list[int]:
+    """Bytes of positions, alphas, colours, scales, rotations, SH for ``count`` splats."""
+    rot = 3 if version == 2 else 4
+    return [9 * count, count, 3 * count, 3 * count, rot * count, 3 * (num_sh_coeffs(sh_degree) - 1) * count]
+
+
+# ---------------------------------------------------------------------------------------------- read
+def _check_header(path: Path, magic: int, version: int, count: int, sh_degree: int) -> None:
+    if magic != MAGIC:
+        raise SceneFileError(path, "an SPZ file (magic 'NGSP')", f"magic {magic:#x}")
+    if version not in (2, 3, 4):
+        raise SceneFileError(path, "SPZ version 2, 3 or 4", f"version {version}")
+    if sh_degree > 3:
+        raise SceneFileError(path, "SH degree 0 to 3", f"SH degree {sh_degree}")
+    if count > MAX_SPLATS:
+        raise SceneFileError(path, f"at most {MAX_SPLATS} splats", f"a header claiming {count}")
+
+
+def _read_gzip(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        head = inflater.decompress(raw, HEADER_V3.size)
+        if len(head) < HEADER_V3.size:
+            raise SceneFileError(path, "a 16-byte SPZ header inside the gzip stream", f"{len(head)} bytes")
+        magic, version, count, sh_degree, fbits, flags, _ = HEADER_V3.unpack(head)
+        _check_header(path, magic, version, count, sh_degree)
+        if version == 4:
+            raise SceneFileError(path, "an SPZ v4 file with a plain header", "a gzip-wrapped v4 header")
+        sizes = stream_sizes(count, sh_degree, version)
+        body = inflater.decompress(inflater.unconsumed_tail, sum(sizes))
+        if len(body) == sum(sizes) and (inflater.decompress(inflater.unconsumed_tail, 1) or not inflater.eof):
+            raise SceneFileError(path, "a gzip stream that ends after the splat data", "more data or a cut-off stream")
+    except zlib.error as exc:
+        raise SceneFileError(path, "an intact gzip stream", f"zlib error: {exc}") from None
+    if len(body) != sum(sizes):
+        raise SceneFileError(path, f"{sum(sizes)} bytes of splat data for {count} splats", f"{len(body)} bytes (truncated?)")
+    streams, offset = [], 0
+    for size in sizes:
+        streams.append(body[offset:offset + size])
+        offset += size
+    return (version, count, sh_degree, fbits, flags), streams
+
+
+def _read_v4(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
+    if len(raw) < HEADER_V4.size:
+        raise SceneFileError(path, f"a {HEADER_V4.size}-byte SPZ v4 header", f"{len(raw)} bytes")
+    magic, version, count, sh_degree, fbits, flags, n_streams, toc = HEADER_V4.unpack_from(raw)
+    _check_header(path, magic, version, count, sh_degree)
+    if version != 4:
+        raise SceneFileError(path, "a plain header only for SPZ version 4", f"version {version}")
+    sizes = stream_sizes(count, sh_degree, version)
+    if sh_degree == 0:
+        sizes = sizes[:5]  # no SH stream at degree 0
+    if n_streams < len(sizes) or toc < HEADER_V4.size or toc + n_streams * TOC_ENTRY.size > len(raw):
+        raise SceneFileError(path, f"a table of at least {len(sizes)} streams inside the file", f"{n_streams} streams at offset {toc}")
+    entries = [TOC_ENTRY.unpack_from(raw, toc + i * TOC_ENTRY.size) for i in range(n_streams)]
+    offset = toc + n_streams * TOC_ENTRY.size
+    streams = []
+    for index, (compressed, uncompressed) in enumerate(entries[: len(sizes)]):
+        if uncompressed != sizes[index] or offset + compressed > len(raw):
+            raise SceneFileError(path, f"stream {index} of {sizes[index]} bytes inside the file",
+                                 f"{uncompressed} bytes from {compressed} at offset {offset} of {len(raw)}")
+        try:
+            # A stream reader never allocates more than asked, whatever the frame header claims.
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw[offset:offset + compressed])) as reader:
+                data = reader.read(uncompressed + 1)
+        except zstandard.ZstdError as exc:
+            raise SceneFileError(path, f"an intact zstd stream {index}", str(exc)) from None
+        if len(data) != uncompressed:
+            raise SceneFileError(path, f"{uncompressed} bytes in stream {index}", f"{len(data)} bytes")
+        streams.append(data)
+        offset += compressed
+    return (version, count, sh_degree, fbits, flags), streams + [b""] * (6 - len(streams))
+
+
+def _decode_positions(data: bytes, count: int, fbits: int) -> np.ndarray:
+    b = np.frombuffer(data, np.uint8).reshape(count * 3, 3).astype(np.int32)
+    fixed = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+    fixed = np.where(fixed & 0x800000, fixed - (1 << 24), fixed)  # sign-extend 24 bits
+    return (fixed.astype(np.float32) / np.float32(1 << fbits)).reshape(count, 3)
+
+
+def _decode_rotations(data: bytes, count: int, version: int) -> np.ndarray:
+    """Quaternions ``[N, 4]`` in (x, y, z, w) order."""
+    if version == 2:
+        xyz = np.frombuffer(data, np.uint8).reshape(count, 3).astype(np.float32) / 127.5 - 1.0
+        w = np.sqrt(np.maximum(0.0, 1.0 - (xyz * xyz).sum(1, keepdims=True)))
+        return np.concatenate([xyz, w], axis=1)
+    packed = np.frombuffer(data, "<u4").astype(np.int64)
+    largest = packed >> 30
+    q = np.zeros((count, 4), np.float32)
+    rest = packed.copy()
+    for i in (3, 2, 1, 0):  # the last component sits in the lowest bits
+        skip = largest == i
+        value = (rest & 511).astype(np.float32) * (SQRT_HALF / 511.0)
+        value = np.where((rest >> 9) & 1, -value, value)
+        q[:, i] = np.where(skip, 0.0, value)
+        rest = np.where(skip, rest, rest >> 10)
+    missing = np.sqrt(np.maximum(0.0, 1.0 - (q * q).sum(1)))
+    q[np.arange(count), largest] = missing
+    return q
+
+
+def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
+    """Load an ``.spz`` file (v2, v3 gzip or v4 zstd) as activated Gaussians in RDF. Raises SceneFileError."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:4] == struct.pack("<I", MAGIC):
+        (version, count, degree, fbits, _flags), streams = _read_v4(path, raw)
+    elif raw[:2] == b"\x1f\x8b":
+        (version, count, degree, fbits, _flags), streams = _read_gzip(path, raw)
+    else:
+        raise SceneFileError(path, "an SPZ file (gzip stream or 'NGSP' header)", f"a file starting with {raw[:8]!r}")
+    if fbits > 23:
+        raise SceneFileError(path, "at most 23 fractional bits for 24-bit positions", f"{fbits}")
+    positions, alphas, colors, scales, rotations, sh_rest = streams
+    means = _decode_positions(positions, count, fbits)
+    opacities = np.frombuffer(alphas, np.uint8).astype(np.float32) / 255.0
+    dc = (np.frombuffer(colors, np.uint8).reshape(count, 3).astype(np.float32) / 255.0 - 0.5) / COLOR_SCALE
+    log_scales = np.frombuffer(scales, np.uint8).reshape(count, 3).astype(np.float32) / 16.0 - 10.0
+    xyzw = _decode_rotations(rotations, count, version)
+    k = num_sh_coeffs(degree)
+    rest = (np.frombuffer(sh_rest, np.uint8).reshape(count, k - 1, 3).astype(np.float32) - 128.0) / 128.0
+    # RUB -> RDF: mirror y and z (a half turn about x).
+    means[:, 1:] *= -1
+    wxyz = np.stack([xyzw[:, 3], xyzw[:, 0], -xyzw[:, 1], -xyzw[:, 2]], axis=1)
+    rest *= _RUB_SH_SIGNS[: k - 1, None]
+    sh = np.concatenate([dc[:, None, :], rest], axis=1)
+    gaussians = Gaussians(
+        means=torch.from_numpy(means),
+        quats=normalize_quats(torch.from_numpy(np.ascontiguousarray(wxyz))),
+        scales=torch.from_numpy(np.exp(log_scales)),
+        opacities=torch.from_numpy(opacities),
+        sh=torch.from_numpy(np.ascontiguousarray(sh)),
+    )
+    return reject_or_drop_invalid(gaussians, path, drop_invalid)
+
+
+# --------------------------------------------------------------------------------------------- write
+def _quantize_sh(values: np.ndarray, bits: int) -> np.ndarray:
+    q = np.clip(np.rint(values * 128.0) + 128.0, 0, 255)
+    bucket = 1 << (8 - bits)
+    return np.clip(np.floor((q + bucket / 2) / bucket) * bucket, 0, 255).astype(np.uint8)
+
+
+def _encode_rotations(wxyz: np.ndarray) -> np.ndarray:
+    """Smallest-three u32 per splat from unit quaternions ``[N, 4]`` (w, x, y, z)."""
+    q = wxyz[:, [1, 2, 3, 0]].astype(np.float64)  # x, y, z, w
+    largest = np.abs(q).argmax(1)
+    q = np.where(q[np.arange(len(q)), largest][:, None] < 0, -q, q)
+    packed = np.zeros(len(q), np.uint64)
+    for i in range(4):
+        keep = largest != i
+        mag = np.minimum(np.rint(np.abs(q[:, i]) / SQRT_HALF * 511.0), 511).astype(np.uint64)
+        field = mag | (q[:, i] < 0).astype(np.uint64) << np.uint64(9)
+        packed = np.where(keep, (packed << np.uint64(10)) | field, packed)
+    packed |= largest.astype(np.uint64) << np.uint64(30)
+    return packed.astype("<u4")
+
+
+def encode(gaussians: Gaussians, sh_degree: int | None = None) -> bytes:
+    """The bytes of a version-4 ``.spz`` file for ``gaussians`` (RDF in memory, RUB on disk)."""
+    g = gaussians.to("cpu", torch.float32)
+    degree = min(g.sh_degree if sh_degree is None else sh_degree, 3)
+    g = g.with_sh_degree(degree)
+    n = len(g)
+    means = g.means.numpy().astype(np.float64) * np.array([1.0, -1.0, -1.0])
+    extent = float(np.abs(means).max()) if n else 0.0
+    # 12 fraction bits unless the scene reaches past 2^11 units; fewer then, so nothing wraps.
+    fbits = FRACTIONAL_BITS
+    while fbits > 0 and extent * (1 << fbits) >= (1 << 23) - 1:
+        fbits -= 1
+    fixed = np.clip(np.rint(means * (1 << fbits)), -(1 << 23), (1 << 23) - 1).astype(np.int32).reshape(-1)
+    positions = np.stack([fixed & 0xFF, (fixed >> 8) & 0xFF, (fixed >> 16) & 0xFF], axis=1).astype(np.uint8)
+    alphas = np.clip(np.rint(g.opacities.numpy() * 255.0), 0, 255).astype(np.uint8)
+    colors = np.clip(np.rint(g.sh[:, 0].numpy() * (COLOR_SCALE * 255.0) + 127.5), 0, 255).astype(np.uint8)
+    scales = np.clip(np.rint((np.log(np.maximum(g.scales.numpy(), 1e-30)) + 10.0) * 16.0), 0, 255).astype(np.uint8)
+    wxyz = normalize_quats(g.quats).numpy() * np.array([1.0, 1.0, -1.0, -1.0], np.float32)
+    rotations = _encode_rotations(wxyz)
+    rest = g.sh[:, 1:].numpy() * _RUB_SH_SIGNS[: num_sh_coeffs(degree) - 1, None]  # [N, K-1, 3]
+    sh_bytes = np.empty(rest.shape, np.uint8)
+    sh_bytes[:, :3] = _quantize_sh(rest[:, :3], SH1_BITS)
+    sh_bytes[:, 3:] = _quantize_sh(rest[:, 3:], SH_REST_BITS)
+    arrays = (positions, alphas, colors, scales, rotations) + ((sh_bytes,) if degree else ())
+    streams = [a.tobytes() for a in arrays]  # no SH stream at degree 0, as the reference writer does
+    compressor = zstandard.ZstdCompressor(level=3, threads=-1)
+    frames = [compressor.compress(s) for s in streams]
+    header = HEADER_V4.pack(MAGIC, WRITE_VERSION, n, degree, fbits, 0, len(frames), HEADER_V4.size)
+    toc = b"".join(TOC_ENTRY.pack(len(f), len(s)) for f, s in zip(frames, streams, strict=True))
+    return header + toc + b"".join(frames)
+
+
+def write(gaussians: Gaussians, path: str | Path, *, overwrite: bool = True, sh_degree: int | None = None) -> None:
+    """Write a version-4 ``.spz`` atomically (SH degree capped at 3; lossy, see module docstring)."""
+    path = Path(path)
+    if not isinstance(gaussians, Gaussians):
+        raise SceneFileError(path, "a static Gaussians scene for an .spz file", f"a {type(gaussians).__name__}")
+    data = encode(gaussians, sh_degree)
+    try:
+        with atomic_write(path, "wb", overwrite=overwrite) as handle:
+            handle.write(data)
+    except FileExistsError:
+        raise SceneFileError(path, "a path that does not exist yet (or overwrite)", "an existing file") from None
