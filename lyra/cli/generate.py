@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputDataError("give either --intrinsics or --fov, not both")
     times = parse_times(args.times) if args.times is not None else None
     if args.backend == "lyra":
-        from lyra.pipeline.generate import require_models
+        from lyra.pipeline.generate_models import require_models
 
         require_models(teacher=True, decoder=True, dynamic=frames.is_video)  # before any slow work
 

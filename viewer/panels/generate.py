@@ -119,7 +119,7 @@ class GeneratePanel:
 
     # ------------------------------------------------------------ models
     def _missing(self, backend: str) -> list[dict]:
-        from lyra.pipeline.generate import missing_models
+        from lyra.pipeline.generate_models import missing_models
 
         if backend not in self._missing_cache:
             self._missing_cache[backend] = missing_models(backend)
