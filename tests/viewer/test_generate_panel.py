@@ -32,9 +32,8 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 
 def upload(panel, handle_name: str, name: str, content: bytes) -> None:
-    handle = getattr(panel, handle_name)
-    handle._impl.value = UploadedFile(name, content)
-    (panel._on_upload if handle_name == "upload" else panel._on_depth_upload)(SimpleNamespace(client=None))
+    """Deliver an upload as viewer.security.UploadLimiter does: (client id, its own UploadedFile)."""
+    (panel._on_upload if handle_name == "upload" else panel._on_depth_upload)(None, UploadedFile(name, content))
 
 
 def wait_for_jobs(app, timeout=60.0):

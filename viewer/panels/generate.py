@@ -70,8 +70,9 @@ class GeneratePanel:
             self.times = gui.add_text("4D target times", "0:121:4", hint="Frame indices start:stop:step or a,b,c "
                                       "(lift: frames of the video to lift; lyra: times the dynamic decoder is queried at)")
         self.generate_button = gui.add_button("Generate", icon=viser.Icon.SPARKLES)
-        self.upload.on_upload(self._on_upload)
-        self.depth_upload.on_upload(self._on_depth_upload)
+        # size-checked while arriving, one value per upload (viewer.security.UploadLimiter)
+        app.uploads.on_upload(self.upload, self._on_upload)
+        app.uploads.on_upload(self.depth_upload, self._on_depth_upload)
         self.backend.on_update(lambda _: self._update_backend())
         self.generate_button.on_click(self._on_generate)
         self._missing_cache: dict[str, object] = {}  # backend -> missing rows; "depth" -> hint or None
@@ -89,10 +90,10 @@ class GeneratePanel:
         path.write_bytes(uploaded.content)
         return path
 
-    def _on_upload(self, event) -> None:
+    def _on_upload(self, client_id: int, uploaded: viser.UploadedFile) -> None:
         from lyra.pipeline.inputs import read_input
 
-        uploaded = self.upload.value
+        client = self.app.server.get_clients().get(client_id)
 
         def accept():
             path = self._save_upload(uploaded, "input")
@@ -103,19 +104,19 @@ class GeneratePanel:
             notes = "".join(f"  \n_{n}_" for n in frames.notices)
             self.input_info.content = f"**{path.name}**: {width}x{height} {kind}{notes}"
             for notice in frames.notices:
-                self.app.notify("Input downscaled", notice, event.client)
+                self.app.notify("Input downscaled", notice, client)
 
-        self.app.action(f"Upload {uploaded.name}", accept, event.client)
+        self.app.action(f"Upload {uploaded.name}", accept, client)
 
-    def _on_depth_upload(self, event) -> None:
-        uploaded = self.depth_upload.value
+    def _on_depth_upload(self, client_id: int, uploaded: viser.UploadedFile) -> None:
+        client = self.app.server.get_clients().get(client_id)
 
         def accept():
             if Path(uploaded.name).suffix.lower() not in (".exr", ".png", ".npy"):
                 raise InputDataError(f"{uploaded.name}: expected a depth file ending in .exr, .png or .npy")
             self._depth = self._save_upload(uploaded, "depth")
 
-        self.app.action(f"Upload {uploaded.name}", accept, event.client)
+        self.app.action(f"Upload {uploaded.name}", accept, client)
 
     # ------------------------------------------------------------ models
     def _missing(self, backend: str) -> list[dict]:
@@ -162,13 +163,15 @@ class GeneratePanel:
         """Everything a run needs, read from the widgets now (the job must not read widgets later)."""
         from lyra.cli.decode import parse_times
 
-        source = self._input or (Path(self.path.value.strip()).expanduser() if self.path.value.strip() else None)
+        # Server paths are confined like Open path (viewer.open_path): the folders the server was told about.
+        confine = self.app.paths.check
+        source = self._input or (confine(self.path.value) if self.path.value.strip() else None)
         if source is None:
             raise InputDataError("upload an image or a video, or give a server path")
-        depth = self._depth or (Path(self.depth_path.value.strip()).expanduser() if self.depth_path.value.strip() else None)
+        depth = self._depth or (confine(self.depth_path.value) if self.depth_path.value.strip() else None)
         backend = BACKENDS[self.backend.value]
         names = [name for name, box in self.trajectories.items() if box.value]
-        custom = self.custom_path.value.strip() or None
+        custom = str(confine(self.custom_path.value)) if self.custom_path.value.strip() else None
         if custom:
             names.append("custom")
         if backend == "lyra" and not names:
