@@ -29,7 +29,7 @@ from lyra.progress import Progress, report
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
 from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
-from viewer.layers import Frame, Layer, LayerInfo, TimeInfo
+from viewer.layers import Frame, Layer, LayerInfo, TimeInfo, edited_lazy_frames
 from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
 
 SCOPES = ("all", "current")
@@ -67,11 +67,16 @@ class AppState:
             unique, k = name, 2
             while unique in self.layers:
                 unique, k = f"{name} ({k})", k + 1
-            if isinstance(scene, GaussianSequence):
-                sets, times, fps, is_seq = list(scene.frames), list(scene.times), scene.fps, True
+            zeros = lambda n: torch.zeros(n, dtype=torch.bool)  # noqa: E731
+            if isinstance(scene, GaussianSequence) and scene.is_lazy:  # frames read on demand, not now
+                frames = [Frame(None, zeros(n), zeros(n), lazy=scene.frames, index=i) for i, n in enumerate(scene.num_gaussians)]
+                times, fps, is_seq = list(scene.times), scene.fps, True
             else:
-                sets, times, fps, is_seq = [scene], [0.0], 24.0, False
-            frames = [Frame(g, torch.zeros(len(g), dtype=torch.bool), torch.zeros(len(g), dtype=torch.bool)) for g in sets]
+                if isinstance(scene, GaussianSequence):
+                    sets, times, fps, is_seq = list(scene.frames), list(scene.times), scene.fps, True
+                else:
+                    sets, times, fps, is_seq = [scene], [0.0], 24.0, False
+                frames = [Frame(g, zeros(len(g)), zeros(len(g))) for g in sets]
             for f in frames:
                 f.revision = self._next_revision()
             self.layers[unique] = Layer(unique, source, frames, is_seq, times, fps)
@@ -334,10 +339,22 @@ class AppState:
         """The layer with soft deletes applied (what export writes)."""
         with self.lock:
             layer = self.layer(name)
+            if layer.is_sequence and any(f.is_lazy for f in layer.frames):
+                return GaussianSequence(edited_lazy_frames(layer), list(layer.times), layer.fps)  # streams on save
             kept = [f.gaussians[~f.deleted] if bool(f.deleted.any()) else f.gaussians for f in layer.frames]
             if layer.is_sequence:
                 return GaussianSequence(kept, list(layer.times), layer.fps)
             return kept[0]
+
+    def prefetch(self, ahead: int = 2) -> None:
+        """Start reading the next ``ahead`` frames of every lazy layer on its background thread (playback)."""
+        with self.lock:
+            for layer in self.layers.values():
+                i = layer.frame_index(self.frame)
+                upcoming = [j % len(layer.frames) for j in range(i + 1, i + 1 + ahead)]
+                lazy = [j for j in upcoming if layer.frames[j].is_lazy]
+                if lazy:
+                    layer.frames[lazy[0]].lazy.prefetch([layer.frames[j].index for j in lazy])
 
     def visible_current_frames(self) -> list[Gaussians]:
         """The current frame of every visible layer, soft deletes applied (what a server render draws)."""
@@ -379,7 +396,7 @@ class AppState:
             layer = self.layer(name)
             i = layer.frame_index(self.frame) if frame_index is None else frame_index
             frame = layer.frames[i]
-            bake = self.view_position if frame.gaussians.sh_degree > 0 else None
+            bake = self.view_position if frame.sh_degree > 0 else None
             return self._buffers.display((name, i), frame.gaussians, frame.deleted, frame.selected, frame.revision, bake)
 
     def send_buffer(self, name: str, frame_index: int) -> np.ndarray:
@@ -461,3 +478,4 @@ class AppState:
     def _record(self, label: str, start: float) -> None:
         self.last_action = (label, time.perf_counter() - start)
         self._changed()
+
