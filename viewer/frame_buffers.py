@@ -17,7 +17,7 @@ from torch import Tensor
 
 from lyra.scene import Gaussians
 from lyra.scene.sh import eval_sh
-from viewer.splat_budget import budget_rows, importance_order
+from viewer.splat_budget import chosen_splats, importance_order
 from viewer.splat_buffer import RGBA_WORD, pack_gaussians, pack_rgba_words, tint_rgba_words
 
 SELECTION_TINT = (255, 64, 200)
@@ -53,13 +53,17 @@ class _Entry:
     base: np.ndarray | None = None
     display_key: object = None
     display: np.ndarray | None = None
-    order: np.ndarray | None = None  # importance order of base_of's splats (for the splat budget)
+    order_of: Gaussians | None = None  # the splats ``order`` ranks (for the splat budget)
+    order: np.ndarray | None = None  # [N] importance order, most important first
+    cut_key: object = None
+    cut: np.ndarray | None = None  # the display buffer cut to the budget
 
     @property
     def nbytes(self) -> int:
+        total = self.cut.nbytes if self.cut is not None else 0
         if self.base is None:
-            return 0
-        return self.base.nbytes + (self.display.nbytes if self.display is not None and self.display is not self.base else 0)
+            return total
+        return total + self.base.nbytes + (self.display.nbytes if self.display is not None and self.display is not self.base else 0)
 
 
 class FrameBufferCache:
@@ -75,7 +79,6 @@ class FrameBufferCache:
         self._entries.move_to_end(key)
         if entry.base_of is not gaussians:
             entry.base, entry.base_of, entry.display_key = pack_gaussians(gaussians), gaussians, None
-            entry.order = None
         display_key = (revision, view_position)
         if entry.display_key != display_key:
             entry.display = display_from_base(entry.base, gaussians, deleted, selected, view_position)
@@ -83,15 +86,29 @@ class FrameBufferCache:
             self._evict()
         return entry.display
 
-    def within_budget(self, key: tuple[str, int], display: np.ndarray, deleted: Tensor, budget: int | None) -> np.ndarray:
-        """``display`` (from :meth:`display` for ``key``) cut to the ``budget`` most important splats."""
-        entry = self._entries.get(key)
-        if budget is None or entry is None or len(display) <= budget:
-            return display
-        if entry.order is None:
-            entry.order = importance_order(entry.base_of)
-        rows = budget_rows(entry.order, deleted.numpy(), budget)
-        return display if rows is None else display[rows]
+    def within_budget(self, key: tuple[str, int], gaussians: Gaussians, deleted: Tensor, selected: Tensor,
+                      revision: int, view_position: tuple | None, budget: int) -> np.ndarray:
+        """The display buffer cut to the ``budget`` most important live splats (all of them when they fit).
+
+        Above the budget only the chosen splats are packed (a 2M-splat frame at a
+        400k budget packs 400k rows, not 2M), so a switch costs what is sent.
+        """
+        live = len(gaussians) - int(deleted.sum())
+        if live <= budget:
+            return self.display(key, gaussians, deleted, selected, revision, view_position)
+        entry = self._entries.setdefault(key, _Entry())
+        self._entries.move_to_end(key)
+        if entry.order_of is not gaussians:
+            entry.order, entry.order_of, entry.cut_key = importance_order(gaussians), gaussians, None
+        cut_key = (revision, view_position, budget)
+        if entry.cut_key != cut_key:
+            chosen = torch.from_numpy(chosen_splats(entry.order, deleted.numpy(), budget))
+            subset = gaussians[chosen]
+            entry.cut = display_from_base(pack_gaussians(subset), subset, torch.zeros(len(chosen), dtype=torch.bool),
+                                          selected[chosen], view_position)
+            entry.cut_key = cut_key
+            self._evict()
+        return entry.cut
 
     def drop_layer(self, name: str) -> None:
         for key in [k for k in self._entries if k[0] == name]:

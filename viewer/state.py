@@ -402,10 +402,12 @@ class AppState:
     def send_buffer(self, name: str, frame_index: int) -> np.ndarray:
         """:meth:`display_buffer` cut to the splat budget (playing or paused); records "showing X of Y"."""
         with self.lock:
-            full = self.display_buffer(name, frame_index)
+            frame = self.layers[name].frames[frame_index]
+            bake = self.view_position if frame.sh_degree > 0 else None
             budget = self.budget_playing if self.playing else self.budget_paused
-            sent = self._buffers.within_budget((name, frame_index), full, self.layers[name].frames[frame_index].deleted, budget)
-            self.sent[name] = (len(sent), len(full))
+            sent = self._buffers.within_budget((name, frame_index), frame.gaussians, frame.deleted, frame.selected,
+                                               frame.revision, bake, budget)
+            self.sent[name] = (len(sent), len(frame.deleted) - int(frame.deleted.sum()))
             return sent
 
     def set_splat_budget(self, paused: int, playing: int) -> None:
