@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from lyra.errors import EditError
-from lyra.progress import Progress, report
+from lyra.progress import Progress, report, subrange
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
 from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
@@ -297,6 +297,25 @@ class AppState:
                 changes[i] = (frame.deleted, frame.selected, new)
             self._commit(layer, label, changes)
             return len(targets)
+
+    def replace_splats(self, label: str, fn: Callable[[Gaussians, Progress | None], Gaussians],
+                       progress: Progress | None = None) -> list[int]:
+        """Replace each frame in scope (soft deletes applied) by ``fn(frame, progress)``, which may change
+        the count (e.g. simplify); selections are cleared. Runs ``fn`` outside the lock; one undoable
+        command. Returns the new counts. EditError if the frames changed meanwhile."""
+        with self.lock:
+            layer = self.layer()
+            inputs = {i: (layer.frames[i].revision, layer.frames[i].gaussians[~layer.frames[i].deleted])
+                      for i in self._frames_in_scope(layer)}
+        results = {}
+        for k, (i, (_, g)) in enumerate(inputs.items()):
+            results[i] = fn(g, subrange(progress, k / len(inputs), (k + 1) / len(inputs)))
+        with self.lock:
+            if self.layers.get(layer.name) is not layer or any(layer.frames[i].revision != rev for i, (rev, _) in inputs.items()):
+                raise EditError(f"{label}: the scene changed while it ran; run it again")
+            zeros = lambda n: torch.zeros(n, dtype=torch.bool)  # noqa: E731
+            self._commit(layer, label, {i: (zeros(len(g)), zeros(len(g)), g) for i, g in results.items()})
+            return [len(g) for g in results.values()]
 
     def _commit(self, layer: Layer, label: str, changes: dict) -> None:
         """Apply per-frame changes ``{i: (deleted, selected[, gaussians])}`` as one undoable command."""

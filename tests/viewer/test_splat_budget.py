@@ -78,3 +78,18 @@ def test_edits_and_selections_act_on_the_full_scene_not_the_subset():
     assert len(edited[0]) == int((g.means[:, 0] <= 0).sum())  # the full set was edited
     assert torch.all(edited[0].means[:, 0] <= 0)
     assert len(state.send_buffer("clip", 0)) == 50  # still at budget, now from what is left
+
+
+def test_simplify_action_merges_every_frame_in_scope_and_undoes():
+    from viewer import edit_actions as act
+
+    state = AppState()
+    state.add_scene(GaussianSequence([random_gaussians(400), random_gaussians(300, seed=1)], fps=4), "clip")
+    state.select(lambda i, frame: frame.means[:, 0] > 0.5)
+    state.delete_selected()  # soft deletes are applied before merging
+    live = [int((random_gaussians(n, seed=s).means[:, 0] <= 0.5).sum()) for n, s in ((400, 0), (300, 1))]
+    counts = act.simplify(state, "50%")
+    assert counts == [round(n / 2) for n in live]
+    assert state.edited_scene("clip").num_gaussians == counts
+    assert state.undo() == "Simplify"
+    assert state.edited_scene("clip").num_gaussians == live
