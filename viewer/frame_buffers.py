@@ -47,6 +47,17 @@ def display_from_base(
     return buffer
 
 
+def cut_buffer(gaussians: Gaussians, deleted: Tensor, selected: Tensor, view_position: tuple | None, budget: int,
+               order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(importance order, display buffer of the budget's most important live splats)``: only those are packed."""
+    order = importance_order(gaussians) if order is None else order
+    chosen = torch.from_numpy(chosen_splats(order, deleted.numpy(), budget))
+    subset = gaussians[chosen]
+    cut = display_from_base(pack_gaussians(subset), subset, torch.zeros(len(chosen), dtype=torch.bool),
+                            selected[chosen], view_position)
+    return order, cut
+
+
 @dataclasses.dataclass
 class _Entry:
     base_of: Gaussians | None = None
@@ -98,17 +109,22 @@ class FrameBufferCache:
             return self.display(key, gaussians, deleted, selected, revision, view_position)
         entry = self._entries.setdefault(key, _Entry())
         self._entries.move_to_end(key)
-        if entry.order_of is not gaussians:
-            entry.order, entry.order_of, entry.cut_key = importance_order(gaussians), gaussians, None
         cut_key = (revision, view_position, budget)
-        if entry.cut_key != cut_key:
-            chosen = torch.from_numpy(chosen_splats(entry.order, deleted.numpy(), budget))
-            subset = gaussians[chosen]
-            entry.cut = display_from_base(pack_gaussians(subset), subset, torch.zeros(len(chosen), dtype=torch.bool),
-                                          selected[chosen], view_position)
-            entry.cut_key = cut_key
-            self._evict()
+        if entry.order_of is not gaussians or entry.cut_key != cut_key:
+            order = entry.order if entry.order_of is gaussians else None
+            self.store_cut(key, gaussians, *cut_buffer(gaussians, deleted, selected, view_position, budget, order), cut_key)
         return entry.cut
+
+    def has_cut(self, key: tuple[str, int], gaussians: Gaussians, cut_key: tuple) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry.order_of is gaussians and entry.cut_key == cut_key
+
+    def store_cut(self, key: tuple[str, int], gaussians: Gaussians, order: np.ndarray, cut: np.ndarray,
+                  cut_key: tuple) -> None:
+        """Keep a cut made by :func:`cut_buffer` (maybe on another thread) for ``key``."""
+        entry = self._entries.setdefault(key, _Entry())
+        entry.order, entry.order_of, entry.cut, entry.cut_key = order, gaussians, cut, cut_key
+        self._evict()
 
     def drop_layer(self, name: str) -> None:
         for key in [k for k in self._entries if k[0] == name]:

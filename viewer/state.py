@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from torch import Tensor
 from lyra.errors import EditError
 from lyra.progress import Progress, report, subrange
 from lyra.scene import Gaussians, GaussianSequence
-from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
+from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache, cut_buffer
 from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
 from viewer.layers import Frame, Layer, LayerInfo, TimeInfo, edited_lazy_frames
 from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
@@ -59,6 +60,7 @@ class AppState:
         self.budget_paused, self.budget_playing = DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
         self.playing = False
         self.sent: dict[str, tuple[int, int]] = {}  # layer -> (splats sent, splats live) of its last send
+        self._prefetcher: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ layers
     def add_scene(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
@@ -365,15 +367,38 @@ class AppState:
                 return GaussianSequence(kept, list(layer.times), layer.fps)
             return kept[0]
 
-    def prefetch(self, ahead: int = 2) -> None:
-        """Start reading the next ``ahead`` frames of every lazy layer on its background thread (playback)."""
+    def prefetch(self, ahead: int = 2) -> list:
+        """Prepare the next ``ahead`` frames on one background thread (playback): read lazy frames and,
+        above the splat budget, pack their cut buffers, so a frame switch is a cache hit and one send."""
         with self.lock:
+            jobs = []
+            budget = self.budget_playing if self.playing else self.budget_paused
             for layer in self.layers.values():
                 i = layer.frame_index(self.frame)
-                upcoming = [j % len(layer.frames) for j in range(i + 1, i + 1 + ahead)]
-                lazy = [j for j in upcoming if layer.frames[j].is_lazy]
-                if lazy:
-                    layer.frames[lazy[0]].lazy.prefetch([layer.frames[j].index for j in lazy])
+                for j in dict.fromkeys(k % len(layer.frames) for k in range(i + 1, i + 1 + ahead)):
+                    frame = layer.frames[j]
+                    live = len(frame.deleted) - int(frame.deleted.sum())
+                    bake = self.view_position if frame.sh_degree > 0 else None
+                    if frame.is_lazy or live > budget:
+                        jobs.append((layer.name, j, frame, frame.revision, frame.deleted, frame.selected, bake, budget))
+            if not jobs:
+                return []
+            if self._prefetcher is None:
+                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viewer-prefetch")
+        return [self._prefetcher.submit(self._prepare, *job) for job in jobs]  # futures (tests and benches wait)
+
+    def _prepare(self, name, index, frame, revision, deleted, selected, bake, budget) -> None:
+        key, cut_key = (name, index), (revision, bake, budget)
+        gaussians = frame.gaussians  # a lazy frame is read here, off the lock
+        with self.lock:
+            if frame.revision != revision or self._buffers.has_cut(key, gaussians, cut_key):
+                return
+        if len(deleted) - int(deleted.sum()) <= budget:
+            return
+        order, cut = cut_buffer(gaussians, deleted, selected, bake, budget)
+        with self.lock:
+            if frame.revision == revision and self.layers.get(name) is not None:
+                self._buffers.store_cut(key, gaussians, order, cut, cut_key)
 
     def visible_current_frames(self) -> list[Gaussians]:
         """The current frame of every visible layer, soft deletes applied (what a server render draws)."""

@@ -33,10 +33,22 @@ def test_prefetch_reads_the_next_frames_in_the_background(lazy_clip):
     state = AppState()
     state.add_scene(seq, "clip")
     state.set_frame(1)
-    state.prefetch(ahead=2)
-    for future in seq.frames.prefetch([2, 3]):  # the same futures: wait for the background reads
+    reads = seq.frames.reads
+    for future in state.prefetch(ahead=2):
         future.result(timeout=60)
-    assert {2, 3} <= set(seq.frames.cached())
+    assert {2, 3} <= set(seq.frames.cached()) and seq.frames.reads == reads + 2
+
+
+def test_prefetch_prepares_the_cut_buffer_so_a_switch_is_a_cache_hit(lazy_clip):
+    seq, _ = lazy_clip
+    state = AppState()
+    state.add_scene(seq, "clip")
+    state.set_splat_budget(paused=50, playing=50)
+    for future in state.prefetch(ahead=1):
+        future.result(timeout=60)
+    prepared = state._buffers._entries[("clip", 1)].cut
+    state.set_frame(1)
+    assert state.send_buffer("clip", 1) is prepared and len(prepared) == 50
 
 
 def test_edits_on_lazy_frames_reach_every_frame_and_export_streams(lazy_clip):
