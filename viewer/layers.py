@@ -47,7 +47,7 @@ class Frame:
         return self.lazy.sh_degrees[self.index] if self.is_lazy else self._gaussians.sh_degree
 
     def snapshot(self) -> FrameSnapshot:
-        return FrameSnapshot(self.gaussians, self.deleted, self.selected)
+        return FrameSnapshot(self.deleted, self.selected)
 
 
 @dataclasses.dataclass

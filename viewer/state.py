@@ -29,11 +29,12 @@ from lyra.errors import EditError
 from lyra.progress import Progress, report, subrange
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache, cut_buffer
-from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
+from viewer.history import EditCommand, History, ReplacePatch, RowPatch
 from viewer.layers import Frame, Layer, LayerInfo, TimeInfo, edited_lazy_frames
 from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
 
 SCOPES = ("all", "current")
+REPLACE = object()  # _commit's op for edits that replace whole frames (the history keeps before and after)
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
 
 
@@ -297,7 +298,7 @@ class AppState:
                 if len(new) != len(frame.gaussians):
                     raise EditError(f"{label} changed the splat count; edits must keep it")
                 changes[i] = (frame.deleted, frame.selected, new)
-            self._commit(layer, label, changes)
+            self._commit(layer, label, changes, op)
             return len(targets)
 
     def replace_splats(self, label: str, fn: Callable[[Gaussians, Progress | None], Gaussians],
@@ -316,44 +317,76 @@ class AppState:
             if self.layers.get(layer.name) is not layer or any(layer.frames[i].revision != rev for i, (rev, _) in inputs.items()):
                 raise EditError(f"{label}: the scene changed while it ran; run it again")
             zeros = lambda n: torch.zeros(n, dtype=torch.bool)  # noqa: E731
-            self._commit(layer, label, {i: (zeros(len(g)), zeros(len(g)), g) for i, g in results.items()})
+            self._commit(layer, label, {i: (zeros(len(g)), zeros(len(g)), g) for i, g in results.items()}, REPLACE)
             return [len(g) for g in results.values()]
 
-    def _commit(self, layer: Layer, label: str, changes: dict) -> None:
-        """Apply per-frame changes ``{i: (deleted, selected[, gaussians])}`` as one undoable command."""
+    def _commit(self, layer: Layer, label: str, changes: dict, op: Callable | None = None) -> None:
+        """Apply per-frame changes ``{i: (deleted, selected[, gaussians])}`` as one undoable command.
+
+        A new Gaussians must come from ``op(frame.gaussians, frame.selected)``: the history keeps
+        only the selected rows' old values and the op (:class:`viewer.history.RowPatch`).
+        """
         if not changes:
             raise EditError(f"{label}: nothing to change")
         start = time.perf_counter()
-        before, after = {}, {}
+        before, after, patches = {}, {}, {}
         for i, change in changes.items():
-            frame = layer.frames[i]
-            before[(layer.name, i)] = frame.snapshot()
+            frame, key = layer.frames[i], (layer.name, i)
+            before[key] = frame.snapshot()
+            if len(change) > 2 and op is REPLACE:  # a count-changing edit (simplify): keep both sets
+                patches[key] = ReplacePatch(frame.gaussians, change[2])
+            elif len(change) > 2:
+                patches[key] = RowPatch.record(frame.gaussians, change[2], frame.selected, op, self.history.last_patch(key))
             self._set_frame(frame, deleted=change[0], selected=change[1], gaussians=change[2] if len(change) > 2 else None)
-            after[(layer.name, i)] = frame.snapshot()
-        self.history.push(EditCommand(label, before, after))
+            after[key] = frame.snapshot()
+        self.history.push(EditCommand(label, before, after, patches), live=self._live_tensors())
         self._record(label, start)
+
+    def _live_tensors(self) -> list[Tensor]:
+        """Every tensor the loaded scenes hold now (history bytes shared with these cost nothing extra)."""
+        live = []
+        for layer in self.layers.values():
+            for frame in layer.frames:
+                live += [frame.deleted, frame.selected]
+                if not frame.is_lazy:  # a lazy frame's splats live in its sequence's cache: never read them here
+                    g = frame.gaussians
+                    live += [g.means, g.quats, g.scales, g.opacities, g.sh]
+        return live
+
+    def history_bytes(self) -> int:
+        """Bytes the undo history keeps alive beyond the scenes themselves."""
+        with self.lock:
+            return self.history.nbytes(self._live_tensors())
 
     def undo(self) -> str | None:
         """Undo the last edit; returns its label (None when there is nothing to undo)."""
         with self.lock:
             command = self.history.pop_undo()
             if command is not None:
-                self._restore(command.before, f"Undo {command.label}")
+                self._restore(command, undo=True)
             return None if command is None else command.label
 
     def redo(self) -> str | None:
         with self.lock:
             command = self.history.pop_redo()
             if command is not None:
-                self._restore(command.after, f"Redo {command.label}")
+                self._restore(command, undo=False)
             return None if command is None else command.label
 
-    def _restore(self, snapshots: dict[FrameKey, FrameSnapshot], label: str) -> None:
+    def _restore(self, command: EditCommand, undo: bool) -> None:
+        """Put the frames of ``command`` back to before it (undo) or after it (redo); exact either way."""
         start = time.perf_counter()
-        for (name, i), snap in snapshots.items():
-            if name in self.layers:
-                self._set_frame(self.layers[name].frames[i], deleted=snap.deleted, selected=snap.selected, gaussians=snap.gaussians)
-        self._record(label, start)
+        for (name, i), snap in (command.before if undo else command.after).items():
+            if name not in self.layers:
+                continue
+            frame = self.layers[name].frames[i]
+            patch = command.patches.get((name, i))
+            gaussians = None
+            if patch is not None:
+                # redo runs the op on the state before the edit, with the selection it had then
+                gaussians = patch.undo(frame.gaussians) if undo else patch.redo(frame.gaussians, command.before[(name, i)].selected)
+            self._set_frame(frame, deleted=snap.deleted, selected=snap.selected, gaussians=gaussians)
+        self._record(f"{'Undo' if undo else 'Redo'} {command.label}", start)
 
     # ------------------------------------------------------------ export
     def edited_scene(self, name: str | None = None) -> Gaussians | GaussianSequence:
@@ -497,9 +530,9 @@ class AppState:
             shown = total = selected = selected_all = 0
             for layer in self.layers.values():
                 frame = layer.frames[layer.frame_index(self.frame)]
-                total += len(frame.gaussians)
+                total += len(frame.deleted)
                 if layer.visible:
-                    shown += len(frame.gaussians) - int(frame.deleted.sum())
+                    shown += len(frame.deleted) - int(frame.deleted.sum())
                 selected += int(frame.selected.sum())
                 selected_all += sum(int(f.selected.sum()) for f in layer.frames)
             return {"shown": shown, "total": total, "selected": selected, "selected_all": selected_all}
