@@ -29,9 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyra.errors import InputDataError
-
     from lyra.distill.make_data import make_synthetic_data, rank_and_world
+    from lyra.errors import InputDataError
     from lyra.model.tokenizer import load_cosmos_tokenizer
 
     size = args.size or ("704x1280" if args.teacher == "gen3c" else "64x96")
