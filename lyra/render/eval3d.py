@@ -42,6 +42,7 @@ def ray_coefficients(
     w2c: Tensor,  # [4, 4]
     intrinsics: Tensor,  # [4] (fx, fy, cx, cy)
     expand_at: Tensor,  # [N, 2] pixel around which the quadratics are expanded (the box centre)
+    opacities: Tensor,  # [N], folded into the numerator (see below)
 ) -> Tensor:  # [N, NUM_COLUMNS]
     """Per-splat coefficients of the numerator and denominator quadratics of ``dist^2``.
 
@@ -51,7 +52,9 @@ def ray_coefficients(
     ``S_bb``, ``S_ag``, ``S_bg``, ``S_gg``, so that
     ``Q = S_aa du^2 + 2 S_ab du dv + S_bb dv^2 + 2 S_ag du + 2 S_bg dv + S_gg``.
     Expanding near the splat keeps the float32 cancellation at the level of
-    the EWA conic's. Differentiable in all inputs except ``expand_at``.
+    the EWA conic's. The numerator is ``N - 2 log(o) D``, so
+    that ``N / D`` is ``-2`` times the whole exponent ``log(o) - dist^2 / 2``
+    (both terms are >= 0: no cancellation). Differentiable in all inputs except ``expand_at``.
     """
     rot_cam, trans = w2c[:3, :3], w2c[:3, 3]
     fx, fy, cx, cy = intrinsics.unbind(-1)
@@ -73,8 +76,10 @@ def ray_coefficients(
     b = forms[..., 1] / fy
     at = expand_at.detach().to(means.dtype)
     g = forms[..., 2] + a * (at[:, 0, None, None] - cx) + b * (at[:, 1, None, None] - cy)  # forms at expand_at
-    sums = [a * a, a * b, b * b, a * g, b * g, g * g]
-    return torch.cat([t.sum(-1) for t in sums], -1)  # [N, 12]
+    sums = torch.stack([(t[0] * t[1]).sum(-1) for t in ((a, a), (a, b), (b, b), (a, g), (b, g), (g, g))], 1)
+    log_o = torch.log(opacities.clamp_min(1e-30))[:, None]  # sums: [N, 6, 2 (numerator, denominator)]
+    sums = torch.stack([sums[..., 0] - 2.0 * log_o * sums[..., 1], sums[..., 1]], -1)
+    return sums.reshape(len(means), NUM_COLUMNS)
 
 
 class BoxTables(NamedTuple):
@@ -110,7 +115,7 @@ def box_tables(tile: int, dtype: torch.dtype, device: torch.device) -> BoxTables
 
 
 def ray_exponent(
-    rows: Tensor,  # [A, K, >= 5 + NUM_COLUMNS] (mx, my, rx, ry, log o, ray coefficients, ...)
+    rows: Tensor,  # [A, K, >= 4 + NUM_COLUMNS] (mx, my, rx, ry, ray coefficients with log o folded in, ...)
     origin: Tensor,  # [A, 2] tile centres in pixels
     valid: Tensor,  # [A, K]
     monomials: Tensor,  # [6, P] (x^2, xy, y^2, x, y, 1) in tile-local coordinates
@@ -120,19 +125,19 @@ def ray_exponent(
     ``BOX_PENALTY`` outside a splat's screen box ``|p - mean2d| <= extent`` (gsplat evaluates a
     splat only where its box reaches) and for padding slots.
 
-    The quadratics are expanded at ``(mx, my)``; ``log o`` enters as ``N - 2 log(o) D`` so that
-    the exponent is one ``addcdiv`` of contiguous blocks."""
+    The quadratics are expanded at ``(mx, my)``; ``log o`` is in the numerator (``N - 2 log(o) D``,
+    :func:`ray_coefficients`) so that the exponent is one ``addcdiv`` of
+    contiguous blocks."""
     num, k = rows.shape[:2]
     tile = tables.tile
-    s_aa, s_ab, s_bb, s_ag, s_bg, s_gg = rows[..., 5 : 5 + NUM_COLUMNS].reshape(num, k, 6, 2).unbind(-2)  # [A, K, 2]
+    s_aa, s_ab, s_bb, s_ag, s_bg, s_gg = rows[..., 4 : 4 + NUM_COLUMNS].reshape(num, k, 6, 2).unbind(-2)  # [A, K, 2]
     dx = (origin[:, None, 0] - rows[..., 0]).unsqueeze(-1)  # [A, K, 1] tile centre relative to the splat
     dy = (origin[:, None, 1] - rows[..., 1]).unsqueeze(-1)
     lin_x = s_aa * dx + s_ab * dy + s_ag  # half the coefficients of the tile-local x and y
     lin_y = s_ab * dx + s_bb * dy + s_bg
     const = (lin_x + s_ag) * dx + (lin_y + s_bg) * dy + s_gg
-    quad = torch.stack([s_aa, 2.0 * s_ab, s_bb, 2.0 * lin_x, 2.0 * lin_y, const], -2)  # [A, K, 6, 2]
-    numer = quad[..., 0] - (2.0 * rows[..., 4, None]) * quad[..., 1]  # N - 2 log(o) D: both >= 0, no cancellation
-    coef = torch.stack([numer, quad[..., 1]], 1).reshape(num, 2 * k, 6)  # [A, 2K, 6]
+    quad = torch.stack([s_aa, 2.0 * s_ab, s_bb, 2.0 * lin_x, 2.0 * lin_y, const], -1)  # [A, K, 2, 6]
+    coef = quad.transpose(1, 2).reshape(num, 2 * k, 6)  # [A, 2K, 6]: numerators, then denominators
     with torch.no_grad():
         # Pixel index range [lo, hi) of the box along each axis of the tile (pixel t sits at local[t]).
         shift = torch.cat([dx, dy], -1).neg_().add_(0.5 * tile - 0.5)  # [A, K, 2] mean in pixel-index units
