@@ -56,30 +56,38 @@ def ray_coefficients(
     that ``N / D`` is ``-2`` times the whole exponent ``log(o) - dist^2 / 2``
     (both terms are >= 0: no cancellation). Differentiable in all inputs except ``expand_at``.
     """
+    # Everything as [.., N] rows ("structure of arrays"): sums over 3 forms are adds of contiguous
+    # rows and the camera rotation one small matmul, where [N, 3] layouts reduce over a
+    # 3-element last dimension (1M splats: ~300 -> ~100 ms on one CPU thread).
     rot_cam, trans = w2c[:3, :3], w2c[:3, 3]
     fx, fy, cx, cy = intrinsics.unbind(-1)
-    center = means @ rot_cam.T + trans  # [N, 3]
-    # Camera-space axes r_i by coordinate: axis_c[:, i] = (R_cam R)[c, i]; [N, 3] products rather
-    # than a batched 3x3 matmul (several times slower on CPU).
-    r0, r1, r2 = quats_to_rotmats(quats).unbind(-2)  # rows of R, [N, 3] each
-    ax, ay, az = (rot_cam[c, 0] * r0 + rot_cam[c, 1] * r1 + rot_cam[c, 2] * r2 for c in range(3))  # [N, 3]
-    s_max = scales.amax(-1, keepdim=True)  # [N, 1]
-    rel = torch.clamp_min(scales / s_max, MIN_RELATIVE_SCALE)  # [N, 3]
-    others = torch.stack([rel[:, 1] * rel[:, 2], rel[:, 0] * rel[:, 2], rel[:, 0] * rel[:, 1]], -1)  # s_j s_k
-    weight = rel / s_max
-    mx, my, mz = center[:, 0:1], center[:, 1:2], center[:, 2:3]
-    # Numerator forms s_i (m x r_i) / s_max^2 and denominator forms (s_j s_k) r_i, by coordinate.
-    numer = [(my * az - mz * ay) * weight, (mz * ax - mx * az) * weight, (mx * ay - my * ax) * weight]
-    denom = [ax * others, ay * others, az * others]
-    forms = torch.stack([torch.stack(numer, -1), torch.stack(denom, -1)], 1)  # [N, 2, 3 forms, 3] on d
-    a = forms[..., 0] / fx  # [N, 2, 3]
-    b = forms[..., 1] / fy
-    at = expand_at.detach().to(means.dtype)
-    g = forms[..., 2] + a * (at[:, 0, None, None] - cx) + b * (at[:, 1, None, None] - cy)  # forms at expand_at
-    sums = torch.stack([(t[0] * t[1]).sum(-1) for t in ((a, a), (a, b), (b, b), (a, g), (b, g), (g, g))], 1)
-    log_o = torch.log(opacities.clamp_min(1e-30))[:, None]  # sums: [N, 6, 2 (numerator, denominator)]
-    sums = torch.stack([sums[..., 0] - 2.0 * log_o * sums[..., 1], sums[..., 1]], -1)
-    return sums.reshape(len(means), NUM_COLUMNS)
+    n = len(means)
+    center = rot_cam @ means.T + trans[:, None]  # [3, N] camera space
+    rot = quats_to_rotmats(quats).permute(1, 2, 0).reshape(3, 3 * n)  # [3 (row j), 3 (axis i) * N]
+    axes = (rot_cam @ rot).reshape(3, 3, n)  # [3 (coordinate c), 3 (axis i), N]: axis i in camera space
+    scales_t = scales.T  # [3, N]
+    s_max = scales_t.amax(0)  # [N]
+    rel = torch.clamp_min(scales_t / s_max, MIN_RELATIVE_SCALE)  # [3, N]
+    others = torch.stack([rel[1] * rel[2], rel[0] * rel[2], rel[0] * rel[1]])  # [3, N] s_j s_k
+    weight = rel / s_max  # [3, N]
+    mx, my, mz = center  # [N] each
+    ax, ay, az = axes  # [3, N] each
+    # Coefficients on d = (dx, dy, 1) of the numerator forms s_i (m x r_i) / s_max^2 (rows 0-2)
+    # and the denominator forms (s_j s_k) r_i (rows 3-5).
+    form_x = torch.cat([(my * az - mz * ay) * weight, ax * others])  # [6, N]
+    form_y = torch.cat([(mz * ax - mx * az) * weight, ay * others])
+    form_z = torch.cat([(mx * ay - my * ax) * weight, az * others])
+    at = expand_at.detach().to(means.dtype).T  # [2, N]
+    a = form_x / fx
+    b = form_y / fy
+    g = form_z + a * (at[0] - cx) + b * (at[1] - cy)  # [6, N] the forms at expand_at
+    out = means.new_empty(6, 2, n)  # [6 sums, 2 (numerator, denominator), N]
+    for row, (u, v) in enumerate(((a, a), (a, b), (b, b), (a, g), (b, g), (g, g))):
+        prod = (u * v).reshape(2, 3, n)
+        out[row] = prod[:, 0] + prod[:, 1] + prod[:, 2]  # adds of contiguous rows, not a 3-wide reduction
+    log_o = torch.log(opacities.clamp_min(1e-30))
+    sums = torch.stack([out[:, 0] - 2.0 * log_o * out[:, 1], out[:, 1]], 1)  # numerator N - 2 log(o) D
+    return sums.reshape(NUM_COLUMNS, n).T  # [N, 12]: (sum, numerator/denominator) pairs
 
 
 class BoxTables(NamedTuple):
