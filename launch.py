@@ -3,7 +3,14 @@
 Opens each SCENE (PLY, compressed PLY, .splat, Lyra tensor file, sequence
 folder or zip of frames); with none, the bundled demo scenes (built once into
 the cache folder). Binds 127.0.0.1 unless ``--host`` says otherwise. Runs
-without a TTY; Ctrl-C or SIGTERM stops it cleanly (exit status 0).
+without a TTY; Ctrl-C or SIGTERM stops it cleanly (exit status 0), even with
+loads stuck in the kernel.
+
+Who may drive it (:mod:`viewer.security`): websockets only from the viewer's
+own origin (``--allow-origin`` adds others); beyond loopback, only clients with
+the access token (``--token``, else generated and printed in the URL); never a
+share tunnel. Clients open paths only inside the command-line scenes and
+``--data-dir`` folders unless ``--open-anywhere``.
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -30,19 +39,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", default="exports", help="folder that server-side exports are confined to")
     parser.add_argument("--max-upload-mb", type=float, default=1024.0, help="largest browser upload accepted, in MiB")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where the demo scenes are built")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="also accept websocket connections from pages at ORIGIN (e.g. http://myhost:3000; "
+                             "'*' for any page: only on a trusted network); repeatable")
+    parser.add_argument("--token", default=None,
+                        help="access token clients must present (default: none on loopback, generated otherwise)")
+    parser.add_argument("--data-dir", action="append", default=[], metavar="DIR",
+                        help="folder whose scenes clients may open by path (repeatable; the command-line "
+                             "scenes are always allowed)")
+    parser.add_argument("--open-anywhere", action="store_true",
+                        help="let clients open any server path the process can read (trusted clients only)")
+    parser.add_argument("--open-timeout", type=float, default=300.0, metavar="S",
+                        help="give up an Open-by-path load after S seconds (default 300)")
     return parser.parse_args(argv)
 
 
 def start_viewer(args: argparse.Namespace):
     """Start the server and open the scenes; returns the :class:`viewer.app.ViewerApp`."""
-    import viser
-
     from viewer.app import ViewerApp
+    from viewer.security import AccessPolicy, start_server
 
-    server = viser.ViserServer(host=args.host, port=args.port, verbose=False)
-    app = ViewerApp(server, output_dir=args.output_dir, max_upload_mb=args.max_upload_mb)
-    app.set_background((255, 255, 255))
+    policy = AccessPolicy.for_host(args.host, args.allow_origin, args.token)
+    server = start_server(args.host, args.port, policy, verbose=False)
     paths = [Path(p) for p in args.scenes]
+    app = ViewerApp(server, output_dir=args.output_dir, max_upload_mb=args.max_upload_mb,
+                    data_dirs=[*args.data_dir, *paths], open_anywhere=args.open_anywhere,
+                    open_timeout_s=args.open_timeout)
+    app.access_policy = policy
+    app.set_background((255, 255, 255))
     if paths:
         for path in paths:
             app.action(f"Open {path}", lambda p=path: app.open_scene(p))
@@ -50,11 +74,37 @@ def start_viewer(args: argparse.Namespace):
     from scenes.build_demo import ensure_demo_scenes
 
     static_path, dynamic_path = ensure_demo_scenes(Path(args.cache_dir))
+    app.paths.add(static_path)
+    app.paths.add(dynamic_path)
     static = app.action("Open demo", lambda: app.open_scene(static_path))
     app.action("Open demo", lambda: app.open_scene(dynamic_path))
     if static is not None:  # the two demos share a stage: show the 4D one, the static one is a click away
         app.action("Hide static demo", lambda: app.state.set_visible(static, False))
     return app
+
+
+def viewer_url(host: str, port: int, token: str | None) -> str:
+    """The URL to print: ``localhost`` for loopback binds, the token as a query parameter when one is needed."""
+    from viewer.security import is_loopback
+
+    shown = "localhost" if is_loopback(host) else (socket.gethostname() if host in ("0.0.0.0", "::", "") else host)
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}" + (f"/?token={token}" if token else "")
+
+
+def shutdown(app, grace_s: float = 5.0) -> None:
+    """Stop the viewer: cancel jobs, stop the server, wait at most ``grace_s`` for running jobs."""
+    app.stop()
+    app.server.stop()
+    deadline = time.monotonic() + grace_s
+    for job in list(app.jobs):
+        job.wait(max(0.0, deadline - time.monotonic()))
+
+
+def _stuck_threads() -> list[str]:
+    """Non-daemon threads still alive (viser's callback pool among them) that would block interpreter exit."""
+    return [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     app = start_viewer(args)
-    port = app.server.get_port()
-    host = app.server.get_host()
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
-    print(f"Lyra Studio running at http://{shown}:{port}", flush=True)
+    policy = app.access_policy
+    print(f"Lyra Studio running at {viewer_url(app.server.get_host(), app.server.get_port(), policy.token)}", flush=True)
+    if not policy.loopback:
+        print(f"WARNING: bound to {args.host}: other machines can reach this viewer. Only clients with the access "
+              "token in the URL above can use it; share that URL only with people you trust.", flush=True)
     with app.state.lock:
         names = list(app.state.layers)
     print(f"Loaded: {', '.join(names) or 'nothing'}", flush=True)
@@ -74,9 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):
             pass
     finally:
-        app.stop()
-        app.server.stop()
+        shutdown(app)
     print("Lyra Studio stopped.", flush=True)
+    stuck = _stuck_threads()
+    if stuck:
+        # A callback thread blocked in the kernel (a hung network read) would keep the interpreter from
+        # exiting forever: it joins every pool thread. Leave now; everything we own is already stopped.
+        print(f"Leaving {len(stuck)} stuck thread(s) behind.", flush=True)
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 

@@ -5,6 +5,9 @@
 * packing viser's buffer for 1M splats with :mod:`viewer.splat_buffer`, against
   viser's own conversion measured in the same run (its ``set_gaussians``
   packers, fed the ``[N, 3, 3]`` covariances they need) (target: within 1.5x);
+* undo-history bytes after 20 colour edits of one box selection on a 1M-splat
+  SH-3 scene (target: under 5% of the scene's size), against the whole-SH copies
+  the history used to keep;
 * a 4D frame switch at 200k splats per frame with a real viser server on
   localhost and a websocket client connected: from the frame change until the
   client has received the whole new buffer (target: under 40 ms), plus the
@@ -75,6 +78,42 @@ def bench_edits(n: int, repeats: int) -> dict:
             "undo_ms": round(undo_ms, 2), "delete_with_display_buffer_ms": round(delete_shown_ms, 2),
             "undo_with_display_buffer_ms": round(undo_shown_ms, 2), "target_ms": 50,
             "selected": int(state.current().selected.sum())}
+
+
+def bench_undo_history(n: int, edits: int = 20) -> dict:
+    """Undo-history bytes after ``edits`` colour edits of one box selection on an SH-3 scene (target < 5%).
+
+    The baseline is what the history held before issue 9: one whole SH tensor per colour edit
+    (``edits * sh bytes``; computed, not allocated: 20 of them would be ~3.8 GB at 1M splats).
+    """
+    from lyra.scene.synthetic import random_gaussians as synthetic
+    from viewer import edit_actions as act
+    from viewer.state import AppState
+
+    state = AppState()
+    scene = synthetic(n, seed=0, sh_degree=3, spread=0.6, max_scale=0.03, sh_std=0.5)
+    scene_bytes = sum(t.numel() * t.element_size() for t in (scene.means, scene.quats, scene.scales,
+                                                             scene.opacities, scene.sh))
+    state.add_scene(scene, "bench")
+    box = dict(center=(0.0, 0.0, 0.0), wxyz=(0.9238795, 0.0, 0.3826834, 0.0), half_extents=(0.4, 0.5, 0.3))
+    selected = act.select_box(state, **box)
+    colour_edits = [lambda: act.brightness(state, 1.05), lambda: act.tint(state, (1.0, 0.3, 0.2), 0.1),
+                    lambda: act.saturation(state, 1.1)]
+    start = time.perf_counter()
+    for i in range(edits):
+        colour_edits[i % len(colour_edits)]()
+    edit_ms = (time.perf_counter() - start) * 1000 / edits
+    history = state.history_bytes()
+    start = time.perf_counter()
+    state.undo()
+    undo_ms = (time.perf_counter() - start) * 1000
+    baseline = edits * scene.sh.numel() * scene.sh.element_size()
+    return {"splats": n, "sh_degree": 3, "colour_edits": edits, "selected": selected,
+            "selected_fraction": round(selected / n, 4), "scene_bytes": scene_bytes,
+            "undo_history_bytes": history, "undo_history_fraction_of_scene": round(history / scene_bytes, 4),
+            "target_fraction": 0.05, "baseline_whole_sh_copies_bytes": baseline,
+            "baseline_fraction_of_scene": round(baseline / scene_bytes, 2),
+            "colour_edit_ms": round(edit_ms, 1), "undo_last_colour_edit_ms": round(undo_ms, 1)}
 
 
 def bench_packing(n: int, repeats: int) -> dict:
@@ -175,15 +214,19 @@ def main() -> None:
     parser.add_argument("--frame-splats", type=int, default=200_000)
     parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--history-splats", type=int, default=1_000_000, help="SH-3 scene for the undo-history figure")
+    parser.add_argument("--only", choices=["edits", "packing", "frame_switch", "undo_history"], default=None)
     args = parser.parse_args()
     # viser prints a banner (and libraries may log) on stdout; only the JSON result may go there.
     with contextlib.redirect_stdout(sys.stderr):
-        result = {
-            "torch_threads": torch.get_num_threads(),
-            "edits": bench_edits(args.splats, args.repeats),
-            "packing": bench_packing(args.splats, args.repeats),
-            "frame_switch": bench_frame_switch(args.frame_splats, args.frames, args.repeats),
+        benches = {
+            "edits": lambda: bench_edits(args.splats, args.repeats),
+            "packing": lambda: bench_packing(args.splats, args.repeats),
+            "frame_switch": lambda: bench_frame_switch(args.frame_splats, args.frames, args.repeats),
+            "undo_history": lambda: bench_undo_history(args.history_splats),
         }
+        result = {"torch_threads": torch.get_num_threads()}
+        result.update({name: run() for name, run in benches.items() if args.only in (None, name)})
     print(json.dumps(result, indent=2))
 
 

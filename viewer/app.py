@@ -22,18 +22,21 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import viser
 
 from lyra.errors import LyraError
+from lyra.fileio import clean_stale_temporaries
 from lyra.render.framing import Framing, frame_scene
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.jobs import Job
-from viewer.panels import edit, export, jobs, render, scene, status, time_panel
+from viewer.open_path import DEFAULT_OPEN_TIMEOUT_S, PathConfinement, load_with_deadline
+from viewer.panels import edit, export, generate, jobs, render, scene, status, time_panel
 from viewer.scene_sync import SceneSync
+from viewer.security import UploadLimiter, refuse_share
 from viewer.state import AppState
 
 WHITE = (255, 255, 255)
@@ -44,6 +47,7 @@ NOTE_SECONDS = 4.0
 PANELS: list[tuple[str | None, str | None, type]] = [
     ("Scene", viser.Icon.BOX, scene.ScenePanel),
     ("Scene", viser.Icon.BOX, time_panel.TimePanel),
+    ("Generate", viser.Icon.SPARKLES, generate.GeneratePanel),
     ("Edit", viser.Icon.PENCIL, edit.EditPanel),
     ("Export", viser.Icon.DOWNLOAD, export.ExportPanel),
     ("Render", viser.Icon.CAMERA, render.RenderPanel),
@@ -60,12 +64,22 @@ class ViewerApp:
         output_dir: str | os.PathLike = "exports",
         max_upload_mb: float = 1024.0,
         state: AppState | None = None,
+        data_dirs: Iterable[str | os.PathLike] = (),
+        open_anywhere: bool = False,
+        open_timeout_s: float = DEFAULT_OPEN_TIMEOUT_S,
     ):
+        """``data_dirs``: folders clients may open paths in (command-line scenes are added as they open);
+        ``open_anywhere`` lifts that confinement; ``open_timeout_s`` bounds one Open-by-path load."""
+        refuse_share(server)  # whoever built the server: no public tunnel, whatever a client asks
         self.server = server
         self.state = state or AppState()
         self.sync_scene = SceneSync(server, self.state)
         self.output_dir = Path(output_dir).expanduser().resolve()
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
+        self.uploads = UploadLimiter(server, self.max_upload_bytes, on_refused=self._upload_refused)
+        self.paths = PathConfinement(data_dirs, anywhere=open_anywhere)
+        self.open_timeout_s = float(open_timeout_s)
+        clean_stale_temporaries(self.output_dir)  # left by exports that were killed mid-write
         self.background_rgb = WHITE
         self.jobs: list[Job] = []
         self._jobs_lock = threading.Lock()
@@ -157,8 +171,10 @@ class ViewerApp:
                    replace: bool = False) -> str:
         """Load a scene file or folder as a layer; raises SceneFileError (state untouched).
 
-        ``replace``: the new scene replaces every loaded layer (after it loaded); else it is added as a layer.
-        ``drop_invalid``: drop splats with NaN/Inf values or zero quaternions instead of refusing the file.
+        For the server's own paths (command line, uploads); a client's typed path goes through
+        :meth:`open_path`. ``replace``: the new scene replaces every loaded layer (after it loaded);
+        else it is added as a layer. ``drop_invalid``: drop splats with NaN/Inf values or zero
+        quaternions instead of refusing the file.
         """
         from lyra.scene import load
 
@@ -169,15 +185,53 @@ class ViewerApp:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             loaded = load(path, drop_invalid=drop_invalid)
+        return self._add_loaded(loaded, path, name, caught, start, replace)
+
+    def open_path(self, raw: str, client: viser.ClientHandle | None = None, drop_invalid: bool = False,
+                  replace: bool = False) -> Job | None:
+        """Open-by-path for a client: confined to the served folders, loaded as a job with a deadline.
+
+        Returns the job (None when the path was refused; the client is told why). The callback
+        thread returns at once, so stuck reads can never use up viser's callback threads.
+        """
+        from lyra.scene import load
+
+        try:
+            path = self.paths.check(raw)
+        except LyraError as exc:
+            self.notify("Open failed", str(exc), client, error=True)
+            return None
+        start = time.perf_counter()
+
+        def run(job: Job) -> str:
+            loaded, caught = load_with_deadline(lambda: load(path, drop_invalid=drop_invalid), self.open_timeout_s,
+                                                path, cancelled=lambda: job.cancelled)
+            return self._add_loaded(loaded, path, None, caught, start, replace)
+
+        return self.start_job(f"Open {path.name}", run, client)
+
+    def _upload_refused(self, client_id: int, name: str, size: int) -> None:
+        client = self.server.get_clients().get(client_id)
+        self.notify(f"Upload {name[:60]!r} refused", f"uploads are limited to {self.max_upload_bytes / 2**20:g} MiB "
+                    f"(this one: {size / 2**20:.1f} MiB; start the viewer with --max-upload-mb to change it)",
+                    client, error=True)
+
+    def _add_loaded(self, loaded, path: Path, name: str | None, caught: list, start: float, replace: bool) -> str:
+        """Add a loaded scene as a layer (replacing the others when asked), report loader warnings, frame it."""
         for warning in caught:
             self.notify(f"Opened {path.name} with a warning", str(warning.message))
         if replace:
             self.state.clear()
-        layer = self.state.add_scene(loaded, name or path.stem or path.name, source=str(path))
+        layer = self.add_scene_layer(loaded, name or path.stem or path.name, source=str(path))
         self.state.last_action = (f"Open {layer}", time.perf_counter() - start)
-        self.refresh()
         self.fit_camera()
-        if isinstance(loaded, GaussianSequence):
+        return layer
+
+    def add_scene_layer(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
+        """Add an in-memory scene as a new layer (a sequence's frames are pre-packed in a job); returns its name."""
+        layer = self.state.add_scene(scene, name, source=source)
+        self.refresh()
+        if isinstance(scene, GaussianSequence):
             self.start_job("Preparing frames", lambda job: self.state.prepack_frames(layer, job))
         return layer
 
@@ -191,10 +245,11 @@ class ViewerApp:
         framing = self.framing()
         targets = [client] if client is not None else list(self.server.get_clients().values())
         for c in targets:
-            self._place_camera(c, framing)
+            self.place_camera(c, framing)
 
     @staticmethod
-    def _place_camera(client: viser.ClientHandle, framing: Framing) -> None:
+    def place_camera(client: viser.ClientHandle, framing: Framing) -> None:
+        """Put ``client``'s camera at ``framing``'s starting view."""
         with client.atomic():
             client.camera.up_direction = tuple(framing.up.tolist())
             client.camera.position = tuple(framing.origin_c2w[:3, 3].tolist())
@@ -204,7 +259,7 @@ class ViewerApp:
         for panel in self.panels.values():
             if hasattr(panel, "attach_client"):
                 panel.attach_client(client)
-        self._place_camera(client, self.framing())
+        self.place_camera(client, self.framing())
 
     def set_background(self, rgb: tuple[int, int, int]) -> None:
         """Solid background colour (shown behind the splats, and used by server renders)."""

@@ -18,6 +18,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from lyra import fileio
 from lyra.errors import SceneFileError
 from lyra.scene import GaussianSequence, save
 from lyra.scene.formats import FORMAT_TABLE, writable_formats
@@ -30,13 +31,9 @@ def default_format(is_sequence: bool) -> str:
 
 
 def check_file_name(name: str) -> str:
-    """``name`` stripped; SceneFileError if it is empty or does not end in a real file name."""
-    name = name.strip()
-    if not name:
-        raise SceneFileError(None, "a file name", "an empty name")
-    if "\0" in name or "\\" in name or name.endswith("/") or Path(name).name in ("", ".", ".."):
-        raise SceneFileError(None, "a file name (no trailing '/', '.', '..', backslash or NUL)", repr(name))
-    return name
+    """``name`` stripped; SceneFileError if it is empty, does not end in a real file name, is too long
+    or deep, or holds control or invisible formatting characters (:func:`lyra.fileio.check_file_name`)."""
+    return fileio.check_file_name(name.strip())
 
 
 def resolve_inside(output_dir: str | os.PathLike, name: str) -> Path:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from lyra.scene import Gaussians
 from lyra.scene.sh import eval_sh
+from viewer.splat_budget import budget_rows, importance_order
 from viewer.splat_buffer import RGBA_WORD, pack_gaussians, pack_rgba_words, tint_rgba_words
 
 SELECTION_TINT = (255, 64, 200)
@@ -52,6 +53,7 @@ class _Entry:
     base: np.ndarray | None = None
     display_key: object = None
     display: np.ndarray | None = None
+    order: np.ndarray | None = None  # importance order of base_of's splats (for the splat budget)
 
     @property
     def nbytes(self) -> int:
@@ -73,12 +75,23 @@ class FrameBufferCache:
         self._entries.move_to_end(key)
         if entry.base_of is not gaussians:
             entry.base, entry.base_of, entry.display_key = pack_gaussians(gaussians), gaussians, None
+            entry.order = None
         display_key = (revision, view_position)
         if entry.display_key != display_key:
             entry.display = display_from_base(entry.base, gaussians, deleted, selected, view_position)
             entry.display_key = display_key
             self._evict()
         return entry.display
+
+    def within_budget(self, key: tuple[str, int], display: np.ndarray, deleted: Tensor, budget: int | None) -> np.ndarray:
+        """``display`` (from :meth:`display` for ``key``) cut to the ``budget`` most important splats."""
+        entry = self._entries.get(key)
+        if budget is None or entry is None or len(display) <= budget:
+            return display
+        if entry.order is None:
+            entry.order = importance_order(entry.base_of)
+        rows = budget_rows(entry.order, deleted.numpy(), budget)
+        return display if rows is None else display[rows]
 
     def drop_layer(self, name: str) -> None:
         for key in [k for k in self._entries if k[0] == name]:

@@ -19,7 +19,7 @@ class Frame:
     revision: int = 0  # bumped on every change; keys the display-buffer cache
 
     def snapshot(self) -> FrameSnapshot:
-        return FrameSnapshot(self.gaussians, self.deleted, self.selected)
+        return FrameSnapshot(self.deleted, self.selected)
 
 
 @dataclasses.dataclass

@@ -56,9 +56,10 @@ class SceneSync:
                     i = layer.frame_index(self.state.frame)
                     frame = layer.frames[i]
                     bake = self.state.view_position if frame.gaussians.sh_degree > 0 else None
-                    key = (i, frame.revision, bake, layer.visible)  # what the displayed buffer depends on
+                    budget = self.state.budget_playing if self.state.playing else self.state.budget_paused
+                    key = (i, frame.revision, bake, layer.visible, budget)  # what the sent buffer depends on
                     if self._sent.get(name) != key:
-                        sends.append((name, self.state.display_buffer(name, i), layer.visible, key))
+                        sends.append((name, self.state.send_buffer(name, i), layer.visible, key))
                 removed = [name for name in self._nodes if name not in self.state.layers]
             for name in removed:
                 self._nodes.pop(name).remove()

@@ -28,8 +28,9 @@ from lyra.errors import EditError
 from lyra.progress import Progress, report
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
-from viewer.history import EditCommand, FrameKey, FrameSnapshot, History
+from viewer.history import EditCommand, History, RowPatch
 from viewer.layers import Frame, Layer, LayerInfo, TimeInfo
+from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
 
 SCOPES = ("all", "current")
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
@@ -54,6 +55,10 @@ class AppState:
         self.last_action: tuple[str, float] | None = None  # (label, seconds taken)
         self._revision = 0
         self._buffers = FrameBufferCache(buffer_cache_bytes)
+        # splat budget (viewer.splat_budget): what the browser is sent, never what edits act on
+        self.budget_paused, self.budget_playing = DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
+        self.playing = False
+        self.sent: dict[str, tuple[int, int]] = {}  # layer -> (splats sent, splats live) of its last send
 
     # ------------------------------------------------------------ layers
     def add_scene(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
@@ -285,44 +290,72 @@ class AppState:
                 if len(new) != len(frame.gaussians):
                     raise EditError(f"{label} changed the splat count; edits must keep it")
                 changes[i] = (frame.deleted, frame.selected, new)
-            self._commit(layer, label, changes)
+            self._commit(layer, label, changes, op)
             return len(targets)
 
-    def _commit(self, layer: Layer, label: str, changes: dict) -> None:
-        """Apply per-frame changes ``{i: (deleted, selected[, gaussians])}`` as one undoable command."""
+    def _commit(self, layer: Layer, label: str, changes: dict, op: Callable | None = None) -> None:
+        """Apply per-frame changes ``{i: (deleted, selected[, gaussians])}`` as one undoable command.
+
+        A new Gaussians must come from ``op(frame.gaussians, frame.selected)``: the history keeps
+        only the selected rows' old values and the op (:class:`viewer.history.RowPatch`).
+        """
         if not changes:
             raise EditError(f"{label}: nothing to change")
         start = time.perf_counter()
-        before, after = {}, {}
+        before, after, patches = {}, {}, {}
         for i, change in changes.items():
-            frame = layer.frames[i]
-            before[(layer.name, i)] = frame.snapshot()
+            frame, key = layer.frames[i], (layer.name, i)
+            before[key] = frame.snapshot()
+            if len(change) > 2:
+                patches[key] = RowPatch.record(frame.gaussians, change[2], frame.selected, op, self.history.last_patch(key))
             self._set_frame(frame, deleted=change[0], selected=change[1], gaussians=change[2] if len(change) > 2 else None)
-            after[(layer.name, i)] = frame.snapshot()
-        self.history.push(EditCommand(label, before, after))
+            after[key] = frame.snapshot()
+        self.history.push(EditCommand(label, before, after, patches), live=self._live_tensors())
         self._record(label, start)
+
+    def _live_tensors(self) -> list[Tensor]:
+        """Every tensor the loaded scenes hold now (history bytes shared with these cost nothing extra)."""
+        live = []
+        for layer in self.layers.values():
+            for frame in layer.frames:
+                g = frame.gaussians
+                live += [g.means, g.quats, g.scales, g.opacities, g.sh, frame.deleted, frame.selected]
+        return live
+
+    def history_bytes(self) -> int:
+        """Bytes the undo history keeps alive beyond the scenes themselves."""
+        with self.lock:
+            return self.history.nbytes(self._live_tensors())
 
     def undo(self) -> str | None:
         """Undo the last edit; returns its label (None when there is nothing to undo)."""
         with self.lock:
             command = self.history.pop_undo()
             if command is not None:
-                self._restore(command.before, f"Undo {command.label}")
+                self._restore(command, undo=True)
             return None if command is None else command.label
 
     def redo(self) -> str | None:
         with self.lock:
             command = self.history.pop_redo()
             if command is not None:
-                self._restore(command.after, f"Redo {command.label}")
+                self._restore(command, undo=False)
             return None if command is None else command.label
 
-    def _restore(self, snapshots: dict[FrameKey, FrameSnapshot], label: str) -> None:
+    def _restore(self, command: EditCommand, undo: bool) -> None:
+        """Put the frames of ``command`` back to before it (undo) or after it (redo); exact either way."""
         start = time.perf_counter()
-        for (name, i), snap in snapshots.items():
-            if name in self.layers:
-                self._set_frame(self.layers[name].frames[i], deleted=snap.deleted, selected=snap.selected, gaussians=snap.gaussians)
-        self._record(label, start)
+        for (name, i), snap in (command.before if undo else command.after).items():
+            if name not in self.layers:
+                continue
+            frame = self.layers[name].frames[i]
+            patch = command.patches.get((name, i))
+            gaussians = None
+            if patch is not None:
+                # redo runs the op on the state before the edit, with the selection it had then
+                gaussians = patch.undo(frame.gaussians) if undo else patch.redo(frame.gaussians, command.before[(name, i)].selected)
+            self._set_frame(frame, deleted=snap.deleted, selected=snap.selected, gaussians=gaussians)
+        self._record(f"{'Undo' if undo else 'Redo'} {command.label}", start)
 
     # ------------------------------------------------------------ export
     def edited_scene(self, name: str | None = None) -> Gaussians | GaussianSequence:
@@ -376,6 +409,27 @@ class AppState:
             frame = layer.frames[i]
             bake = self.view_position if frame.gaussians.sh_degree > 0 else None
             return self._buffers.display((name, i), frame.gaussians, frame.deleted, frame.selected, frame.revision, bake)
+
+    def send_buffer(self, name: str, frame_index: int) -> np.ndarray:
+        """:meth:`display_buffer` cut to the splat budget (playing or paused); records "showing X of Y"."""
+        with self.lock:
+            full = self.display_buffer(name, frame_index)
+            budget = self.budget_playing if self.playing else self.budget_paused
+            sent = self._buffers.within_budget((name, frame_index), full, self.layers[name].frames[frame_index].deleted, budget)
+            self.sent[name] = (len(sent), len(full))
+            return sent
+
+    def set_splat_budget(self, paused: int, playing: int) -> None:
+        with self.lock:
+            self.budget_paused, self.budget_playing = max(1, int(paused)), max(1, int(playing))
+            self.version += 1
+
+    def budget_status(self) -> tuple[int, int] | None:
+        """(sent, live) summed over visible layers when the budget cut something, else None."""
+        with self.lock:
+            pairs = [self.sent[n] for n, layer in self.layers.items() if layer.visible and n in self.sent]
+            sent, live = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+            return (sent, live) if sent < live else None
 
     @property
     def buffer_cache_bytes(self) -> int:

@@ -20,6 +20,10 @@ COMMANDS: dict[str, str] = {
     "render": "Render a scene to an image or an MP4 along a camera trajectory",
     "decode": "Decode official Lyra SDG latents into Gaussians with the latent 3DGS decoder",
     "models": "Check which models of the registry (GEN3C, tokenizer, T5, depth, decoders) are on this machine",
+    "generate": "Generate a 3D scene from an image (or a 4D one from a video): fast lift or the Lyra pipeline",
+    "train": "Train the latent 3DGS decoder by self-distillation (a preset name or a YAML config)",
+    "eval": "Evaluate a decoder checkpoint on held-out SDG scenes (PSNR, SSIM, depth, Chamfer)",
+    "distill": "Self-distillation data: `lyra distill make-data --teacher synthetic|gen3c ...`",
 }
 
 

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from lyra.errors import SceneFileError
+from lyra.fileio import ensure_writable_folder
 from lyra.scene import GaussianSequence, load, save
 from lyra.scene.formats import writable_formats
 from lyra.scene.formats.detect import format_from_name
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if output.exists() and not args.overwrite:
         raise SceneFileError(output, "an output path that does not exist (or --overwrite)", "an existing file or folder")
     fmt = args.format or format_from_name(output)
+    ensure_writable_folder(output)  # an unwritable or uncreatable folder fails before the (long) load
     scene = load(args.input, drop_invalid=args.drop_invalid)
     if isinstance(scene, GaussianSequence) and fmt != "sequence":
         if len(scene) != 1:

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from lyra.errors import InputDataError
+from lyra.fileio import ensure_writable_folder
 from lyra.render.framing import TRAJECTORY_HELP
 from lyra.render.looks import LOOK_NAMES, default_look, look_options
 
@@ -74,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
     num_frames = 121 if args.frames is None else args.frames
     if num_frames < 1:
         raise InputDataError(f"--frames: expected at least 1, found {num_frames}")
+    if not (math.isfinite(args.fov) and 0.0 < args.fov < 180.0):
+        raise InputDataError(f"--fov: expected a vertical field of view between 0 and 180 degrees, found {args.fov:g}")
+    if not (math.isfinite(args.fps) and args.fps > 0.0):
+        raise InputDataError(f"--fps: expected a positive frame rate, found {args.fps:g}")
+    ensure_writable_folder(out)  # fail now, not after rendering every frame
     scene = load(args.scene)
     cameras, times = trajectory_cameras(
         scene, args.trajectory, 1 if still else num_frames, width, height,

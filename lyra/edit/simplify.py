@@ -63,22 +63,21 @@ def _mutual_pairs(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _merge(g: Gaussians, a: Tensor, b: Tensor) -> Gaussians:
     """Moment-matched merges of splats ``a[k]`` and ``b[k]`` (module docstring)."""
-    cov = g.covariances().double()
-    mass = splat_mass(g).double()
-    ma, mb = mass[a], mass[b]
+    ga, gb = g[a], g[b]  # only the splats being merged
+    cov_a, cov_b = ga.covariances().double(), gb.covariances().double()
+    ma, mb = splat_mass(ga).double(), splat_mass(gb).double()
     total = (ma + mb).clamp(min=1e-300)
     wa, wb = (ma / total)[:, None], (mb / total)[:, None]
-    means = g.means.double()
-    mean = wa * means[a] + wb * means[b]  # [M, 3]
-    da, db = means[a] - mean, means[b] - mean
-    merged_cov = (wa[..., None] * (cov[a] + da[:, :, None] * da[:, None, :])
-                  + wb[..., None] * (cov[b] + db[:, :, None] * db[:, None, :]))  # [M, 3, 3]
+    mean = wa * ga.means.double() + wb * gb.means.double()  # [M, 3]
+    da, db = ga.means.double() - mean, gb.means.double() - mean
+    merged_cov = (wa[..., None] * (cov_a + da[:, :, None] * da[:, None, :])
+                  + wb[..., None] * (cov_b + db[:, :, None] * db[:, None, :]))  # [M, 3, 3]
     eigvals, eigvecs = torch.linalg.eigh(merged_cov)
     eigvecs = eigvecs * torch.where(torch.linalg.det(eigvecs) < 0, -1.0, 1.0)[:, None, None]  # proper rotations
     scales = eigvals.clamp(min=1e-20).sqrt()
     area = scales.prod(1).clamp(min=_MIN_AREA).pow(2.0 / 3.0)
     opacity = (total / area).clamp(max=1.0)
-    sh = wa[..., None] * g.sh[a].double() + wb[..., None] * g.sh[b].double()
+    sh = wa[..., None] * ga.sh.double() + wb[..., None] * gb.sh.double()
     dtype = g.dtype
     return Gaussians(mean.to(dtype), normalize_quats(rotmats_to_quats(eigvecs).to(dtype)), scales.to(dtype),
                      opacity.to(dtype), sh.to(dtype))
@@ -99,10 +98,10 @@ def simplify(gaussians: Gaussians, target: int, *, progress: Progress | None = N
         a, b = _mutual_pairs(g.means.detach().cpu().double().numpy())
         if len(a) == 0:  # all centres coincide in chains of equal distances: merge along index order instead
             a, b = np.arange(0, len(g) - 1, 2), np.arange(1, len(g), 2)
-        means = g.means.detach().double()
-        mass = splat_mass(g).detach().double()
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        cost = mass[ta] * mass[tb] / (mass[ta] + mass[tb]).clamp(min=1e-300) * (means[ta] - means[tb]).pow(2).sum(1)
+        mass_a, mass_b = splat_mass(g[ta]).detach().double(), splat_mass(g[tb]).detach().double()
+        gap = (g.means[ta] - g.means[tb]).detach().double().pow(2).sum(1)
+        cost = mass_a * mass_b / (mass_a + mass_b).clamp(min=1e-300) * gap
         take = torch.argsort(cost, stable=True)[: len(g) - target]
         ta, tb = ta[take], tb[take]
         keep = torch.ones(len(g), dtype=torch.bool)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from lyra.errors import ConfigError, ShapeError
 from lyra.model.config import LyraDecoderConfig
@@ -52,6 +53,7 @@ class LyraDecoder(nn.Module):
             stride=config.deconv_stride,
             padding=config.deconv_padding,
         )
+        self.gradient_checkpointing = False  # training: recompute each block in backward (same math)
         # Official final pass: every Linear re-drawn (truncated normal), every LayerNorm 1/0.
         for child in self.children():
             child.apply(_final_init)
@@ -94,7 +96,10 @@ class LyraDecoder(nn.Module):
         x = x + self.patch_plucker_embed(plucker)
         x = x.reshape(batch, num_views * x.shape[1], x.shape[2])  # all views: one sequence
         for block in self.enc_blocks:
-            x = block(x)
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)  # recompute in backward: memory of one block
+            else:
+                x = block(x)
         x = self.enc_norm(x)
         x = x.reshape(batch * num_views, frames, h, w, -1).permute(0, 4, 1, 2, 3)  # [B*V, E, T, h, w]
         return self.deconv(x)

@@ -1,4 +1,4 @@
-"""Wiring of the generation stack: conditioning, the SDG folder layout, decoding.
+"""Wiring of the generation stack: conditioning, the SDG folder layout, decoding, depth, the lift.
 
 * :mod:`lyra.pipeline.conditioning` - decoder inputs from in-memory latents and
   :class:`lyra.render.Camera` batches (denormalised latents, rays, Plucker and
@@ -7,9 +7,20 @@
   (``rgb/ latent/ pose/ intrinsics/ depth/``), read and write.
 * :mod:`lyra.pipeline.decode` - :func:`decode_latents` (in memory) and
   :func:`decode_scene` (an SDG folder) -> Gaussians.
+* :mod:`lyra.pipeline.depth` - monocular depth (Depth Pro, Depth Anything V2 metric) or a depth file.
+* :mod:`lyra.pipeline.lift` - :func:`lift_image`: image + depth -> pixel-aligned Gaussians (the fast preview).
 """
 
 from lyra.pipeline.decode import decode_latents, decode_scene
+from lyra.pipeline.lift import lift_image
 from lyra.pipeline.sdg import Trajectory, read_scene, read_trajectory, write_trajectory
 
-__all__ = ["Trajectory", "decode_latents", "decode_scene", "read_scene", "read_trajectory", "write_trajectory"]
+__all__ = [
+    "Trajectory",
+    "decode_latents",
+    "decode_scene",
+    "lift_image",
+    "read_scene",
+    "read_trajectory",
+    "write_trajectory",
+]

@@ -30,6 +30,8 @@ from torch import Tensor
 from lyra.errors import InvalidGaussiansError
 from lyra.scene.sh import num_sh_coeffs, rgb_to_sh_dc, sh_dc_to_rgb, sh_degree_from_coeffs
 
+# Quaternions are stored unnormalised in files; below this largest |component| one is treated as zero.
+MIN_QUAT_NORM = 1e-8
 _CORE_FIELDS = ("means", "quats", "scales", "opacities", "sh")
 LYRA_ORIGIN = "lyra"  # official Lyra tensor files, scenes decoded by the Lyra decoder, files written from those
 
@@ -192,9 +194,14 @@ class Gaussians:
                 raise InvalidGaussiansError(f"extra attribute {name!r} has shape {tuple(value.shape)}, expected ({n}, ...)")
 
     def invalid_mask(self) -> Tensor:
-        """``[N]`` bool: splats with a NaN/Inf value or a zero quaternion."""
+        """``[N]`` bool: splats with a NaN/Inf value or a (near-)zero quaternion.
+
+        A quaternion counts as zero when its largest component is below
+        ``MIN_QUAT_NORM`` (its norm is within 2x of that): normalising
+        one of norm 1e-30 squares values to 0 in float32 and gives NaN rotations.
+        """
         bad = ~torch.isfinite(self.means).all(-1)
-        bad |= ~torch.isfinite(self.quats).all(-1) | (self.quats.abs().sum(-1) == 0)
+        bad |= ~torch.isfinite(self.quats).all(-1) | (self.quats.abs().amax(-1) < MIN_QUAT_NORM)
         bad |= ~torch.isfinite(self.scales).all(-1)
         bad |= ~torch.isfinite(self.opacities)
         bad |= ~torch.isfinite(self.sh).flatten(1).all(-1)

@@ -36,10 +36,11 @@ def test_empty_file_raises(tmp_path):
         load(tmp_path / "e.ply")
 
 
-def test_garbage_file_names_what_was_found(tmp_path):
+def test_garbage_file_names_what_was_found_without_quoting_it(tmp_path):
     (tmp_path / "g.ply").write_bytes(b"GARBAGE!" * 10)
-    with pytest.raises(SceneFileError, match="b'GARBAGE!'"):
+    with pytest.raises(SceneFileError, match="80 bytes of another kind") as info:
         load(tmp_path / "g.ply")
+    assert "GARBAGE" not in str(info.value)
 
 
 def test_missing_path_raises(tmp_path):

@@ -3,6 +3,7 @@ import os
 import pytest
 
 from lyra import fileio
+from lyra.errors import SceneFileError
 from lyra.fileio import atomic_directory, atomic_write
 
 
@@ -50,7 +51,7 @@ def test_atomic_directory_restores_the_old_folder_when_the_swap_fails(tmp_path, 
         return real_replace(src, dst)
 
     monkeypatch.setattr(fileio.os, "replace", failing_replace)
-    with pytest.raises(OSError, match="busy"), atomic_directory(target) as tmp:
+    with pytest.raises(SceneFileError, match="busy"), atomic_directory(target) as tmp:
         (tmp / "frame_00000.ply").write_text("new")
     assert (target / "frame_00000.ply").read_text() == "old"
     assert os.listdir(tmp_path) == ["clip"]

@@ -336,7 +336,7 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, gaussians
         raise OSError("disk full")
 
     monkeypatch.setattr(ply_write, "_stream_float_rows", explode)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(SceneFileError, match="disk full"):
         save(gaussians_factory(9, seed=3), tmp_path / "a.ply")
     assert (tmp_path / "a.ply").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["a.ply"]

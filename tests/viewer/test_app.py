@@ -22,8 +22,7 @@ def upload(app, name: str, content: bytes) -> list[str]:
     """Feed an upload through the Scene panel's handler; returns the notifications it raised."""
     notes = []
     app.notify = lambda title, body, client=None, error=False: notes.append(f"{title}: {body}")
-    app.panel("scene").upload._impl.value = UploadedFile(name, content)
-    app.panel("scene")._on_upload(SimpleNamespace(client=None))
+    app.panel("scene")._on_upload(None, UploadedFile(name, content))
     return notes
 
 

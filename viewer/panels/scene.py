@@ -45,23 +45,31 @@ class ScenePanel:
             self.background = gui.add_dropdown("Background", ["White", "Black", "Custom"], initial_value="White")
             self.custom_color = gui.add_rgb("Custom color", (40, 40, 48), visible=False)
             self.reset_camera = gui.add_button("Fit camera to scene", icon=viser.Icon.FOCUS_CENTERED)
+            self.budget_paused = gui.add_number("Splat budget (paused)", app.state.budget_paused, min=1, step=50_000,
+                                                hint="At most this many splats are sent to the browser, the most important "
+                                                     "first; edits always act on every splat")
+            self.budget_playing = gui.add_number("Splat budget (playing)", app.state.budget_playing, min=1, step=50_000,
+                                                 hint="The same while a 4D scene plays")
 
-        self.open_button.on_click(lambda e: app.action(
-            "Open", lambda: app.open_scene(self.path.value.strip(), drop_invalid=self.drop_invalid.value,
-                                           replace=self.replace), e.client))
-        self.upload.on_upload(self._on_upload)
+        # A typed path opens as a confined job with a deadline (never on the callback thread).
+        self.open_button.on_click(lambda e: app.open_path(self.path.value, e.client, self.drop_invalid.value,
+                                                          replace=self.replace))
+        app.uploads.on_upload(self.upload, self._on_upload)  # size-checked while arriving; one value per upload
         self.layer.on_update(lambda e: self._on_layer(e))
         self.visible.on_update(lambda e: e.client is not None and app.action(
             "Visibility", lambda: app.state.set_visible(app.state.layer().name, self.visible.value), e.client))
         self.remove_button.on_click(lambda e: app.action("Remove layer", lambda: app.state.remove_scene(app.state.layer().name), e.client))
         self.background.on_update(lambda _: self._apply_background())
+        for control in (self.budget_paused, self.budget_playing):
+            control.on_update(lambda e: e.client is not None and app.action(
+                "Splat budget", lambda: app.state.set_splat_budget(self.budget_paused.value, self.budget_playing.value), e.client))
         self.custom_color.on_update(lambda _: self._apply_background())
         self.reset_camera.on_click(lambda e: app.fit_camera(e.client))
         self._refreshing = False
 
-    def _on_upload(self, event) -> None:
-        uploaded = self.upload.value
+    def _on_upload(self, client_id: int, uploaded: viser.UploadedFile) -> None:
         app = self.app
+        client = app.server.get_clients().get(client_id)
 
         def load_upload():
             if len(uploaded.content) > app.max_upload_bytes:
@@ -74,7 +82,7 @@ class ScenePanel:
                 return app.open_scene(path, name=Path(name).stem, drop_invalid=self.drop_invalid.value,
                                       replace=self.replace)
 
-        app.action(f"Upload {uploaded.name}", load_upload, event.client)
+        app.action(f"Upload {uploaded.name}", load_upload, client)
 
     @property
     def replace(self) -> bool:

@@ -19,6 +19,9 @@ def status_line(state) -> str:
     counts, time, hidden = state.counts(), state.time_info(), state.hidden_layers()
     last = state.last_action
     parts = [f"**{counts['shown']:,}** / {counts['total']:,} splats shown"]
+    budget = state.budget_status()
+    if budget is not None:
+        parts.append(f"showing {budget[0]:,} of {budget[1]:,} (splat budget; Scene tab > View)")
     if time.num_frames > 1:
         parts.append(f"{counts['selected']:,} selected in this frame, {counts['selected_all']:,} in all frames")
         parts.append(f"frame {time.frame + 1}/{time.num_frames}" + (f" (t = {time.seconds:.3g} s)" if time.seconds is not None else ""))

@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 
 from lyra.errors import SceneFileError
+from lyra.fileio import require_file_or_folder
 from lyra.scene.formats.checks import SceneFileWarning  # noqa: F401 - re-exported for callers
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.sequence import GaussianSequence
@@ -76,8 +77,7 @@ def load(path: str | os.PathLike, *, drop_invalid: bool = False) -> Gaussians | 
     (a warning with the count is issued) instead of raising SceneFileError.
     """
     path = Path(path)
-    if not path.exists():
-        raise SceneFileError(path, "an existing file or folder", "nothing at that path")
+    require_file_or_folder(path)  # FIFOs, devices and sockets are refused before anything opens them
     return _module(detect_format(path)).read(path, drop_invalid=drop_invalid)
 
 

@@ -1,6 +1,6 @@
 """Checks every reader applies at the file boundary.
 
-* :func:`reject_or_drop_invalid`: NaN/Inf values or zero quaternions either
+* :func:`reject_or_drop_invalid`: NaN/Inf values or (near-)zero quaternions either
   raise :class:`SceneFileError` or, with ``drop_invalid=True``, are dropped
   with a :class:`SceneFileWarning` giving the count.
 * :func:`warn_activation_space`: raw file values that look as if someone
@@ -35,12 +35,12 @@ def reject_or_drop_invalid(gaussians: Gaussians, path: Path, drop_invalid: bool)
         first = int(bad.nonzero()[0])
         raise SceneFileError(
             path,
-            "finite values and non-zero quaternions in every splat",
-            f"{count} of {len(gaussians)} splats with NaN/Inf values or zero quaternions (first at index {first}); "
+            "finite values and non-(near-)zero quaternions in every splat",
+            f"{count} of {len(gaussians)} splats with NaN/Inf values or (near-)zero quaternions (first at index {first}); "
             "load with drop_invalid=True to drop them",
         )
     warnings.warn(
-        f"{path}: dropped {count} of {len(gaussians)} splats with NaN/Inf values or zero quaternions",
+        f"{path}: dropped {count} of {len(gaussians)} splats with NaN/Inf values or (near-)zero quaternions",
         SceneFileWarning,
         stacklevel=3,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from lyra.errors import SceneFileError
+from lyra.fileio import require_file_or_folder
 from lyra.scene.formats.ply_header import read_head
 
 SPLAT_ROW_BYTES = 32
@@ -25,10 +27,11 @@ def detect_format(path: Path) -> str:
     zip magic -> ``sog`` for a ``.sog`` name, ``sequence`` for ``.zip``, else
     ``lyra-tensor`` (torch.save output), as does pickle magic; a file named
     ``meta.json`` -> ``sog`` (unbundled); a ``.splat`` name with a size that is a
-    multiple of 32 -> ``splat``. Raises SceneFileError naming what was found otherwise.
+    multiple of 32 -> ``splat``. Raises SceneFileError naming what was found otherwise
+    (FIFOs, devices and sockets are refused before they are opened).
     """
     path = Path(path)
-    if path.is_dir():
+    if stat.S_ISDIR(require_file_or_folder(path).st_mode):
         if (path / SOG_META).is_file() and not (path / "manifest.json").exists():
             return "sog"
         return "sequence"
@@ -54,7 +57,7 @@ def detect_format(path: Path) -> str:
     raise SceneFileError(
         path,
         "a PLY ('ply' magic), a torch-saved Lyra tensor (zip/pickle magic), a .splat file or a folder of frames",
-        f"a file starting with {head[:8]!r}",
+        f"a file of {size} bytes of another kind",  # never echo content: messages reach clients
     )
 
 

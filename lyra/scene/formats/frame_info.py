@@ -16,6 +16,7 @@ import zlib
 from pathlib import Path
 
 from lyra.errors import SceneFileError
+from lyra.fileio import open_regular
 from lyra.scene.formats.ply_header import read_header
 
 
@@ -43,7 +44,7 @@ def _splat(path: Path) -> tuple[int, int]:
 def _spz(path: Path) -> tuple[int, int]:
     from lyra.scene.formats import spz
 
-    with open(path, "rb") as handle:
+    with open_regular(path, "an .spz file") as handle:
         raw = handle.read(1 << 16)
     if raw[:4] == struct.pack("<I", spz.MAGIC):
         head = raw[: spz.HEADER_V3.size]
@@ -62,14 +63,15 @@ def _sog(path: Path) -> tuple[int, int]:
     try:
         if path.is_dir() or path.name.lower() == "meta.json":
             meta_path = path / "meta.json" if path.is_dir() else path
-            text = meta_path.read_bytes()
+            with open_regular(meta_path, "a SOG meta.json") as handle:
+                text = handle.read(1 << 24)
         else:
-            with zipfile.ZipFile(path) as bundle:
+            with open_regular(path, "a .sog bundle") as handle, zipfile.ZipFile(handle) as bundle:
                 text = bundle.read("meta.json")
         meta = json.loads(text)
         return int(meta["count"]), int((meta.get("shN") or {}).get("bands", 0))
-    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
-        raise SceneFileError(path, "a SOG meta.json with a count", f"{type(exc).__name__}: {exc}") from None
+    except (OSError, KeyError, TypeError, ValueError, RecursionError, zipfile.BadZipFile) as exc:
+        raise SceneFileError(path, "a SOG meta.json with a count", f"{type(exc).__name__}") from None
 
 
 _READERS = {"ply": _ply, "ply-compressed": _ply, "splat": _splat, "spz": _spz, "sog": _sog}

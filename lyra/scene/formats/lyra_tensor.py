@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from lyra.errors import SceneFileError
+from lyra.fileio import open_regular
 from lyra.scene.formats.checks import reject_or_drop_invalid
 from lyra.scene.gaussians import LYRA_ORIGIN, Gaussians, normalize_quats
 from lyra.scene.sh import rgb_to_sh_dc
@@ -24,11 +25,13 @@ COLUMNS = 14
 def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
     """Load a Lyra ``[1, N, 14]`` tensor file as SH-degree-0 Gaussians. Raises SceneFileError."""
     path = Path(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch.load's many failure types become one clear error
-        raise SceneFileError(path, "a torch.save file holding a Lyra [1, N, 14] tensor",
-                             f"a file torch.load refused ({type(exc).__name__}: {str(exc)[:200]})") from None
+    with open_regular(path, "a torch.save file") as handle:
+        try:
+            data = torch.load(handle, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - torch.load's many failure types become one clear error
+            # Only the exception type: torch's messages quote the file's content (pickle globals, strings).
+            raise SceneFileError(path, "a torch.save file holding a Lyra [1, N, 14] tensor",
+                                 f"a file torch.load refused ({type(exc).__name__})") from None
     if not isinstance(data, torch.Tensor):
         raise SceneFileError(path, "a Lyra [1, N, 14] tensor", f"a saved {type(data).__name__}")
     tensor = data[0] if data.ndim == 3 and data.shape[0] == 1 else data

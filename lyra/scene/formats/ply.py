@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from lyra.errors import SceneFileError
+from lyra.fileio import open_regular
 from lyra.scene.formats.checks import SceneFileWarning, reject_or_drop_invalid, warn_activation_space
 from lyra.scene.formats.ply_header import (
     PlyElement,
@@ -54,7 +55,7 @@ from lyra.scene.formats.ply_header import (
     read_header,
 )
 from lyra.scene.formats.ply_write import write  # noqa: F401 - each format module exposes read and write
-from lyra.scene.gaussians import Gaussians
+from lyra.scene.gaussians import MIN_QUAT_NORM, Gaussians
 from lyra.scene.sh import SH_C0, num_sh_coeffs, sh_degree_from_coeffs
 
 CHUNK_BYTES = 1 << 21  # rows streamed per readinto: small enough to stay in cache (two threads: 4 MiB)
@@ -65,6 +66,7 @@ _DC = ["f_dc_0", "f_dc_1", "f_dc_2"]
 _RGB = ["red", "green", "blue"]  # point-cloud style colour, used only when f_dc_* is absent
 _REST = re.compile(r"f_rest_(\d+)$")
 _NORMALS = ["nx", "ny", "nz"]
+_MIN_QUAT_NORM2 = np.float32(MIN_QUAT_NORM) ** 2
 
 
 # ----------------------------------------------------------------- reading
@@ -152,9 +154,11 @@ class _Output:
             norm2 = np.square(quats[:, 0])
             for i in range(1, 4):
                 norm2 += np.square(quats[:, i])
-            nonzero = bool(norm2.min() > 0)  # False for a zero quaternion (or a NaN)
+            nonzero = bool(norm2.min() >= _MIN_QUAT_NORM2)  # False for a (near-)zero quaternion (or a NaN)
             if not nonzero:
-                norm2[norm2 == 0] = 1  # zero quaternions stay zero; the invalid-value check reports them
+                # (Near-)zero quaternions stay as they are (normalising 1e-30 gives NaN or noise);
+                # the invalid-value check reports them.
+                norm2[norm2 < _MIN_QUAT_NORM2] = 1
             stats.all_quats_nonzero = stats.all_quats_nonzero and nonzero
             np.sqrt(norm2, out=norm2)
             np.reciprocal(norm2, out=norm2)
@@ -261,7 +265,7 @@ def _stream_rows(path: Path, offset: int, dtype: np.dtype, width: int, rows_per_
     buffer = np.empty(rows_per_chunk * width, dtype)  # reused for every chunk: stays in cache
     raw = memoryview(buffer).cast("B")
     stats = _Stats()
-    with open(path, "rb", buffering=0) as handle:
+    with open_regular(path, "a PLY file", buffering=0) as handle:
         handle.seek(offset + rows[0] * row_bytes)
         for start in range(rows[0], rows[1], rows_per_chunk):
             n = min(rows_per_chunk, rows[1] - start)
@@ -312,10 +316,14 @@ def _read_with_plyfile(path: Path, header: PlyHeader) -> np.ndarray:
         raise SceneFileError(path, f"a payload of at least {minimum} bytes for the header's element counts",
                              f"{remaining} bytes (truncated, or the header counts are wrong)")
     try:
-        ply = plyfile.PlyData.read(str(path))
+        with open_regular(path, "a PLY file") as handle:
+            ply = plyfile.PlyData.read(handle)
         data = ply["vertex"].data
+    except SceneFileError:
+        raise
     except Exception as exc:  # noqa: BLE001 - plyfile's many parse errors become one clear error type
-        raise SceneFileError(path, f"a well-formed {header.format} PLY payload", f"{type(exc).__name__}: {exc}") from None
+        # The type only: plyfile's messages quote the offending payload text.
+        raise SceneFileError(path, f"a well-formed {header.format} PLY payload", f"a payload plyfile refused ({type(exc).__name__})") from None
     if data.dtype.names is None or len(data) != header.element("vertex").count:
         raise SceneFileError(path, "vertex rows matching the header", "a payload plyfile could not split into rows")
     return data
@@ -343,7 +351,8 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
         if len({p.type for p in vertex.properties}) == 1:
             stats = _read_uniform_binary(path, header, vertex, offset, out, layout)
         else:
-            data = np.fromfile(path, dtype=vertex.dtype(endian), count=vertex.count, offset=offset)
+            with open_regular(path, "a PLY file") as handle:
+                data = np.fromfile(handle, dtype=vertex.dtype(endian), count=vertex.count, offset=offset)
             stats = _fill_from_structured(data, out, layout)
     else:
         data = _read_with_plyfile(path, header)

@@ -36,13 +36,14 @@ import numpy as np
 import torch
 
 from lyra.errors import SceneFileError
-from lyra.fileio import atomic_write
+from lyra.fileio import atomic_write, open_regular
 from lyra.scene.formats.checks import reject_or_drop_invalid
 from lyra.scene.formats.ply_header import check_binary_payload, format_header, read_header
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.sh import SH_C0
 
 CHUNK_SIZE = 256
+DECODE_BLOCK = 16 * CHUNK_SIZE  # splats decoded at a time (a multiple of CHUNK_SIZE: blocks start on chunk bounds)
 _BOUNDS = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z",
            "min_scale_x", "min_scale_y", "min_scale_z", "max_scale_x", "max_scale_y", "max_scale_z"]
 _COLOR_BOUNDS = ["min_r", "min_g", "min_b", "max_r", "max_g", "max_b"]
@@ -101,37 +102,69 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
                                  f"{sh_el.count} rows of {sh_el.property_names()[:6]}...")
         if any(p.type != "u1" for p in sh_el.properties):
             raise SceneFileError(path, "uchar SH coefficients", f"types {sorted({p.type for p in sh_el.properties})}")
-    arrays = {}
-    for element in header.elements:
-        offset = check_binary_payload(path, header, element.name)
-        arrays[element.name] = np.fromfile(path, dtype=element.dtype("<"), count=element.count, offset=offset)
-    chunks, packed = arrays["chunk"], arrays["vertex"]
-    n = vertex.count
-    chunk_of = np.arange(n) // CHUNK_SIZE
-    bound = lambda name: chunks[name].astype(np.float32)[chunk_of][:, None]  # noqa: E731 - [N, 1]
-    lo = lambda names: np.concatenate([bound(x) for x in names], axis=1)  # noqa: E731 - [N, 3]
+    offsets = {element.name: check_binary_payload(path, header, element.name) for element in header.elements}
+    n, k = vertex.count, len(rest_names) // 3 + 1
+    means = np.empty((n, 3), np.float32)
+    quats = np.empty((n, 4), np.float32)
+    scales = np.empty((n, 3), np.float32)
+    opacities = np.empty(n, np.float32)
+    sh = np.empty((n, k, 3), np.float32)
+    with open_regular(path, "a compressed PLY file") as handle:
+        handle.seek(offsets["chunk"])
+        chunks = np.fromfile(handle, dtype=chunk.dtype("<"), count=chunk.count)  # ~1/4 byte per splat per bound
+        has_color_bounds = set(_COLOR_BOUNDS) <= set(chunk_names)
+        vertex_dtype = vertex.dtype("<")
+        for start in range(0, n, DECODE_BLOCK):
+            stop = min(n, start + DECODE_BLOCK)
+            handle.seek(offsets["vertex"] + start * vertex_dtype.itemsize)
+            packed = np.fromfile(handle, dtype=vertex_dtype, count=stop - start)
+            rest = None
+            if rest_names:
+                handle.seek(offsets["sh"] + start * len(rest_names))
+                rest = np.fromfile(handle, dtype=np.uint8, count=(stop - start) * len(rest_names))
+            if len(packed) != stop - start or (rest is not None and len(rest) != (stop - start) * len(rest_names)):
+                raise SceneFileError(path, f"{n} splat rows", "a file that shrank while being read")
+            s = slice(start, stop)
+            _decode_block(chunks[start // CHUNK_SIZE: -(-stop // CHUNK_SIZE)], packed, rest, has_color_bounds,
+                          means[s], quats[s], scales[s], opacities[s], sh[s])
+    gaussians = Gaussians(
+        means=torch.from_numpy(means),
+        quats=torch.from_numpy(quats),
+        scales=torch.from_numpy(scales),
+        opacities=torch.from_numpy(opacities),
+        sh=torch.from_numpy(sh),
+    )
+    return reject_or_drop_invalid(gaussians, path, drop_invalid)
+
+
+def _decode_block(chunks: np.ndarray, packed: np.ndarray, rest: np.ndarray | None, has_color_bounds: bool,
+                  means: np.ndarray, quats: np.ndarray, scales: np.ndarray, opacities: np.ndarray,
+                  sh: np.ndarray) -> None:
+    """Decode one block of splats (starting on a chunk boundary) into the output slices, in place.
+
+    Temporaries are block-sized, so a load's peak memory is the output plus
+    a few MiB (the whole-file decode peaked at ~17x the file size).
+    """
+    m = len(packed)
+    chunk_of = np.arange(m) // CHUNK_SIZE  # [m] chunk index within this block
+
+    def bounds(names: list[str]) -> np.ndarray:  # [m, 3]
+        return np.stack([chunks[name].astype(np.float32) for name in names], axis=1)[chunk_of]
 
     with np.errstate(over="ignore", invalid="ignore"):
-        means = _lerp(lo(_BOUNDS[0:3]), lo(_BOUNDS[3:6]), _unpack_111011(packed["packed_position"]))
-        log_scales = _lerp(lo(_BOUNDS[6:9]), lo(_BOUNDS[9:12]), _unpack_111011(packed["packed_scale"]))
+        means[:] = _lerp(bounds(_BOUNDS[0:3]), bounds(_BOUNDS[3:6]), _unpack_111011(packed["packed_position"]))
+        scales[:] = np.exp(_lerp(bounds(_BOUNDS[6:9]), bounds(_BOUNDS[9:12]), _unpack_111011(packed["packed_scale"])))
         color = packed["packed_color"]
         rgb = np.stack([_unorm(color, 24, 8), _unorm(color, 16, 8), _unorm(color, 8, 8)], axis=1)
-        if set(_COLOR_BOUNDS) <= set(chunk_names):
-            rgb = _lerp(lo(_COLOR_BOUNDS[0:3]), lo(_COLOR_BOUNDS[3:6]), rgb)
-        sh = np.zeros((n, len(rest_names) // 3 + 1, 3), np.float32)
+        if has_color_bounds:
+            rgb = _lerp(bounds(_COLOR_BOUNDS[0:3]), bounds(_COLOR_BOUNDS[3:6]), rgb)
         sh[:, 0] = (rgb - 0.5) / SH_C0
-        if rest_names:
-            q = arrays["sh"].view(np.uint8).reshape(n, len(rest_names)).astype(np.float32)
+        opacities[:] = _unorm(color, 0, 8)
+        quats[:] = _unpack_rotation(packed["packed_rotation"])
+        if rest is not None:
+            q = rest.reshape(m, -1).astype(np.float32)
             unit = np.where(q == 0, 0.0, np.where(q == 255, 1.0, (q + 0.5) / 256)).astype(np.float32)
-            sh[:, 1:] = ((unit - 0.5) * 8).reshape(n, 3, -1).transpose(0, 2, 1)
-        gaussians = Gaussians(
-            means=torch.from_numpy(np.ascontiguousarray(means, np.float32)),
-            quats=torch.from_numpy(_unpack_rotation(packed["packed_rotation"])),
-            scales=torch.from_numpy(np.exp(log_scales).astype(np.float32)),
-            opacities=torch.from_numpy(_unorm(color, 0, 8)),
-            sh=torch.from_numpy(sh),
-        )
-    return reject_or_drop_invalid(gaussians, path, drop_invalid)
+            sh[:, 1:] = ((unit - 0.5) * 8).reshape(m, 3, -1).transpose(0, 2, 1)
 
 
 # ----------------------------------------------------------------- writing
@@ -218,7 +251,7 @@ def write(gaussians: Gaussians, path: str | Path, *, sh_degree: int | None = Non
                 ("vertex", n, [(name, "u4") for name in _PACKED])]
     payload = [chunk_rows.astype("<f4"), vertex_rows.astype("<u4")]
     if k > 1:
-        rest = sh[:, 1:].transpose(0, 2, 1).reshape(n, -1)  # channel-major f_rest order
+        rest = sh[:, 1:].transpose(0, 2, 1).reshape(n, 3 * (k - 1))  # channel-major f_rest order (n may be 0)
         payload.append(np.clip(np.trunc((rest / 8 + 0.5) * 256), 0, 255).astype(np.uint8))
         elements.append(("sh", n, [(f"f_rest_{i}", "u1") for i in range(3 * (k - 1))]))
     try:

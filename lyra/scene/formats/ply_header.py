@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lyra.errors import SceneFileError
+from lyra.fileio import open_regular
 
 MAX_HEADER_BYTES = 1 << 20  # a real header is < 10 kB; more means the file is not a PLY
 PLY_MAGIC = b"ply\n"
@@ -87,11 +88,14 @@ class PlyHeader:
 
 
 def read_head(path: Path, what: str = "a readable scene file") -> tuple[int, bytes]:
-    """``(file size, first MAX_HEADER_BYTES bytes)``; an OS error becomes SceneFileError."""
+    """``(file size, first MAX_HEADER_BYTES bytes)``; an OS error becomes SceneFileError.
+
+    Anything but a regular file (a FIFO, a terminal, a device) is refused
+    before it is opened: reading one would block forever.
+    """
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as handle:
-            return size, handle.read(MAX_HEADER_BYTES)
+        with open_regular(path, what) as handle:
+            return os.fstat(handle.fileno()).st_size, handle.read(MAX_HEADER_BYTES)
     except OSError as exc:
         raise SceneFileError(path, what, f"an OS error ({exc.strerror or exc})") from None
 
@@ -103,7 +107,7 @@ def read_header(path: Path) -> PlyHeader:
     if not head:
         raise SceneFileError(path, "a PLY file", "an empty file")
     if not (head.startswith(PLY_MAGIC) or head.startswith(b"ply\r\n")):
-        raise SceneFileError(path, "a PLY file starting with 'ply'", f"{head[:16]!r}")
+        raise SceneFileError(path, "a PLY file starting with 'ply'", "other content")
     lines: list[bytes] = []
     pos = 0
     while True:
@@ -132,7 +136,8 @@ def _parse_lines(path: Path, lines: list[str], data_offset: int, file_size: int)
             comments.append(raw.strip()[len("comment"):].strip())
         if not words or words[0] in ("comment", "obj_info"):
             continue
-        bad = lambda what, n=number, r=raw: SceneFileError(path, what, f"header line {n}: {r.strip()[:80]!r}")  # noqa: E731
+        # Error messages name the line, never echo it: a message must not leak a file's content.
+        bad = lambda what, n=number: SceneFileError(path, what, f"something else on header line {n}")  # noqa: E731
         key = words[0]
         if key == "format":
             if len(words) != 3 or words[1] not in _ENDIAN:

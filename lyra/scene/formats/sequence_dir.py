@@ -27,14 +27,16 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from lyra.errors import SceneFileError
-from lyra.fileio import atomic_directory, atomic_write
+from lyra.fileio import atomic_directory, atomic_write, open_regular, require_file_or_folder
 from lyra.scene.formats.frame_info import frame_info
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.lazy_frames import LazyFrames
@@ -50,6 +52,7 @@ MAX_MANIFEST_BYTES = 16 << 20
 # more is a zip bomb. Small members are exempt (headers and padding compress well).
 MAX_COMPRESSION_RATIO = 50
 RATIO_CHECK_ABOVE_BYTES = 1 << 20
+_FRAME_NAME = re.compile(r"[\w.-]{1,64}\.(ply|splat)", re.ASCII)
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -59,20 +62,34 @@ def frame_sort_key(name: str) -> tuple[float, str]:
     return (int(match.group(1)) if match else math.inf, name)
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _parse_manifest(path: Path, text: bytes) -> dict:
+    """The manifest's frames, times and fps, checked. Messages name what is wrong, never quote the file."""
     try:
         manifest = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SceneFileError(path, "a JSON manifest", f"invalid JSON ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise SceneFileError(path, "a JSON manifest", f"invalid JSON at line {exc.lineno}, column {exc.colno}") from None
+    except UnicodeDecodeError:
+        raise SceneFileError(path, "a UTF-8 JSON manifest", "bytes that are not UTF-8") from None
+    except RecursionError:
+        raise SceneFileError(path, "a JSON manifest of modest depth", "values nested too deeply") from None
+    except (ValueError, OverflowError):  # e.g. integers over Python's 4300-digit conversion limit
+        raise SceneFileError(path, "a JSON manifest with ordinary numbers", "a number too long to convert") from None
     if not isinstance(manifest, dict):
         raise SceneFileError(path, "a JSON object manifest", f"a JSON {type(manifest).__name__}")
     frames, times, fps = manifest.get("frames"), manifest.get("times"), manifest.get("fps", DEFAULT_FPS)
     if frames is not None and (not isinstance(frames, list) or not all(isinstance(f, str) for f in frames)):
-        raise SceneFileError(path, "'frames': a list of file names", f"{str(frames)[:80]}")
-    if times is not None and (not isinstance(times, list) or not all(isinstance(t, (int, float)) and math.isfinite(t) for t in times)):
-        raise SceneFileError(path, "'times': a list of finite numbers", f"{str(times)[:80]}")
-    if not isinstance(fps, (int, float)) or not (math.isfinite(fps) and fps > 0):
-        raise SceneFileError(path, "'fps': a positive number", f"{fps!r}")
+        raise SceneFileError(path, "'frames': a list of file names", f"a JSON {type(frames).__name__} or non-string items")
+    if frames is not None and len(set(frames)) != len(frames):
+        # A frame listed N times would be loaded N times: a cheap file that costs N times the memory.
+        raise SceneFileError(path, "'frames': each file listed once", f"{len(frames) - len(set(frames))} repeated entries")
+    if times is not None and (not isinstance(times, list) or not all(_number(t) for t in times)):
+        raise SceneFileError(path, "'times': a list of finite numbers", f"a JSON {type(times).__name__} or other items")
+    if not _number(fps) or fps <= 0:
+        raise SceneFileError(path, "'fps': a positive number", f"a JSON {type(fps).__name__} that is not")
     return {"frames": frames, "times": times, "fps": float(fps)}
 
 
@@ -84,7 +101,10 @@ def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_i
     if manifest and manifest["frames"] is not None:
         missing = [f for f in manifest["frames"] if f not in files]
         if missing:
-            raise SceneFileError(where, f"the frames listed in {MANIFEST}", f"missing files {missing[:5]}")
+            # Only names that look like frame files are shown: a message must not quote arbitrary content.
+            shown = [f for f in missing if _FRAME_NAME.fullmatch(f)][:5]
+            raise SceneFileError(where, f"the frames listed in {MANIFEST}",
+                                 f"{len(missing)} listed files missing{f' (e.g. {shown})' if shown else ''}")
         names = list(manifest["frames"])
     else:
         names = sorted(files, key=frame_sort_key)
@@ -102,7 +122,8 @@ def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_i
     times = manifest["times"] if manifest else None
     fps = manifest["fps"] if manifest else DEFAULT_FPS
     if times is not None and (len(times) != len(names) or any(b <= a for a, b in zip(times, times[1:], strict=False))):
-        raise SceneFileError(where, f"{len(names)} strictly increasing times in {MANIFEST}", f"{len(times)} times {times[:5]}...")
+        raise SceneFileError(where, f"{len(names)} strictly increasing times in {MANIFEST}",
+                             f"{len(times)} times{'' if len(times) != len(names) else ', not increasing'}")
     return GaussianSequence(LazyFrames(loaders, counts, degrees, keep_alive=keep_alive), times, fps)
 
 
@@ -119,10 +140,12 @@ def _read_folder(path: Path, drop_invalid: bool) -> GaussianSequence:
              if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")}
     manifest = None
     manifest_path = path / MANIFEST
-    if manifest_path.is_file():
-        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
-            raise SceneFileError(manifest_path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", f"{manifest_path.stat().st_size} bytes")
-        manifest = _parse_manifest(manifest_path, manifest_path.read_bytes())
+    if os.path.lexists(manifest_path):
+        with open_regular(manifest_path, "a regular manifest file") as handle:
+            text = handle.read(MAX_MANIFEST_BYTES + 1)
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise SceneFileError(manifest_path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", "a larger file")
+        manifest = _parse_manifest(manifest_path, text)
     return _assemble(path, files, manifest, drop_invalid)
 
 
@@ -130,62 +153,75 @@ def _safe_member(path: Path, info: zipfile.ZipInfo) -> bool:
     """True for a frame/manifest member; raises SceneFileError on hostile paths."""
     name = PurePosixPath(info.filename.replace("\\", "/"))
     if name.is_absolute() or ".." in name.parts or ":" in info.filename:
-        raise SceneFileError(path, "archive members with relative paths inside the archive", f"member {info.filename!r}")
+        raise SceneFileError(path, "archive members with relative paths inside the archive", "an absolute path or '..' in a member name")
     return not info.is_dir() and not name.name.startswith(".") and (name.suffix.lower() in FRAME_SUFFIXES or name.name == MANIFEST)
 
 
+def _check_expansion(path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse zip bombs: any large member, or the archive as a whole, expanding beyond MAX_COMPRESSION_RATIO."""
+    for info in infos:
+        if info.file_size > RATIO_CHECK_ABOVE_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+            raise SceneFileError(path, f"frames compressed at most {MAX_COMPRESSION_RATIO}:1",
+                                 f"a member of {info.file_size} bytes from {info.compress_size} (a zip bomb?)")
+    # Many small members each under the per-member floor add up: the total is what lands on disk.
+    expanded = sum(info.file_size for info in infos)
+    compressed = sum(info.compress_size for info in infos)
+    if expanded > RATIO_CHECK_ABOVE_BYTES and expanded > MAX_COMPRESSION_RATIO * max(compressed, 1):
+        raise SceneFileError(path, f"an archive expanding at most {MAX_COMPRESSION_RATIO}:1 in total",
+                             f"{expanded} bytes from {compressed} compressed (a zip bomb?)")
+
+
 def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
+    handle = open_regular(path, "a zip archive of frames")
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise SceneFileError(path, "a readable zip archive of frames", f"{type(exc).__name__}: {exc}") from None
+        archive = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        handle.close()
+        raise SceneFileError(path, "a readable zip archive of frames", f"a file zipfile refused ({type(exc).__name__})") from None
     holder = tempfile.TemporaryDirectory(prefix="lyra-zip-frames-")  # lives as long as the lazy frames
     tmp = holder.name
-    with archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_ZIP_MEMBERS:
-            raise SceneFileError(path, f"at most {MAX_ZIP_MEMBERS} archive members", f"{len(infos)}")
-        members = [info for info in infos if _safe_member(path, info)]
-        for info in members:
-            if info.file_size > RATIO_CHECK_ABOVE_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
-                raise SceneFileError(path, f"frames compressed at most {MAX_COMPRESSION_RATIO}:1",
-                                     f"{info.filename!r}: {info.file_size} bytes from {info.compress_size} (a zip bomb?)")
-        total = sum(info.file_size for info in members)
-        if total > MAX_ZIP_BYTES:
-            raise SceneFileError(path, f"at most {MAX_ZIP_BYTES} uncompressed bytes of frames", f"{total} bytes declared")
-        free = shutil.disk_usage(tmp).free
-        if total > free:
-            raise SceneFileError(path, f"frames that fit in the {free} free bytes of the temp folder", f"{total} bytes declared")
-        files: dict[str, Path] = {}
-        manifest = None
-        for index, info in enumerate(members):
-            base = PurePosixPath(info.filename.replace("\\", "/")).name
-            if base in files or (base == MANIFEST and manifest is not None):
-                raise SceneFileError(path, "unique frame file names in the archive", f"{base!r} twice")
-            try:
-                if base == MANIFEST:
-                    if info.file_size > MAX_MANIFEST_BYTES:
-                        raise SceneFileError(path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", f"{info.file_size} bytes")
-                    manifest = _parse_manifest(path, archive.read(info))
-                    continue
-                target = Path(tmp) / f"member_{index:06d}{PurePosixPath(base).suffix.lower()}"
-                with archive.open(info) as src, open(target, "wb") as dst:
-                    # zipfile stops at the declared size, so ``total`` bounds what lands on disk
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
-                raise SceneFileError(path, "intact archive members", f"{info.filename!r}: {type(exc).__name__}: {exc}") from None
-            files[base] = target
+    with handle, archive:
         try:
+            infos = archive.infolist()
+            if len(infos) > MAX_ZIP_MEMBERS:
+                raise SceneFileError(path, f"at most {MAX_ZIP_MEMBERS} archive members", f"{len(infos)}")
+            members = [info for info in infos if _safe_member(path, info)]
+            _check_expansion(path, members)
+            total = sum(info.file_size for info in members)
+            if total > MAX_ZIP_BYTES:
+                raise SceneFileError(path, f"at most {MAX_ZIP_BYTES} uncompressed bytes of frames", f"{total} bytes declared")
+            free = shutil.disk_usage(tmp).free
+            if total > free:
+                raise SceneFileError(path, f"frames that fit in the {free} free bytes of the temp folder", f"{total} bytes declared")
+            files: dict[str, Path] = {}
+            manifest = None
+            for index, info in enumerate(members):
+                base = PurePosixPath(info.filename.replace("\\", "/")).name
+                if base in files or (base == MANIFEST and manifest is not None):
+                    raise SceneFileError(path, "unique frame file names in the archive", f"member {index} repeats a name")
+                try:
+                    if base == MANIFEST:
+                        if info.file_size > MAX_MANIFEST_BYTES:
+                            raise SceneFileError(path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", f"{info.file_size} bytes")
+                        manifest = _parse_manifest(path, archive.read(info))
+                        continue
+                    target = Path(tmp) / f"member_{index:06d}{PurePosixPath(base).suffix.lower()}"
+                    with archive.open(info) as src, open(target, "wb") as dst:
+                        # zipfile stops at the declared size, so ``total`` bounds what lands on disk
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
+                    raise SceneFileError(path, "intact archive members", f"member {index}: {type(exc).__name__}") from None
+                files[base] = target
             return _assemble(path, files, manifest, drop_invalid, keep_alive=holder)
         except BaseException:
-            holder.cleanup()
+            holder.cleanup()  # nothing will read the extracted frames
             raise
 
 
 def read(path: str | Path, *, drop_invalid: bool = False) -> GaussianSequence:
     """Load a sequence folder or a ``.zip`` of frames. Raises SceneFileError (e.g. no frames)."""
     path = Path(path)
-    if path.is_dir():
+    if stat.S_ISDIR(require_file_or_folder(path).st_mode):
         return _read_folder(path, drop_invalid)
     if path.suffix.lower() == ".zip":
         return _read_zip(path, drop_invalid)

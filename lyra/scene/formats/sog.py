@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from lyra.errors import SceneFileError
-from lyra.fileio import atomic_write
+from lyra.fileio import atomic_write, open_regular
 from lyra.scene.formats.checks import reject_or_drop_invalid
 from lyra.scene.formats.ply_compressed import morton_order
 from lyra.scene.formats.sog_quantize import codebook_1d, palette
@@ -51,6 +52,11 @@ _SH_COEFFS_FOR_BANDS = {1: 3, 2: 8, 3: 15}
 
 
 # ---------------------------------------------------------------------------------------------- read
+
+def _shown(name: object) -> str:
+    """A member name fit for a message: only names that look like SOG's own files (never quote arbitrary content)."""
+    return repr(name) if isinstance(name, str) and re.fullmatch(r"[\w.-]{1,64}", name, re.ASCII) else "(a member)"
+
 class _Source:
     """Named members of a SOG: files beside ``meta.json`` or members of a ``.sog`` zip."""
 
@@ -64,29 +70,30 @@ class _Source:
         else:
             self.folder = None
             try:
-                self.archive = zipfile.ZipFile(path)
+                self.archive = zipfile.ZipFile(open_regular(path, "a .sog zip bundle"))
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-                raise SceneFileError(path, "a .sog zip bundle", f"{type(exc).__name__}: {exc}") from None
+                raise SceneFileError(path, "a .sog zip bundle", f"{type(exc).__name__}") from None
 
     def read(self, name: object, limit: int = MAX_MEMBER_BYTES) -> bytes:
         if not isinstance(name, str) or not name or PurePosixPath(name).name != name or name in (".", ".."):
-            raise SceneFileError(self.path, "plain file names in meta.json", repr(name)[:80])
+            raise SceneFileError(self.path, "plain file names in meta.json", "another kind of name")
         try:
             if self.archive is None:
                 member = self.folder / name
                 if not member.is_file() or member.stat().st_size > limit:
                     raise SceneFileError(member, f"a file of at most {limit} bytes", "no such file or a larger one")
-                return member.read_bytes()
+                with open_regular(member, "a SOG member file") as handle:
+                    return handle.read(limit + 1)
             info = self.archive.getinfo(name)
             if info.file_size > limit:
-                raise SceneFileError(self.path, f"member {name!r} of at most {limit} bytes", f"{info.file_size} bytes")
+                raise SceneFileError(self.path, f"member {_shown(name)} of at most {limit} bytes", f"{info.file_size} bytes")
             with self.archive.open(info) as handle:
                 data = handle.read(limit + 1)
             return data
         except KeyError:
-            raise SceneFileError(self.path, f"a member {name!r} in the bundle", "none") from None
+            raise SceneFileError(self.path, f"a member {_shown(name)} in the bundle", "none") from None
         except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, EOFError, ValueError) as exc:
-            raise SceneFileError(self.path, f"an intact member {name!r}", f"{type(exc).__name__}: {exc}") from None
+            raise SceneFileError(self.path, f"an intact member {_shown(name)}", f"{type(exc).__name__}") from None
 
     def close(self) -> None:
         if self.archive is not None:
@@ -104,13 +111,13 @@ def _image(source: _Source, name: object, count: int, min_pixels: int | None = N
             width, height = image.size
             # Writers pad to a multiple of 4 around sqrt(count); anything far larger is corrupt (or a bomb).
             if width * height < need or width * height > 4 * need + (1 << 16):
-                raise SceneFileError(source.path, f"image {name!r} with at least {need} (and not far more) pixels",
+                raise SceneFileError(source.path, f"image {_shown(name)} with at least {need} (and not far more) pixels",
                                      f"{width} x {height}")
             return np.asarray(image.convert("RGBA"))
     except SceneFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt images
-        raise SceneFileError(source.path, f"a decodable image {name!r}", f"{type(exc).__name__}: {exc}") from None
+        raise SceneFileError(source.path, f"a decodable image {_shown(name)}", f"{type(exc).__name__}") from None
 
 
 def _pixels(image: np.ndarray, count: int) -> np.ndarray:
@@ -120,17 +127,17 @@ def _pixels(image: np.ndarray, count: int) -> np.ndarray:
 def _number_list(path: Path, value: object, what: str, length: int | None = None, max_length: int = 256) -> np.ndarray:
     ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     if not ok or not value or len(value) > max_length or (length is not None and len(value) != length):
-        raise SceneFileError(path, f"{what}: a list of {length or f'1 to {max_length}'} numbers", repr(value)[:80])
+        raise SceneFileError(path, f"{what}: a list of {length or f'1 to {max_length}'} numbers", f"a JSON {type(value).__name__} that is not")
     array = np.asarray(value, np.float64)
     if not np.isfinite(array).all():
-        raise SceneFileError(path, f"{what}: finite numbers", repr(value)[:80])
+        raise SceneFileError(path, f"{what}: finite numbers", f"a JSON {type(value).__name__} that is not")
     return array.astype(np.float32)
 
 
 def _section(path: Path, meta: dict, key: str, files: int) -> dict:
     section = meta.get(key)
     if not isinstance(section, dict) or not isinstance(section.get("files"), list) or len(section["files"]) < files:
-        raise SceneFileError(path, f"meta.json section {key!r} with {files} file name(s)", repr(section)[:80])
+        raise SceneFileError(path, f"meta.json section {key!r} with {files} file name(s)", f"a JSON {type(section).__name__} that is not")
     return section
 
 
@@ -145,13 +152,15 @@ def _decode(path: Path, source: _Source) -> Gaussians:
     try:
         meta = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise SceneFileError(path, "a JSON meta.json", f"invalid JSON ({exc})") from None
+        raise SceneFileError(path, "a JSON meta.json", f"invalid JSON ({type(exc).__name__})") from None
+    except ValueError:  # an integer over Python's 4300-digit conversion limit
+        raise SceneFileError(path, "a JSON meta.json with ordinary numbers", "a number too long to convert") from None
     if not isinstance(meta, dict) or meta.get("version") != 2:
         version = meta.get("version") if isinstance(meta, dict) else None
-        raise SceneFileError(path, "a SOG meta.json with version 2", f"version {version!r}")
+        raise SceneFileError(path, "a SOG meta.json with version 2", "another version" if version is not None else "none")
     count = meta.get("count")
     if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_SPLATS:
-        raise SceneFileError(path, f"'count': an integer in 0..{MAX_SPLATS}", repr(count)[:40])
+        raise SceneFileError(path, f"'count': an integer in 0..{MAX_SPLATS}", f"a JSON {type(count).__name__} that is not")
     means_meta = _section(path, meta, "means", 2)
     mins = _number_list(path, means_meta.get("mins"), "means.mins", 3)
     maxs = _number_list(path, means_meta.get("maxs"), "means.maxs", 3)
@@ -188,7 +197,7 @@ def _decode(path: Path, source: _Source) -> Gaussians:
         shn = _section(path, meta, "shN", 2)
         bands, entries = shn.get("bands"), shn.get("count")
         if bands not in _SH_COEFFS_FOR_BANDS or not isinstance(entries, int) or not 1 <= entries <= MAX_PALETTE:
-            raise SceneFileError(path, f"shN.bands in 1..3 and shN.count in 1..{MAX_PALETTE}", f"{bands!r}, {entries!r}")
+            raise SceneFileError(path, f"shN.bands in 1..3 and shN.count in 1..{MAX_PALETTE}", "other values")
         coeffs = _SH_COEFFS_FOR_BANDS[bands]
         sh_book = _number_list(path, shn.get("codebook"), "shN.codebook")
         rows = math.ceil(entries / PALETTE_COLUMNS)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lyra.errors import SceneFileError
-from lyra.fileio import atomic_write
+from lyra.fileio import atomic_write, open_regular
 from lyra.scene.formats.checks import reject_or_drop_invalid
 from lyra.scene.gaussians import Gaussians, normalize_quats
 from lyra.scene.sh import rgb_to_sh_dc, sh_dc_to_rgb
@@ -29,10 +29,12 @@ assert ROW.itemsize == 32
 def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
     """Load a ``.splat`` file as activated SH-degree-0 Gaussians. Raises SceneFileError."""
     path = Path(path)
-    size = os.path.getsize(path)
-    if size == 0 or size % ROW.itemsize:
-        raise SceneFileError(path, f"a non-empty .splat file whose size is a multiple of {ROW.itemsize} bytes", f"{size} bytes")
-    rows = np.fromfile(path, dtype=ROW)
+    with open_regular(path, "a .splat file") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0 or size % ROW.itemsize:
+            raise SceneFileError(path, f"a non-empty .splat file whose size is a multiple of {ROW.itemsize} bytes",
+                                 f"{size} bytes")
+        rows = np.fromfile(handle, dtype=ROW, count=size // ROW.itemsize)
     rgba = rows["rgba"].astype(np.float32) / 255.0
     quats = (rows["quat"].astype(np.float32) - 128.0) / 128.0
     gaussians = Gaussians(
@@ -54,6 +56,10 @@ def write(gaussians: Gaussians, path: str | Path, *, overwrite: bool = True, sh_
     path = Path(path)
     if not isinstance(gaussians, Gaussians):
         raise SceneFileError(path, "a static Gaussians scene for a .splat file", f"a {type(gaussians).__name__}")
+    if len(gaussians) == 0:
+        # The format has no header: a zero-byte file could not be told from a truncated one and never reads back.
+        raise SceneFileError(path, "a scene with at least one splat (a .splat file has no header to hold zero)",
+                             "an empty scene; export it as .ply or .compressed.ply instead")
     g = gaussians.to("cpu", torch.float32)
     importance = g.scales.prod(dim=1) * g.opacities
     order = torch.argsort(importance, descending=True, stable=True)

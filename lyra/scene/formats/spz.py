@@ -45,7 +45,7 @@ import torch
 import zstandard
 
 from lyra.errors import SceneFileError
-from lyra.fileio import atomic_write
+from lyra.fileio import atomic_write, open_regular
 from lyra.scene.formats.checks import reject_or_drop_invalid
 from lyra.scene.gaussians import Gaussians, normalize_quats
 from lyra.scene.sh import num_sh_coeffs
@@ -97,7 +97,7 @@ def _read_gzip(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
         if len(body) == sum(sizes) and (inflater.decompress(inflater.unconsumed_tail, 1) or not inflater.eof):
             raise SceneFileError(path, "a gzip stream that ends after the splat data", "more data or a cut-off stream")
     except zlib.error as exc:
-        raise SceneFileError(path, "an intact gzip stream", f"zlib error: {exc}") from None
+        raise SceneFileError(path, "an intact gzip stream", f"a zlib error ({type(exc).__name__})") from None
     if len(body) != sum(sizes):
         raise SceneFileError(path, f"{sum(sizes)} bytes of splat data for {count} splats", f"{len(body)} bytes (truncated?)")
     streams, offset = [], 0
@@ -170,13 +170,14 @@ def _decode_rotations(data: bytes, count: int, version: int) -> np.ndarray:
 def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
     """Load an ``.spz`` file (v2, v3 gzip or v4 zstd) as activated Gaussians in RDF. Raises SceneFileError."""
     path = Path(path)
-    raw = path.read_bytes()
+    with open_regular(path, "an .spz file") as handle:  # a FIFO or device is refused before it can block
+        raw = handle.read()
     if raw[:4] == struct.pack("<I", MAGIC):
         (version, count, degree, fbits, _flags), streams = _read_v4(path, raw)
     elif raw[:2] == b"\x1f\x8b":
         (version, count, degree, fbits, _flags), streams = _read_gzip(path, raw)
     else:
-        raise SceneFileError(path, "an SPZ file (gzip stream or 'NGSP' header)", f"a file starting with {raw[:8]!r}")
+        raise SceneFileError(path, "an SPZ file (gzip stream or 'NGSP' header)", f"a file of {len(raw)} bytes of another kind")
     if fbits > 23:
         raise SceneFileError(path, "at most 23 fractional bits for 24-bit positions", f"{fbits}")
     positions, alphas, colors, scales, rotations, sh_rest = streams
