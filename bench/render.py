@@ -349,8 +349,8 @@ def main() -> None:
     ]
     backward = [{"kind": "forward_backward", "splats": 50_000 // scale, "size": 256}]
     gut = [
-        {"kind": "ewa_vs_3dgut_forward", "splats": 10_000 // scale, "size": 512},
-        {"kind": "ewa_vs_3dgut_forward", "splats": 100_000 // scale, "size": 512},
+        {"kind": "ewa_vs_3dgut_forward", "splats": 10_000 // scale, "size": 512, "repeats": 7},
+        {"kind": "ewa_vs_3dgut_forward", "splats": 100_000 // scale, "size": 512, "repeats": 5},
         {"kind": "ewa_vs_3dgut_forward", "splats": 1_000_000 // scale, "size": 512, "repeats": 2},
         {"kind": "ewa_vs_3dgut_forward_backward", "splats": 50_000 // scale, "size": 256},
     ]
