@@ -249,6 +249,25 @@ def run_case(case: dict) -> dict:
                 (out.rgb.mean() + out.depth.mean() * 1e-3).backward()
 
         ewa_ms, gut_ms, ewa_cpu, gut_cpu = _timed_pair(lambda: run(), lambda: run(**gut), repeats)
+        if kind == "ewa_vs_3dgut_forward_backward":
+            # Whether each path recomputes blocks in backward (the same memory budget for both;
+            # UT's gsplat-rule extents are whole pixels, so it has a few % more intersections).
+            from lyra.render import torch_rasterizer
+            from lyra.render.ut_projection import project_gaussians_ut
+
+            with torch.no_grad():
+                for name, project in (("ewa", project_gaussians), ("ut_eval3d", project_gaussians_ut)):
+                    projected = project(gaussians.means, gaussians.quats, gaussians.scales, gaussians.opacities,
+                                        camera.w2c(), camera.intrinsics, case["size"], case["size"])
+                    count = len(tile_intersections(projected, case["size"], case["size"])[0])
+                    saved = 3 * count * 64 * gaussians.means.element_size()
+                    result[f"{name}_intersections"] = count
+                    result[f"{name}_recomputes_in_backward"] = saved > torch_rasterizer.RECOMPUTE_ABOVE_BYTES
+            # Like with like: both keeping their blocks for backward (no recompute).
+            budget, torch_rasterizer.RECOMPUTE_ABOVE_BYTES = torch_rasterizer.RECOMPUTE_ABOVE_BYTES, math.inf
+            _, _, ewa_cpu_kept, gut_cpu_kept = _timed_pair(lambda: run(), lambda: run(**gut), repeats)
+            torch_rasterizer.RECOMPUTE_ABOVE_BYTES = budget
+            result["ratio_ut_over_ewa_cpu_both_keeping_blocks"] = round(gut_cpu_kept / ewa_cpu_kept, 2)
         result.update(
             ewa_ms=round(ewa_ms, 1), ut_eval3d_ms=round(gut_ms, 1), ratio_ut_over_ewa=round(gut_ms / ewa_ms, 2),
             ewa_cpu_ms=round(ewa_cpu, 1), ut_eval3d_cpu_ms=round(gut_cpu, 1),
@@ -399,7 +418,9 @@ def main() -> None:
     summary["ut_eval3d_vs_ewa"] = [
         {"case": f"{r['kind'].removeprefix('ewa_vs_3dgut_')} {r['splats']} splats {r['size']}px",
          **{k: r.get(k) for k in ("ewa_ms", "ut_eval3d_ms", "ratio_ut_over_ewa", "ewa_cpu_ms", "ut_eval3d_cpu_ms",
-                                   "ratio_ut_over_ewa_cpu", "skipped") if k in r}}
+                                   "ratio_ut_over_ewa_cpu", "ewa_recomputes_in_backward",
+                                   "ut_eval3d_recomputes_in_backward", "ratio_ut_over_ewa_cpu_both_keeping_blocks",
+                                   "skipped") if k in r}}
         for r in results if r["kind"].startswith("ewa_vs_3dgut")
     ]
     summary["peer"] = None
