@@ -36,6 +36,9 @@ class SyntheticScene:
     points: Tensor  # [P, 3] true surface samples in world coordinates
 
 
+VERSION = 2  # bump when scenes, renders or the tiny tokenizer change (keys cached data sets)
+
+
 def tiny_random_tokenizer(seed: int = 0, channels: int = 16):
     """A small random-weight ``AutoencoderKLCosmos`` (CV8x8x8 shapes: 16 channels, 8x time and space).
 
@@ -188,7 +191,7 @@ def render_trajectory(
     """Cameras ``[F]``, RGB ``[F, H, W, 3]`` in [0, 1] and depth ``[F, H, W]`` along Lyra preset ``name``."""
     cams = lyra_trajectory(name, num_frames, width=width, height=height, rng=rng)
     with torch.no_grad():
-        out = render(scene, cams, background=(1.0, 1.0, 1.0), near=0.1, far=500.0)
+        out = render(scene, cams, background=(1.0, 1.0, 1.0), near=0.1, far=500.0, with_ut=True, with_eval3d=True)
     return cams, out.rgb.clamp(0, 1).cpu(), out.depth.cpu()
 
 
