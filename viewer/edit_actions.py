@@ -129,3 +129,12 @@ def brightness(state: AppState, factor: float) -> int:
 
 def saturation(state: AppState, factor: float) -> int:
     return state.apply_to_selection(f"Saturation x{factor:g}", lambda g, m: ops.saturation(g, m, factor))
+
+
+def simplify(state: AppState, target: str, progress=None) -> list[int]:
+    """Merge neighbouring splats (:func:`lyra.edit.simplify.simplify`) of each frame in scope down to
+    ``target`` ("500000" or "25%" of the frame's live splats); one undoable edit."""
+    from lyra.edit.simplify import parse_target
+    from lyra.edit.simplify import simplify as merge
+
+    return state.replace_splats("Simplify", lambda g, p: merge(g, parse_target(target, len(g)), progress=p), progress)

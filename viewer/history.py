@@ -104,6 +104,27 @@ class RowPatch:
         return [self.rows, *(self.values or {}).values()]
 
 
+class ReplacePatch:
+    """A whole-frame replacement that changes the splat count (simplify): keeps the sets before and after.
+
+    Costly in bytes (counted by :meth:`History.nbytes`, so the byte bound forgets it early); never chained.
+    """
+
+    row_local = False  # RowPatch.record never chains onto it
+
+    def __init__(self, before: Gaussians, after: Gaussians):
+        self.before, self.after = before, after
+
+    def undo(self, current: Gaussians) -> Gaussians:
+        return self.before
+
+    def redo(self, current: Gaussians, selected: Tensor) -> Gaussians:
+        return self.after
+
+    def tensors(self) -> list[Tensor]:
+        return [getattr(g, f) for g in (self.before, self.after) for f in FIELDS]
+
+
 def _rows(g: Gaussians, index: Tensor) -> Gaussians:
     """Rows ``index`` of ``g`` (core fields only: what an edit op reads)."""
     return Gaussians(g.means[index], g.quats[index], g.scales[index], g.opacities[index], g.sh[index])
