@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     rank, world = rank_and_world()
     if args.teacher == "gen3c":
         from lyra.distill.gen3c_data import make_gen3c_data
-        from lyra.pipeline.generate import GenerateSettings, require_models
+        from lyra.pipeline.generate import GenerateSettings
+        from lyra.pipeline.generate_models import require_models
 
         if args.images is None:
             raise InputDataError("--teacher gen3c needs --images DIR (one scene per image)")

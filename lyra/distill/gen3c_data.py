@@ -81,7 +81,7 @@ def make_gen3c_data(
         images, depth, intrinsics, _ = prepared[unit.source]
         if "teacher" not in loaded:
             if teacher is None:
-                from lyra.pipeline.generate import default_teacher
+                from lyra.pipeline.generate_models import default_teacher
 
                 loaded["teacher"] = default_teacher(settings)
             else:
