@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -164,6 +165,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     result = {
         "threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),  # figures on a busy machine are inflated
         "lift": bench_lift(704, 1280, 2 if args.quick else 5),
         "pipeline": bench_pipeline(),
     }

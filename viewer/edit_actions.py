@@ -157,3 +157,12 @@ def saturation(state: AppState, factor: float) -> int:
     matrix = [[(1 - f) * w[j] + (f if i == j else 0.0) for j in range(3)] for i in range(3)]
     return state.apply_to_selection(f"Saturation x{factor:g}", lambda g, m: ops.saturation(g, m, factor),
                                     _colour_inverse(matrix, (0, 0, 0)) if f >= 0 else None)
+
+
+def simplify(state: AppState, target: str, progress=None) -> list[int]:
+    """Merge neighbouring splats (:func:`lyra.edit.simplify.simplify`) of each frame in scope down to
+    ``target`` ("500000" or "25%" of the frame's live splats); one undoable edit."""
+    from lyra.edit.simplify import parse_target
+    from lyra.edit.simplify import simplify as merge
+
+    return state.replace_splats("Simplify", lambda g, p: merge(g, parse_target(target, len(g)), progress=p), progress)

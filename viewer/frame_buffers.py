@@ -17,7 +17,7 @@ from torch import Tensor
 
 from lyra.scene import Gaussians
 from lyra.scene.sh import eval_sh
-from viewer.splat_budget import budget_rows, importance_order
+from viewer.splat_budget import chosen_splats, importance_order
 from viewer.splat_buffer import RGBA_WORD, pack_gaussians, pack_rgba_words, tint_rgba_words
 
 SELECTION_TINT = (255, 64, 200)
@@ -47,19 +47,34 @@ def display_from_base(
     return buffer
 
 
+def cut_buffer(gaussians: Gaussians, deleted: Tensor, selected: Tensor, view_position: tuple | None, budget: int,
+               order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(importance order, display buffer of the budget's most important live splats)``: only those are packed."""
+    order = importance_order(gaussians) if order is None else order
+    chosen = torch.from_numpy(chosen_splats(order, deleted.numpy(), budget))
+    subset = gaussians[chosen]
+    cut = display_from_base(pack_gaussians(subset), subset, torch.zeros(len(chosen), dtype=torch.bool),
+                            selected[chosen], view_position)
+    return order, cut
+
+
 @dataclasses.dataclass
 class _Entry:
     base_of: Gaussians | None = None
     base: np.ndarray | None = None
     display_key: object = None
     display: np.ndarray | None = None
-    order: np.ndarray | None = None  # importance order of base_of's splats (for the splat budget)
+    order_of: Gaussians | None = None  # the splats ``order`` ranks (for the splat budget)
+    order: np.ndarray | None = None  # [N] importance order, most important first
+    cut_key: object = None
+    cut: np.ndarray | None = None  # the display buffer cut to the budget
 
     @property
     def nbytes(self) -> int:
+        total = self.cut.nbytes if self.cut is not None else 0
         if self.base is None:
-            return 0
-        return self.base.nbytes + (self.display.nbytes if self.display is not None and self.display is not self.base else 0)
+            return total
+        return total + self.base.nbytes + (self.display.nbytes if self.display is not None and self.display is not self.base else 0)
 
 
 class FrameBufferCache:
@@ -75,7 +90,6 @@ class FrameBufferCache:
         self._entries.move_to_end(key)
         if entry.base_of is not gaussians:
             entry.base, entry.base_of, entry.display_key = pack_gaussians(gaussians), gaussians, None
-            entry.order = None
         display_key = (revision, view_position)
         if entry.display_key != display_key:
             entry.display = display_from_base(entry.base, gaussians, deleted, selected, view_position)
@@ -83,15 +97,34 @@ class FrameBufferCache:
             self._evict()
         return entry.display
 
-    def within_budget(self, key: tuple[str, int], display: np.ndarray, deleted: Tensor, budget: int | None) -> np.ndarray:
-        """``display`` (from :meth:`display` for ``key``) cut to the ``budget`` most important splats."""
+    def within_budget(self, key: tuple[str, int], gaussians: Gaussians, deleted: Tensor, selected: Tensor,
+                      revision: int, view_position: tuple | None, budget: int) -> np.ndarray:
+        """The display buffer cut to the ``budget`` most important live splats (all of them when they fit).
+
+        Above the budget only the chosen splats are packed (a 2M-splat frame at a
+        400k budget packs 400k rows, not 2M), so a switch costs what is sent.
+        """
+        live = len(gaussians) - int(deleted.sum())
+        if live <= budget:
+            return self.display(key, gaussians, deleted, selected, revision, view_position)
+        entry = self._entries.setdefault(key, _Entry())
+        self._entries.move_to_end(key)
+        cut_key = (revision, view_position, budget)
+        if entry.order_of is not gaussians or entry.cut_key != cut_key:
+            order = entry.order if entry.order_of is gaussians else None
+            self.store_cut(key, gaussians, *cut_buffer(gaussians, deleted, selected, view_position, budget, order), cut_key)
+        return entry.cut
+
+    def has_cut(self, key: tuple[str, int], gaussians: Gaussians, cut_key: tuple) -> bool:
         entry = self._entries.get(key)
-        if budget is None or entry is None or len(display) <= budget:
-            return display
-        if entry.order is None:
-            entry.order = importance_order(entry.base_of)
-        rows = budget_rows(entry.order, deleted.numpy(), budget)
-        return display if rows is None else display[rows]
+        return entry is not None and entry.order_of is gaussians and entry.cut_key == cut_key
+
+    def store_cut(self, key: tuple[str, int], gaussians: Gaussians, order: np.ndarray, cut: np.ndarray,
+                  cut_key: tuple) -> None:
+        """Keep a cut made by :func:`cut_buffer` (maybe on another thread) for ``key``."""
+        entry = self._entries.setdefault(key, _Entry())
+        entry.order, entry.order_of, entry.cut, entry.cut_key = order, gaussians, cut, cut_key
+        self._evict()
 
     def drop_layer(self, name: str) -> None:
         for key in [k for k in self._entries if k[0] == name]:

@@ -195,6 +195,27 @@ def _apply_residual(approx: Tensor, codes: Tensor, far: Tensor, values: Tensor) 
     return exact.reshape(approx.shape)
 
 
+class ReplacePatch:
+    """A whole-frame replacement that changes the splat count (simplify): keeps the sets before and after.
+
+    Costly in bytes (counted by :meth:`History.nbytes`, so the byte bound forgets it early); never chained.
+    """
+
+    row_local = False  # RowPatch.record never chains onto it
+
+    def __init__(self, before: Gaussians, after: Gaussians):
+        self.before, self.after = before, after
+
+    def undo(self, current: Gaussians) -> Gaussians:
+        return self.before
+
+    def redo(self, current: Gaussians, selected: Tensor) -> Gaussians:
+        return self.after
+
+    def tensors(self) -> list[Tensor]:
+        return [getattr(g, f) for g in (self.before, self.after) for f in FIELDS]
+
+
 def _rows(g: Gaussians, index: Tensor) -> Gaussians:
     """Rows ``index`` of ``g`` (core fields only: what an edit op reads)."""
     return Gaussians(g.means[index], g.quats[index], g.scales[index], g.opacities[index], g.sh[index])
@@ -259,7 +280,7 @@ class History:
         dropped = {id(p) for p in self.done.pop(0).patches.values()}
 
         def derived(command: EditCommand) -> bool:
-            return any(p.base is not p and id(p.base) in dropped for p in command.patches.values())
+            return any(getattr(p, "base", p) is not p and id(p.base) in dropped for p in command.patches.values())
 
         while self.done and derived(self.done[0]):
             dropped |= {id(p) for p in self.done.pop(0).patches.values()}

@@ -8,15 +8,43 @@ import dataclasses
 from torch import Tensor
 
 from lyra.scene import Gaussians
+from lyra.scene.lazy_frames import LazyFrames
 from viewer.history import FrameSnapshot
 
 
-@dataclasses.dataclass
 class Frame:
-    gaussians: Gaussians
-    deleted: Tensor  # [N] bool
-    selected: Tensor  # [N] bool
-    revision: int = 0  # bumped on every change; keys the display-buffer cache
+    """One frame of a layer: its splats, soft-delete and selection masks, and a revision.
+
+    A frame of a lazily opened sequence (``lazy`` set) holds no splats until
+    an edit gives it some: ``gaussians`` reads them from the sequence's
+    :class:`lyra.scene.lazy_frames.LazyFrames`, whose byte-bounded cache keeps
+    only a few frames in memory; the masks are sized from the header count.
+    """
+
+    def __init__(self, gaussians: Gaussians | None, deleted: Tensor, selected: Tensor, revision: int = 0, *,
+                 lazy: LazyFrames | None = None, index: int = 0):
+        self._gaussians = gaussians
+        self.deleted = deleted  # [N] bool
+        self.selected = selected  # [N] bool
+        self.revision = revision  # bumped on every change; keys the display-buffer cache
+        self.lazy, self.index = lazy, index
+
+    @property
+    def gaussians(self) -> Gaussians:
+        return self._gaussians if self._gaussians is not None else self.lazy[self.index]
+
+    @gaussians.setter
+    def gaussians(self, value: Gaussians) -> None:
+        self._gaussians = value
+
+    @property
+    def is_lazy(self) -> bool:
+        """True while the splats come from the lazy sequence (not edited yet)."""
+        return self._gaussians is None
+
+    @property
+    def sh_degree(self) -> int:
+        return self.lazy.sh_degrees[self.index] if self.is_lazy else self._gaussians.sh_degree
 
     def snapshot(self) -> FrameSnapshot:
         return FrameSnapshot(self.deleted, self.selected)
@@ -36,7 +64,7 @@ class Layer:
 
     @property
     def sh_degree(self) -> int:
-        return max(f.gaussians.sh_degree for f in self.frames)
+        return max(f.sh_degree for f in self.frames)  # from headers for lazy frames
 
     def frame_index(self, global_frame: int) -> int:
         """The frame shown at the viewer's frame index (a static layer always shows frame 0)."""
@@ -65,3 +93,17 @@ class TimeInfo:
     num_frames: int
     fps: float | None
     seconds: float | None
+
+
+def edited_lazy_frames(layer: Layer) -> LazyFrames:
+    """The layer's frames with soft deletes applied, read one at a time (an export never holds the clip)."""
+    def loader(frame: Frame, deleted: Tensor, stored: Gaussians | None):
+        def load() -> Gaussians:
+            g = stored if stored is not None else frame.lazy[frame.index]
+            return g[~deleted] if bool(deleted.any()) else g
+        return load
+
+    frames = layer.frames
+    loaders = [loader(f, f.deleted, None if f.is_lazy else f.gaussians) for f in frames]
+    counts = [len(f.deleted) - int(f.deleted.sum()) for f in frames]
+    return LazyFrames(loaders, counts, [f.sh_degree for f in frames], budget_bytes=1)

@@ -55,7 +55,7 @@ class SceneSync:
                 for name, layer in self.state.layers.items():
                     i = layer.frame_index(self.state.frame)
                     frame = layer.frames[i]
-                    bake = self.state.view_position if frame.gaussians.sh_degree > 0 else None
+                    bake = self.state.view_position if frame.sh_degree > 0 else None
                     budget = self.state.budget_playing if self.state.playing else self.state.budget_paused
                     key = (i, frame.revision, bake, layer.visible, budget)  # what the sent buffer depends on
                     if self._sent.get(name) != key:

@@ -6,7 +6,7 @@ the budget (default 1.5M paused, 400k playing; the Scene tab sets both) the
 client is sent the ``budget`` splats of highest importance
 ``opacity * (s_x s_y s_z)^(2/3)`` (opacity times footprint area: what a splat
 paints), ranked once per Gaussians object and cached, so a frame switch is a
-gather of the packed rows (no re-pack). Ties keep index order, so the subset
+pack of only the chosen splats. Ties keep index order, so the subset
 is deterministic. Only what is *sent* changes: the state, selections, edits
 and exports always act on every splat.
 """
@@ -33,16 +33,9 @@ def importance_order(gaussians: Gaussians) -> np.ndarray:  # [N] int64, most imp
     return torch.argsort(score, descending=True, stable=True).numpy()
 
 
-def budget_rows(order: np.ndarray, deleted: np.ndarray, budget: int) -> np.ndarray | None:
-    """Rows of the display buffer (which holds the splats not ``deleted``, in index order) to send.
-
-    ``None`` when everything fits. Otherwise the ``budget`` most important
-    live splats, as increasing row numbers.
-    """
+def chosen_splats(order: np.ndarray, deleted: np.ndarray, budget: int) -> np.ndarray | None:
+    """Indices (increasing) of the ``budget`` most important splats not ``deleted``; None when all fit."""
     alive = ~deleted
-    live = int(alive.sum())
-    if live <= budget:
+    if int(alive.sum()) <= budget:
         return None
-    ranked = order[alive[order]][:budget]
-    row_of = np.cumsum(alive) - 1  # [N] row of each live splat in the display buffer
-    return row_of[np.sort(ranked)]
+    return np.sort(order[alive[order]][:budget])

@@ -19,20 +19,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from lyra.errors import EditError
-from lyra.progress import Progress, report
+from lyra.progress import Progress, report, subrange
 from lyra.scene import Gaussians, GaussianSequence
-from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache
-from viewer.history import EditCommand, History, RowPatch
-from viewer.layers import Frame, Layer, LayerInfo, TimeInfo
+from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache, cut_buffer
+from viewer.history import EditCommand, History, ReplacePatch, RowPatch
+from viewer.layers import Frame, Layer, LayerInfo, TimeInfo, edited_lazy_frames
 from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
 
 SCOPES = ("all", "current")
+REPLACE = object()  # _commit's op for edits that replace whole frames (the history keeps before and after)
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
 
 
@@ -59,6 +61,7 @@ class AppState:
         self.budget_paused, self.budget_playing = DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
         self.playing = False
         self.sent: dict[str, tuple[int, int]] = {}  # layer -> (splats sent, splats live) of its last send
+        self._prefetcher: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ layers
     def add_scene(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
@@ -67,11 +70,16 @@ class AppState:
             unique, k = name, 2
             while unique in self.layers:
                 unique, k = f"{name} ({k})", k + 1
-            if isinstance(scene, GaussianSequence):
-                sets, times, fps, is_seq = list(scene.frames), list(scene.times), scene.fps, True
+            zeros = lambda n: torch.zeros(n, dtype=torch.bool)  # noqa: E731
+            if isinstance(scene, GaussianSequence) and scene.is_lazy:  # frames read on demand, not now
+                frames = [Frame(None, zeros(n), zeros(n), lazy=scene.frames, index=i) for i, n in enumerate(scene.num_gaussians)]
+                times, fps, is_seq = list(scene.times), scene.fps, True
             else:
-                sets, times, fps, is_seq = [scene], [0.0], 24.0, False
-            frames = [Frame(g, torch.zeros(len(g), dtype=torch.bool), torch.zeros(len(g), dtype=torch.bool)) for g in sets]
+                if isinstance(scene, GaussianSequence):
+                    sets, times, fps, is_seq = list(scene.frames), list(scene.times), scene.fps, True
+                else:
+                    sets, times, fps, is_seq = [scene], [0.0], 24.0, False
+                frames = [Frame(g, zeros(len(g)), zeros(len(g))) for g in sets]
             for f in frames:
                 f.revision = self._next_revision()
             self.layers[unique] = Layer(unique, source, frames, is_seq, times, fps)
@@ -294,6 +302,25 @@ class AppState:
             self._commit(layer, label, changes, op, inverse)
             return len(targets)
 
+    def replace_splats(self, label: str, fn: Callable[[Gaussians, Progress | None], Gaussians],
+                       progress: Progress | None = None) -> list[int]:
+        """Replace each frame in scope (soft deletes applied) by ``fn(frame, progress)``, which may change
+        the count (e.g. simplify); selections are cleared. Runs ``fn`` outside the lock; one undoable
+        command. Returns the new counts. EditError if the frames changed meanwhile."""
+        with self.lock:
+            layer = self.layer()
+            inputs = {i: (layer.frames[i].revision, layer.frames[i].gaussians[~layer.frames[i].deleted])
+                      for i in self._frames_in_scope(layer)}
+        results = {}
+        for k, (i, (_, g)) in enumerate(inputs.items()):
+            results[i] = fn(g, subrange(progress, k / len(inputs), (k + 1) / len(inputs)))
+        with self.lock:
+            if self.layers.get(layer.name) is not layer or any(layer.frames[i].revision != rev for i, (rev, _) in inputs.items()):
+                raise EditError(f"{label}: the scene changed while it ran; run it again")
+            zeros = lambda n: torch.zeros(n, dtype=torch.bool)  # noqa: E731
+            self._commit(layer, label, {i: (zeros(len(g)), zeros(len(g)), g) for i, g in results.items()}, REPLACE)
+            return [len(g) for g in results.values()]
+
     def _commit(self, layer: Layer, label: str, changes: dict, op: Callable | None = None,
                 inverse: Callable | None = None) -> None:
         """Apply per-frame changes ``{i: (deleted, selected[, gaussians])}`` as one undoable command.
@@ -308,7 +335,9 @@ class AppState:
         for i, change in changes.items():
             frame, key = layer.frames[i], (layer.name, i)
             before[key] = frame.snapshot()
-            if len(change) > 2:
+            if len(change) > 2 and op is REPLACE:  # a count-changing edit (simplify): keep both sets
+                patches[key] = ReplacePatch(frame.gaussians, change[2])
+            elif len(change) > 2:
                 patches[key] = RowPatch.record(frame.gaussians, change[2], frame.selected, op, inverse,
                                                self.history.last_patch(key))
             self._set_frame(frame, deleted=change[0], selected=change[1], gaussians=change[2] if len(change) > 2 else None)
@@ -321,8 +350,10 @@ class AppState:
         live = []
         for layer in self.layers.values():
             for frame in layer.frames:
-                g = frame.gaussians
-                live += [g.means, g.quats, g.scales, g.opacities, g.sh, frame.deleted, frame.selected]
+                live += [frame.deleted, frame.selected]
+                if not frame.is_lazy:  # a lazy frame's splats live in its sequence's cache: never read them here
+                    g = frame.gaussians
+                    live += [g.means, g.quats, g.scales, g.opacities, g.sh]
         return live
 
     def history_bytes(self) -> int:
@@ -365,10 +396,45 @@ class AppState:
         """The layer with soft deletes applied (what export writes)."""
         with self.lock:
             layer = self.layer(name)
+            if layer.is_sequence and any(f.is_lazy for f in layer.frames):
+                return GaussianSequence(edited_lazy_frames(layer), list(layer.times), layer.fps)  # streams on save
             kept = [f.gaussians[~f.deleted] if bool(f.deleted.any()) else f.gaussians for f in layer.frames]
             if layer.is_sequence:
                 return GaussianSequence(kept, list(layer.times), layer.fps)
             return kept[0]
+
+    def prefetch(self, ahead: int = 2) -> list:
+        """Prepare the next ``ahead`` frames on one background thread (playback): read lazy frames and,
+        above the splat budget, pack their cut buffers, so a frame switch is a cache hit and one send."""
+        with self.lock:
+            jobs = []
+            budget = self.budget_playing if self.playing else self.budget_paused
+            for layer in self.layers.values():
+                i = layer.frame_index(self.frame)
+                for j in dict.fromkeys(k % len(layer.frames) for k in range(i + 1, i + 1 + ahead)):
+                    frame = layer.frames[j]
+                    live = len(frame.deleted) - int(frame.deleted.sum())
+                    bake = self.view_position if frame.sh_degree > 0 else None
+                    if frame.is_lazy or live > budget:
+                        jobs.append((layer.name, j, frame, frame.revision, frame.deleted, frame.selected, bake, budget))
+            if not jobs:
+                return []
+            if self._prefetcher is None:
+                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viewer-prefetch")
+        return [self._prefetcher.submit(self._prepare, *job) for job in jobs]  # futures (tests and benches wait)
+
+    def _prepare(self, name, index, frame, revision, deleted, selected, bake, budget) -> None:
+        key, cut_key = (name, index), (revision, bake, budget)
+        gaussians = frame.gaussians  # a lazy frame is read here, off the lock
+        with self.lock:
+            if frame.revision != revision or self._buffers.has_cut(key, gaussians, cut_key):
+                return
+        if len(deleted) - int(deleted.sum()) <= budget:
+            return
+        order, cut = cut_buffer(gaussians, deleted, selected, bake, budget)
+        with self.lock:
+            if frame.revision == revision and self.layers.get(name) is not None:
+                self._buffers.store_cut(key, gaussians, order, cut, cut_key)
 
     def visible_current_frames(self) -> list[Gaussians]:
         """The current frame of every visible layer, soft deletes applied (what a server render draws)."""
@@ -410,16 +476,18 @@ class AppState:
             layer = self.layer(name)
             i = layer.frame_index(self.frame) if frame_index is None else frame_index
             frame = layer.frames[i]
-            bake = self.view_position if frame.gaussians.sh_degree > 0 else None
+            bake = self.view_position if frame.sh_degree > 0 else None
             return self._buffers.display((name, i), frame.gaussians, frame.deleted, frame.selected, frame.revision, bake)
 
     def send_buffer(self, name: str, frame_index: int) -> np.ndarray:
         """:meth:`display_buffer` cut to the splat budget (playing or paused); records "showing X of Y"."""
         with self.lock:
-            full = self.display_buffer(name, frame_index)
+            frame = self.layers[name].frames[frame_index]
+            bake = self.view_position if frame.sh_degree > 0 else None
             budget = self.budget_playing if self.playing else self.budget_paused
-            sent = self._buffers.within_budget((name, frame_index), full, self.layers[name].frames[frame_index].deleted, budget)
-            self.sent[name] = (len(sent), len(full))
+            sent = self._buffers.within_budget((name, frame_index), frame.gaussians, frame.deleted, frame.selected,
+                                               frame.revision, bake, budget)
+            self.sent[name] = (len(sent), len(frame.deleted) - int(frame.deleted.sum()))
             return sent
 
     def set_splat_budget(self, paused: int, playing: int) -> None:
@@ -465,9 +533,9 @@ class AppState:
             shown = total = selected = selected_all = 0
             for layer in self.layers.values():
                 frame = layer.frames[layer.frame_index(self.frame)]
-                total += len(frame.gaussians)
+                total += len(frame.deleted)
                 if layer.visible:
-                    shown += len(frame.gaussians) - int(frame.deleted.sum())
+                    shown += len(frame.deleted) - int(frame.deleted.sum())
                 selected += int(frame.selected.sum())
                 selected_all += sum(int(f.selected.sum()) for f in layer.frames)
             return {"shown": shown, "total": total, "selected": selected, "selected_all": selected_all}
@@ -492,3 +560,4 @@ class AppState:
     def _record(self, label: str, start: float) -> None:
         self.last_action = (label, time.perf_counter() - start)
         self._changed()
+

@@ -45,15 +45,15 @@ def run(args: argparse.Namespace) -> int:
     dataset = SDGDataset(scenes_root)
     model = load_decoder(args.checkpoint)
     conditioner = Conditioner(load_cosmos_tokenizer(_tokenizer_folder(scenes_root, args.tokenizer)))
-    first = dataset.sample(eval_specs(dataset, 1, 1, 1)[0], (16, 16), 1)
-    latent_frames = first.latents.shape[0] if args.frames is None else (args.frames - 1) // 8 + 1
+    stored_frames, stored_size = dataset.stored_shape()
+    latent_frames = stored_frames if args.frames is None else (args.frames - 1) // 8 + 1
     if args.size:
         try:
             height, width = (int(v) for v in args.size.lower().split("x"))
         except ValueError as exc:
             raise InputDataError(f"--size must be HxW, found {args.size!r}") from exc
     else:
-        height, width = first.image_size
+        height, width = stored_size
     specs = eval_specs(dataset, args.views, args.targets, 8 * (latent_frames - 1) + 1)
     metrics = evaluate(model, conditioner, dataset, specs[: args.scenes], (height, width), latent_frames)
     print(json.dumps({"checkpoint": args.checkpoint, "scenes": len(specs[: args.scenes]), **metrics}))

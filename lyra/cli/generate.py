@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lyra.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance")
     lyra.add_argument("--seed", type=int, default=0)
     lyra.add_argument("--offload", default="none", help="the teacher's memory mode: none, model or group (CPU offload), optionally +fp8 (fp8 weight storage)")
+    lyra.add_argument("--size", default="1280x704", help="generation size WxH, multiples of 16 (Lyra: 1280x704)")
     lyra.add_argument("--work-dir", type=Path, default=None, help="where stages are kept to resume (default: OUT.work)")
     parser.add_argument("--dynamic", action="store_true", help="a video in, a 4D sequence out (implied by a video)")
     parser.add_argument(
@@ -90,6 +91,7 @@ def _notify(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from lyra.cli.decode import parse_times, resolve_device
     from lyra.cli.progress_bar import progress_bar
+    from lyra.cli.render import parse_size
     from lyra.pipeline.depth import DEFAULT_FOV_X_DEGREES, default_intrinsics
     from lyra.pipeline.inputs import read_input
     from lyra.scene import GaussianSequence, save
@@ -99,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "lyra" and (args.steps < 1 or args.movement <= 0):
         raise InputDataError("--steps must be >= 1 and --movement > 0")
     trajectories = parse_trajectories(args.trajectories)
+    width, height = parse_size(args.size)
     intrinsics = parse_intrinsics(args.intrinsics)
     device = resolve_device(args.device)
     frames = read_input(args.input)
@@ -115,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputDataError("give either --intrinsics or --fov, not both")
     times = parse_times(args.times) if args.times is not None else None
     if args.backend == "lyra":
-        from lyra.pipeline.generate import require_models
+        from lyra.pipeline.generate_models import require_models
 
         require_models(teacher=True, decoder=True, dynamic=frames.is_video)  # before any slow work
 
@@ -153,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
                 trajectories=trajectories, movement=args.movement, steps=args.steps, guidance=args.guidance,
                 seed=args.seed, target_times=times, offload=args.offload, device=str(device),
                 custom_path=str(args.trajectory_path) if args.trajectory_path else None,
+                width=width, height=height,
             )
             work_dir = args.work_dir or args.out.with_name(args.out.name + ".work")
             result = generate_scene(

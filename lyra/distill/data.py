@@ -112,6 +112,11 @@ class SDGDataset:
         with np.load(path, allow_pickle=False) as npz:
             return torch.from_numpy(np.asarray(npz["points"], dtype=np.float32))
 
+    def stored_shape(self, scene: int = 0) -> tuple[int, tuple[int, int]]:
+        """``(latent frames, (H, W) of the video)`` of a scene's first trajectory."""
+        entry = self._load(scene, 0, (8, 8))
+        return entry["latents"].shape[1], entry["full_size"]
+
     # ------------------------------------------------------------ reading
     def _load(self, scene: int, position: int, size: tuple[int, int]) -> dict:
         key = (scene, position, size)

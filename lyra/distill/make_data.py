@@ -41,7 +41,7 @@ class TrajectoryTeacher(Protocol):
     def trajectory(self, source: str, index: int) -> TrajectoryOutput: ...
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, order=True)
 class Unit:
     split: str
     scene: str  # folder name (and file NAME) of the scene

@@ -5,8 +5,8 @@ latents are denormalised with the tokenizer's statistics, the Plucker halves and
 constant time videos are encoded with the tokenizer, rays live on the latent grid. The tokenizer
 encodings depend only on the scene's input cameras, so they are cached (bounded LRU).
 
-Renderer: gsplat with 3DGUT (``with_ut``, ``with_eval3d``, as Lyra trains) on CUDA; the pure-PyTorch
-rasterizer on CPU. Gaussians are activated in float32 even under bf16 autocast.
+Renderer: 3DGUT (``with_ut``, ``with_eval3d``, as Lyra trains), with gsplat on CUDA and the
+pure-PyTorch rasterizer on CPU. Gaussians are activated in float32 even under bf16 autocast.
 """
 
 from __future__ import annotations
@@ -102,10 +102,9 @@ class RawForward(torch.nn.Module):
 
 
 def render_options(device: torch.device) -> dict:
-    """gsplat + 3DGUT on CUDA (Lyra's training renderer), the torch rasterizer elsewhere."""
-    if device.type == "cuda" and gsplat_available():
-        return {"backend": "gsplat", "with_ut": True, "with_eval3d": True}
-    return {"backend": "torch"}
+    """3DGUT (``with_ut``, ``with_eval3d``, as Lyra trains): gsplat on CUDA, the torch rasterizer elsewhere."""
+    backend = "gsplat" if device.type == "cuda" and gsplat_available() else "torch"
+    return {"backend": backend, "with_ut": True, "with_eval3d": True}
 
 
 def run_student(

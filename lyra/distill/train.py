@@ -40,6 +40,7 @@ from lyra.model.decoder import LyraDecoder, packed_to_gaussians
 from lyra.model.tokenizer import load_cosmos_tokenizer
 from lyra.progress import Progress, report
 from lyra.scene.gaussians import Gaussians
+from lyra.teacher.synthetic import VERSION as SYNTHETIC_VERSION
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "train_state.pt"
@@ -67,7 +68,8 @@ def resolve_data(config: TrainConfig, rank: int, world: int, progress: Progress 
 
         syn = config.data.synthetic
         cache = Path(os.environ.get("LYRA_STUDIO_CACHE", Path.home() / ".cache" / "lyra-studio"))
-        key = hashlib.sha256(json.dumps(config.to_dict()["data"]["synthetic"], sort_keys=True).encode()).hexdigest()
+        recipe = {**config.to_dict()["data"]["synthetic"], "version": SYNTHETIC_VERSION}
+        key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
         root = cache / "distill" / f"synthetic-{key[:12]}"
         make_synthetic_data(
             root, train_scenes=syn.train_scenes, eval_scenes=syn.eval_scenes, width=syn.width, height=syn.height,

@@ -78,6 +78,17 @@ def default_depth_estimator(device: str | torch.device = "cpu") -> DepthEstimato
     raise ModelNotFoundError(f"no depth for the input and no depth model on this machine: {NO_DEPTH_HELP}. Get one: {hints}")
 
 
+def depth_model_hint() -> str | None:
+    """None when the registry's depth model is on this machine, else what to get (for UIs listing models)."""
+    from lyra.model.registry import find_model, load_registry
+
+    registry = load_registry()
+    names = [n for n in ("depth", "depth_anything_v2") if n in registry]
+    if any(find_model(n, registry) is not None for n in names):
+        return None
+    return " or ".join(registry[n].download_hint() for n in names) or "a depth model folder (Depth Pro)"
+
+
 def relative_poses(c2w: Tensor) -> Tensor:  # [F, 4, 4] -> [F, 4, 4], the first one the identity
     """Camera-to-world poses re-expressed in the first camera's frame."""
     return torch.linalg.inv(c2w[0]) @ c2w

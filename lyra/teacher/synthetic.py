@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lyra.errors import InputDataError
 from lyra.model.tokenizer import encode_video, latent_statistics, normalize_latents
 from lyra.render import LYRA_TRAJECTORY_INDEX, Camera, lyra_trajectory, render
 from lyra.scene.gaussians import Gaussians
@@ -34,6 +35,9 @@ from scenes import primitives
 class SyntheticScene:
     trajectories: list[TrajectoryOutput]  # in the order asked for
     points: Tensor  # [P, 3] true surface samples in world coordinates
+
+
+VERSION = 2  # bump when scenes, renders or the tiny tokenizer change (keys cached data sets)
 
 
 def tiny_random_tokenizer(seed: int = 0, channels: int = 16):
@@ -188,7 +192,7 @@ def render_trajectory(
     """Cameras ``[F]``, RGB ``[F, H, W, 3]`` in [0, 1] and depth ``[F, H, W]`` along Lyra preset ``name``."""
     cams = lyra_trajectory(name, num_frames, width=width, height=height, rng=rng)
     with torch.no_grad():
-        out = render(scene, cams, background=(1.0, 1.0, 1.0), near=0.1, far=500.0)
+        out = render(scene, cams, background=(1.0, 1.0, 1.0), near=0.1, far=500.0, with_ut=True, with_eval3d=True)
     return cams, out.rgb.clamp(0, 1).cpu(), out.depth.cpu()
 
 
@@ -215,7 +219,7 @@ def synthetic_scene(
     ``(seed, trajectory_seed + i)``, so one trajectory can be made alone and match.
     """
     if width % 16 or height % 16:
-        raise ValueError(f"image size must be a multiple of 16 (latent grid of even size), got {width}x{height}")
+        raise InputDataError(f"image size must be a multiple of 16 (latent grid of even size), got {width}x{height}")
     num_frames = 8 * (latent_frames - 1) + 1
     scene = random_scene(seed, splats_per_object)
     out = []

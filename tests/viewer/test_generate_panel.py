@@ -91,3 +91,4 @@ def test_lyra_backend_is_blocked_with_the_models_to_get(app, monkeypatch, tmp_pa
     panel.backend.value = "lift (fast preview)"
     panel._update_backend()
     assert not panel.generate_button.disabled and panel.generate_button.label == "Generate"
+    assert "upload a depth file" in panel.models.content  # no depth model here: the lift says what to do

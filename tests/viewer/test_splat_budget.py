@@ -7,7 +7,13 @@ import torch
 
 from lyra.scene import GaussianSequence
 from viewer.panels.status import status_line
-from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET, budget_rows, importance, importance_order
+from viewer.splat_budget import (
+    DEFAULT_PAUSED_BUDGET,
+    DEFAULT_PLAYING_BUDGET,
+    chosen_splats,
+    importance,
+    importance_order,
+)
 from viewer.state import AppState
 
 from .conftest import random_gaussians
@@ -22,23 +28,20 @@ def test_subset_is_the_most_important_splats_and_deterministic():
     g = random_gaussians(1000)
     order = importance_order(g)
     deleted = np.zeros(1000, bool)
-    rows = budget_rows(order, deleted, 100)
-    assert len(rows) == 100 and np.all(np.diff(rows) > 0)
+    chosen = chosen_splats(order, deleted, 100)
+    assert len(chosen) == 100 and np.all(np.diff(chosen) > 0)
     score = importance(g).numpy()
-    assert score[rows].min() >= np.sort(score)[-100]  # nothing left out beats anything sent
-    assert np.array_equal(rows, budget_rows(importance_order(g), deleted, 100))  # same input, same subset
-    assert budget_rows(order, deleted, 1000) is None
+    assert score[chosen].min() >= np.sort(score)[-100]  # nothing left out beats anything sent
+    assert np.array_equal(chosen, chosen_splats(importance_order(g), deleted, 100))  # same input, same subset
+    assert chosen_splats(order, deleted, 1000) is None
 
 
-def test_rows_index_the_display_buffer_without_deleted_splats():
+def test_deleted_splats_are_never_sent():
     g = random_gaussians(50)
     order = importance_order(g)
     deleted = np.zeros(50, bool)
     deleted[order[:5]] = True  # the five most important are deleted
-    rows = budget_rows(order, deleted, 10)
-    live_index = np.nonzero(~deleted)[0]  # display row r holds splat live_index[r]
-    sent = set(live_index[rows].tolist())
-    assert sent == set(order[5:15].tolist())
+    assert set(chosen_splats(order, deleted, 10).tolist()) == set(order[5:15].tolist())
 
 
 def test_state_sends_budget_and_reports_showing_x_of_y():
@@ -52,9 +55,9 @@ def test_state_sends_budget_and_reports_showing_x_of_y():
     assert "showing 150 of 400" in status_line(state)
     state.playing = True
     assert len(state.send_buffer("static", 0)) == 60
-    # every sent row is a row of the full buffer (same packed splats, not re-packed)
+    # every sent row is packed exactly as in the full buffer
     full_rows = {row.tobytes() for row in full}
-    assert all(row.tobytes() in full_rows for row in sent)
+    assert all(row.tobytes() in full_rows for row in state.send_buffer("static", 0))
     state.playing = False
     state.set_splat_budget(paused=10_000, playing=60)
     assert len(state.send_buffer("static", 0)) == 400 and state.budget_status() is None
@@ -75,3 +78,18 @@ def test_edits_and_selections_act_on_the_full_scene_not_the_subset():
     assert len(edited[0]) == int((g.means[:, 0] <= 0).sum())  # the full set was edited
     assert torch.all(edited[0].means[:, 0] <= 0)
     assert len(state.send_buffer("clip", 0)) == 50  # still at budget, now from what is left
+
+
+def test_simplify_action_merges_every_frame_in_scope_and_undoes():
+    from viewer import edit_actions as act
+
+    state = AppState()
+    state.add_scene(GaussianSequence([random_gaussians(400), random_gaussians(300, seed=1)], fps=4), "clip")
+    state.select(lambda i, frame: frame.means[:, 0] > 0.5)
+    state.delete_selected()  # soft deletes are applied before merging
+    live = [int((random_gaussians(n, seed=s).means[:, 0] <= 0.5).sum()) for n, s in ((400, 0), (300, 1))]
+    counts = act.simplify(state, "50%")
+    assert counts == [round(n / 2) for n in live]
+    assert state.edited_scene("clip").num_gaussians == counts
+    assert state.undo() == "Simplify"
+    assert state.edited_scene("clip").num_gaussians == live

@@ -53,6 +53,8 @@ class EditPanel:
             self.floater_k = gui.add_slider("Floater neighbours", 4, 64, 1, 16)
             self.floater_std = gui.add_slider("Floater std ratio", 0.5, 5.0, 0.1, 2.0)
             self.floater_button = gui.add_button("Remove floaters")
+            self.simplify_target = gui.add_text("Simplify to", "50%", hint="Splats to keep per frame: a count or a percentage")
+            self.simplify_button = gui.add_button("Simplify", hint="Merge neighbouring splats (moment matching) down to the target")
         with gui.add_folder("Transform & color", expand_by_default=False):
             self.move_button = gui.add_button("Apply gizmo move", hint="Move/rotate the selection by the gizmo's motion")
             self.scale_factor = gui.add_number("Scale factor", 1.1, min=0.01, step=0.05)
@@ -96,6 +98,8 @@ class EditPanel:
         self.clear_button.on_click(run("Clear selection", state.clear_selection))
         self.delete_button.on_click(run("Delete", state.delete_selected))
         self.crop_button.on_click(run("Keep only selection", state.crop_to_selection))
+        self.simplify_button.on_click(lambda e: app.start_job(
+            "Simplify", lambda job: act.simplify(state, self.simplify_target.value, job), e.client))
         self.floater_button.on_click(lambda e: app.start_job(
             "Remove floaters", lambda job: act.remove_floaters(state, int(self.floater_k.value), float(self.floater_std.value)), e.client))
         self.move_button.on_click(run("Move", self._apply_gizmo_move))

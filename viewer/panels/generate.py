@@ -75,7 +75,7 @@ class GeneratePanel:
         app.uploads.on_upload(self.depth_upload, self._on_depth_upload)
         self.backend.on_update(lambda _: self._update_backend())
         self.generate_button.on_click(self._on_generate)
-        self._missing_cache: dict[str, list[dict]] = {}
+        self._missing_cache: dict[str, object] = {}  # backend -> missing rows; "depth" -> hint or None
         self._update_backend()
 
     # ------------------------------------------------------------ inputs
@@ -120,11 +120,18 @@ class GeneratePanel:
 
     # ------------------------------------------------------------ models
     def _missing(self, backend: str) -> list[dict]:
-        from lyra.pipeline.generate import missing_models
+        from lyra.pipeline.generate_models import missing_models
 
         if backend not in self._missing_cache:
             self._missing_cache[backend] = missing_models(backend)
         return self._missing_cache[backend]
+
+    def _depth_hint(self) -> str | None:
+        from lyra.pipeline.preview import depth_model_hint
+
+        if "depth" not in self._missing_cache:
+            self._missing_cache["depth"] = depth_model_hint()
+        return self._missing_cache["depth"]
 
     def _update_backend(self) -> None:
         backend = BACKENDS[self.backend.value]
@@ -136,8 +143,12 @@ class GeneratePanel:
         if missing:
             rows = "\n".join(f"- **{row['name']}**: `{row['hint']}`" for row in missing)
             self.models.content = f"The {backend} backend is blocked; missing models (`lyra models check`):\n{rows}"
+        elif backend == "lift":
+            hint = self._depth_hint()
+            self.models.content = ("_Lift: depth from the uploaded file, or the registry's depth model._" if hint is None else
+                                   f"_Lift: no depth model here, so upload a depth file with the image, or get one:_ `{hint}`")
         else:
-            self.models.content = "_Lift: needs a depth file or a depth model (registry `depth`)._" if backend == "lift" else ""
+            self.models.content = "_All models the lyra backend needs are here._"
         self.generate_button.disabled = bool(missing)
         self.generate_button.label = f"Generate (blocked: {len(missing)} models missing)" if missing else "Generate"
 

@@ -65,6 +65,7 @@ class TimePanel:
                 continue
             try:
                 self.step(1)
+                self.app.state.prefetch()  # read the next frames of a lazy clip while this one shows
             except Exception as exc:  # keep the player alive; report once
                 self.play.value = False
                 self.app.notify("Playback stopped", str(exc), error=True)
