@@ -161,10 +161,7 @@ class Camera:
 
     def K(self) -> Tensor:  # [..., 3, 3]
         """Intrinsic matrices."""
-        fx, fy, cx, cy = self.intrinsics.unbind(-1)
-        zero, one = torch.zeros_like(fx), torch.ones_like(fx)
-        rows = [fx, zero, cx, zero, fy, cy, zero, zero, one]
-        return torch.stack(rows, dim=-1).reshape(*fx.shape, 3, 3)
+        return intrinsics_matrix(self.intrinsics)
 
     @property
     def fov_y(self) -> Tensor:  # [...] vertical field of view in radians
@@ -243,6 +240,14 @@ class Camera:
         c2w[:3, :3] = rot
         c2w[:3, 3] = torch.as_tensor(np.asarray(position, dtype=np.float64))
         return cls.from_fov(c2w.to(dtype), float(fov), width, height)
+
+
+def intrinsics_matrix(intrinsics: Tensor) -> Tensor:  # [..., 4] (fx, fy, cx, cy) -> [..., 3, 3]
+    """Pinhole matrices ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``."""
+    fx, fy, cx, cy = intrinsics.unbind(-1)
+    zero, one = torch.zeros_like(fx), torch.ones_like(fx)
+    rows = [fx, zero, cx, zero, fy, cy, zero, zero, one]
+    return torch.stack(rows, dim=-1).reshape(*fx.shape, 3, 3)
 
 
 def look_at_c2w(

@@ -1,6 +1,6 @@
 """The GEN3C 3D cache: buffers of unprojected frames, forward-warped into target cameras (GEN3C_SPEC.md section 7).
 
-A buffer is one frame lifted to world points: colours ``[H*W, 3]`` in [-1, 1],
+A buffer is one frame lifted to world points: colours ``[3, H*W]`` in [-1, 1],
 world points ``[H*W, 3]`` and a reliability mask ``[H*W]`` (depth > 0 and a
 locally smooth depth, 5x5 window, ratio 0.05). The cache holds at most
 ``buffer_max = 2`` buffers, newest first; once full, a new frame overwrites
@@ -28,8 +28,9 @@ from torch import Tensor
 
 from lyra.errors import InputDataError
 from lyra.progress import Progress, report
+from lyra.render.camera import intrinsics_matrix
 from lyra.teacher.occlusion import occluded_pixels
-from lyra.teacher.warp import intrinsics_matrix, project, reliable_depth_mask, splat_projected, unproject_depth
+from lyra.teacher.warp import Workspace, log_depth, project, reliable_depth_mask, splat_projected, unproject_depth
 
 WARP_CHUNK = 2  # official render_cache chunk: the soft z-buffer maximum is shared by 2 flattened (frame, buffer) items
 INITIAL_MAX_DEPTH = 100.0
@@ -38,7 +39,7 @@ UPDATE_MAX_DEPTH = 1e4
 
 @dataclasses.dataclass
 class Buffer:
-    colors: Tensor  # [H*W, 3] in [-1, 1]
+    colors: Tensor  # [3, H*W] in [-1, 1], channel-major (the splat's layout)
     points: Tensor  # [H*W, 3] world
     mask: Tensor  # [H*W] float 0/1
 
@@ -85,7 +86,7 @@ class Cache3D:
             mask = reliable_depth_mask(depth, ratio=self.filter_threshold)
         else:
             mask = depth > 0
-        return Buffer(image.float().permute(1, 2, 0).reshape(-1, 3), points.reshape(-1, 3), mask.reshape(-1).float())
+        return Buffer(image.float().reshape(3, -1).contiguous(), points.reshape(-1, 3), mask.reshape(-1).float())
 
     def update(self, image: Tensor, depth: Tensor, w2c: Tensor, intrinsics: Tensor, *, align: bool = True) -> None:
         """Add a generated frame (``image [3, H, W]`` in [-1, 1], its predicted ``depth [H, W]``, camera).
@@ -122,21 +123,23 @@ class Cache3D:
         masks = torch.empty(num_frames, n, 1, H, W)
         depths = torch.empty(num_frames, n, H, W)
         items = [(f, b) for f in range(num_frames) for b in range(n)]
+        workspace = Workspace()
         for start in range(0, len(items), WARP_CHUNK):
             chunk = items[start : start + WARP_CHUNK]
             # The soft z-buffer normaliser is the max log1p(z) over every point of the chunk's items.
             projected = [project(self.buffers[b].points, w2cs[f], Ks[f]) for f, b in chunk]
-            log_max = torch.stack([torch.log1p(p[2].clamp(min=0)).max() for p in projected]).max()
-            for (f, b), (u, v, z) in zip(chunk, projected, strict=True):
+            log_zs = [log_depth(z) for _, _, z in projected]
+            log_max = torch.stack([lz.max() for lz in log_zs]).max()
+            for (f, b), (u, v, z), log_z in zip(chunk, projected, log_zs, strict=True):
                 buf = self.buffers[b]
-                image, hit, depth = splat_projected(u, v, z, buf.colors, buf.mask, H, W, log_max)
+                image, hit, depth = splat_projected(u, v, z, buf.colors, buf.mask, H, W, log_max, log_z, workspace)
                 if occlusion and self.boundary is not None:
                     cam_points = (buf.points @ w2cs[f, :3, :3].T + w2cs[f, :3, 3]).view(H, W, 3)
                     hidden = occluded_pixels(cam_points, self.boundary, Ks[f], depth)
                     hit = hit & ~hidden
-                    image = torch.where(hidden[..., None], torch.full_like(image, -1.0), image)
+                    image = torch.where(hidden, torch.full_like(image, -1.0), image)
                     depth = torch.where(hidden, torch.zeros_like(depth), depth)
-                images[f, b] = image.permute(2, 0, 1).cpu()
+                images[f, b] = image.cpu()
                 masks[f, b, 0] = hit.float().cpu()
                 depths[f, b] = depth.cpu()
             report(progress, (start + len(chunk)) / len(items), f"warping the 3D cache: {min(start + len(chunk), len(items))}/{len(items)}")

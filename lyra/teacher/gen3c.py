@@ -209,7 +209,7 @@ def sample(
         with torch.no_grad():
             out_cond = denoiser(x_in, t_model, positive, cond_mask)
             out_uncond = denoiser(x_in, t_model, negative, uncond_mask)
-        out = out_cond + guidance * (out_cond - out_uncond)
+        out = torch.sub(out_cond, out_uncond).mul_(guidance).add_(out_cond)  # F_c + g (F_c - F_u), one allocation
         if use_condition:  # the F that makes x0 exactly the clean latent on the condition frames
             c_skip = sd**2 / (sigma**2 + sd**2)
             c_out = sigma * sd / (sigma**2 + sd**2) ** 0.5

@@ -12,8 +12,11 @@ Flags (combine freely; see README "GEN3C memory modes" for the peak-memory table
   ``float8_e4m3fn`` and up-cast per layer to the compute dtype
   (``enable_layerwise_casting``; norms, patch embed and output layers stay as they are);
 * ``free_text_encoder`` - the prompt is encoded once, then the T5 encoder is deleted;
-* ``vae_slices`` - tokenizer encodes / decodes run one video at a time (the four
-  warp videos of a chunk are never batched), so only one 121-frame clip is live.
+* tokenizer encodes / decodes always run one clip at a time (the four warp videos
+  of a chunk are never batched), so only one 121-frame clip's activations are live
+  (~4 GB in bf16, below the transformer's peak). Spatial tiling is not offered:
+  ``AutoencoderKLCosmos.enable_tiling`` is accepted but unused by diffusers 0.42.1's
+  encode/decode, and tiles would change the official numbers at their seams.
 """
 
 from __future__ import annotations

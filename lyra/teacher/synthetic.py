@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lyra.errors import InputDataError
 from lyra.model.tokenizer import encode_video, latent_statistics, normalize_latents
 from lyra.render import LYRA_TRAJECTORY_INDEX, Camera, lyra_trajectory, render
 from lyra.scene.gaussians import Gaussians
@@ -218,7 +219,7 @@ def synthetic_scene(
     ``(seed, trajectory_seed + i)``, so one trajectory can be made alone and match.
     """
     if width % 16 or height % 16:
-        raise ValueError(f"image size must be a multiple of 16 (latent grid of even size), got {width}x{height}")
+        raise InputDataError(f"image size must be a multiple of 16 (latent grid of even size), got {width}x{height}")
     num_frames = 8 * (latent_frames - 1) + 1
     scene = random_scene(seed, splats_per_object)
     out = []

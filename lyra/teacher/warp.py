@@ -14,8 +14,8 @@ Conventions of the official 3D cache, kept here so its renders match:
   ``sum(w c) / sum(w)`` where ``sum(w) > 0``, -1 (images) elsewhere, and the mask
   is ``sum(w) > 0``.
 
-Vectorised: one ``index_add_`` of P rows per frame carries the four separable
-corner sums (see :func:`splat`); points that can only reach the cropped border
+Vectorised: one channel-major ``index_add_`` of the four corners of all points
+per frame (see :func:`splat`); points that can only reach the cropped border
 get weight 0. The soft z-buffer maximum still runs over all points of the
 official warp chunk.
 """
@@ -28,13 +28,6 @@ from torch import Tensor
 
 DEPTH_WEIGHT_SCALE = 50.0
 MAX_EXPONENT = 80.0  # float32 / bfloat16 value of the official clamp
-
-
-def intrinsics_matrix(intrinsics: Tensor) -> Tensor:  # [..., 4] (fx, fy, cx, cy) -> [..., 3, 3]
-    fx, fy, cx, cy = intrinsics.unbind(-1)
-    zero, one = torch.zeros_like(fx), torch.ones_like(fx)
-    rows = [torch.stack([fx, zero, cx], -1), torch.stack([zero, fy, cy], -1), torch.stack([zero, zero, one], -1)]
-    return torch.stack(rows, -2)
 
 
 def unproject_depth(depth: Tensor, w2c: Tensor, K: Tensor) -> Tensor:  # [H, W], [4, 4], [3, 3] -> [H, W, 3]
@@ -75,9 +68,16 @@ def project(points: Tensor, w2c: Tensor, K: Tensor) -> tuple[Tensor, Tensor, Ten
     return proj[:, 0] / denominator, proj[:, 1] / denominator, z
 
 
-def soft_zbuffer_weights(z: Tensor, log_max: Tensor) -> Tensor:
-    """``1 / (exp(min(50 log1p(z) / (log_max + 1e-7), 80)) + 1e-7)``; ``log_max`` is the chunk's max log1p(z)."""
-    exponent = torch.log1p(z.clamp(min=0)).mul_(DEPTH_WEIGHT_SCALE / (log_max + 1e-7))
+def log_depth(z: Tensor) -> Tensor:  # [P] -> log1p(max(z, 0)), the soft z-buffer's depth measure
+    return torch.log1p(z.clamp(min=0))
+
+
+def soft_zbuffer_weights(z: Tensor, log_max: Tensor, log_z: Tensor | None = None) -> Tensor:
+    """``1 / (exp(min(50 log1p(z) / (log_max + 1e-7), 80)) + 1e-7)``; ``log_max`` is the chunk's max log1p(z).
+
+    ``log_z`` may pass a precomputed :func:`log_depth` of ``z``.
+    """
+    exponent = (log_depth(z) if log_z is None else log_z.clone()).mul_(DEPTH_WEIGHT_SCALE / (log_max + 1e-7))
     return exponent.clamp_(max=MAX_EXPONENT).exp_().add_(1e-7).reciprocal_()
 
 
@@ -95,37 +95,62 @@ def _axis_weights(coordinate: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor
     return cell.long(), low, frac
 
 
+class Workspace:
+    """Reusable scratch tensors for :func:`splat`: the [C + 1, 4P] source (72 MB at 704x1280) and the 4P index.
+
+    A fresh allocation of that size is new memory from the OS each frame, and touching it page-faults
+    (~20 ms per frame measured on CPU); reusing it across the frames of a render avoids that.
+    """
+
+    def __init__(self) -> None:
+        self._tensors: dict[str, Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device) -> Tensor:
+        t = self._tensors.get(name)
+        if t is None or t.shape != shape or t.dtype != dtype or t.device != torch.device(device):
+            t = self._tensors[name] = torch.empty(shape, dtype=dtype, device=device)
+        return t
+
+
 def splat(
     u: Tensor,  # [P] target x
     v: Tensor,  # [P] target y
     weight: Tensor,  # [P] mask / soft z-buffer weight (0 for points to ignore)
-    values: Tensor,  # [P, C]
+    values: Tensor,  # [C, P] channel-major
     height: int,
     width: int,
-) -> tuple[Tensor, Tensor]:  # sums [H, W, C] of w * value, weights [H, W]
+    workspace: Workspace | None = None,
+) -> tuple[Tensor, Tensor]:  # sums [C, H, W] of w * value, weights [H, W]
     """Bilinear splatting of weighted values onto an ``height x width`` grid (official corner rules).
 
-    One ``index_add_`` at each point's floor cell carries all four corner sums as ``4 (C + 1)`` rows, and
-    shifted adds put three of them in place: one scatter of P points instead of four.
+    One ``index_add_`` of the four corners of every point (``[C + 1, 4P]`` channel-major, the weight as the
+    last row) into a ``[C + 1, cells]`` grid; measured on CPU this beats scattering ``[4P, C]`` rows and a
+    ``[4 (C + 1), cells]`` one-scatter-then-shift layout (whose larger grid costs more to clear than it saves).
     """
+    points = u.shape[0]
     fx, low_x, high_x = _axis_weights(u, width)
     fy, low_y, high_y = _axis_weights(v, height)
     stride = width + 3  # one spare column and row so the "next" cell of any clamped point stays in the grid
-    channels = values.shape[1] + 1
-    # Channel-major [4, C + 1, P] source: index_add_ along dim 1 of a [rows, cells] grid is ~2x faster on CPU
-    # than along dim 0 of [cells, rows] with many channels (measured: 59 vs 128 ms for 20 x 0.9M).
-    packed = torch.cat([values.T, torch.ones_like(values[:, 0])[None]], dim=0) * weight  # [C + 1, P]
-    corner = torch.stack([low_y * low_x, low_y * high_x, high_y * low_x, high_y * high_x])  # [4, P]
-    source = (corner[:, None, :] * packed[None]).reshape(4 * channels, -1)
-    grid = torch.zeros(4 * channels, (height + 3) * stride, dtype=values.dtype, device=values.device)
-    grid.index_add_(1, fy * stride + fx, source)
-    grid = grid.view(4, channels, height + 3, stride)
-    # padded cell (y, x) = own (0) + left neighbour's right corner (1) + upper's lower (2) + upper-left's (3)
-    out = grid[0, :, 1 : height + 1, 1 : width + 1] + grid[1, :, 1 : height + 1, 0:width]
-    out += grid[2, :, 0:height, 1 : width + 1]
-    out += grid[3, :, 0:height, 0:width]
-    out = out.permute(1, 2, 0)  # [H, W, C + 1]
-    return out[..., :-1], out[..., -1]
+    workspace = workspace or Workspace()
+    base = fy.mul_(stride).add_(fx)
+    index = workspace.get("index", (4, points), torch.long, u.device)  # [4P]
+    for corner_index, offset in enumerate((0, 1, stride, stride + 1)):
+        torch.add(base, offset, out=index[corner_index])
+    low_y.mul_(weight)
+    high_y.mul_(weight)
+    channels = values.shape[0]
+    source = workspace.get("source", (channels + 1, 4, points), values.dtype, values.device)
+    corner = source[channels]  # [4, P] the weight row, filled in place
+    torch.mul(low_y, low_x, out=corner[0])
+    torch.mul(low_y, high_x, out=corner[1])
+    torch.mul(high_y, low_x, out=corner[2])
+    torch.mul(high_y, high_x, out=corner[3])
+    for c in range(channels):  # one row at a time: ~6x faster than one broadcast [C, 1, P] x [1, 4, P] product
+        torch.mul(corner, values[c], out=source[c])
+    grid = workspace.get("grid", (channels + 1, (height + 3) * stride), values.dtype, values.device).zero_()
+    grid.index_add_(1, index.view(-1), source.view(channels + 1, 4 * points))
+    grid = grid.view(channels + 1, height + 3, stride)[:, 1 : height + 1, 1 : width + 1]
+    return grid[:channels], grid[channels]
 
 
 def visible_points(u: Tensor, v: Tensor, mask: Tensor, height: int, width: int) -> Tensor:  # [P] bool
@@ -135,14 +160,14 @@ def visible_points(u: Tensor, v: Tensor, mask: Tensor, height: int, width: int) 
 
 def forward_warp(
     points: Tensor,  # [P, 3] world points of one buffer
-    values: Tensor,  # [P, C] colours in [-1, 1]
+    values: Tensor,  # [C, P] channel-major colours in [-1, 1]
     mask: Tensor,  # [P] float 0/1 source reliability
     w2c: Tensor,  # [4, 4] target camera
     K: Tensor,  # [3, 3]
     height: int,
     width: int,
     log_max: Tensor | None = None,  # max log1p(z) of the official warp chunk; this warp's own when None
-) -> tuple[Tensor, Tensor, Tensor]:  # image [H, W, C] (-1 in holes, clamped), mask [H, W] bool, depth [H, W]
+) -> tuple[Tensor, Tensor, Tensor]:  # image [C, H, W] (-1 in holes, clamped), mask [H, W] bool, depth [H, W]
     """Warp one buffer into one target camera; also returns the splatted z-depth (0 in holes)."""
     return splat_projected(*project(points, w2c, K), values, mask, height, width, log_max)
 
@@ -151,23 +176,32 @@ def splat_projected(
     u: Tensor,  # [P]
     v: Tensor,  # [P]
     z: Tensor,  # [P] target-camera z
-    values: Tensor,  # [P, C]
+    values: Tensor,  # [C, P] channel-major colours
     mask: Tensor,  # [P]
     height: int,
     width: int,
     log_max: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`forward_warp` after the projection (so a caller can share one projection)."""
+    log_z: Tensor | None = None,  # [P] log_depth(z), when the caller has it
+    workspace: Workspace | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:  # image [C, H, W], hit [H, W] bool, depth [H, W]
+    """:func:`forward_warp` after the projection (so a caller can share one projection).
+
+    With a ``workspace`` the returned image and depth are views of its scratch memory: copy them before the
+    next call with the same workspace.
+    """
+    log_z = log_depth(z) if log_z is None else log_z
     if log_max is None:
-        log_max = torch.log1p(z.clamp(min=0)).max()
+        log_max = log_z.max()
     # Points that only reach the cropped border, lie behind the camera or are masked get weight 0 (they add
     # nothing, as in the official all-points scatter); zeroing is cheaper than compacting ~1M points.
     visible = visible_points(u, v, mask, height, width) & (z > 0)
-    weight = torch.where(visible, soft_zbuffer_weights(z, log_max), torch.zeros_like(z))
-    sums, weights = splat(u, v, weight, torch.cat([values, z[:, None]], dim=1), height, width)
+    weight = torch.where(visible, soft_zbuffer_weights(z, log_max, log_z), torch.zeros_like(z))
+    sums, weights = splat(u, v, weight, torch.cat([values, z[None]]), height, width, workspace)
     weights = torch.nan_to_num(weights, nan=1000.0)
     hit = weights > 0
-    safe = torch.where(hit, weights, torch.ones_like(weights))[..., None]
-    image = torch.where(hit[..., None], sums[..., :-1] / safe, torch.full_like(sums[..., :-1], -1.0)).clamp(-1, 1)
-    depth = torch.where(hit, sums[..., -1] / safe[..., 0], torch.zeros_like(weights))
+    miss = ~hit
+    safe = weights.masked_fill_(miss, 1.0)
+    # In place in the splat grid (no fresh frame-sized allocations); the results are views of ``workspace``.
+    image = sums[:-1].div_(safe).masked_fill_(miss, -1.0).clamp_(-1, 1)
+    depth = sums[-1].div_(safe).masked_fill_(miss, 0.0)
     return image, hit, depth

@@ -142,7 +142,8 @@ def test_sog_bad_meta_and_missing_image_raise(tmp_path, gaussians_factory):
     meta = json.loads((tmp_path / "s" / "meta.json").read_text())
     cases = [dict(meta, version=1), dict(meta, count=10**12), dict(meta, count=10_000),
              dict(meta, means=dict(meta["means"], files=["../../etc/passwd", "x"])),
-             dict(meta, scales=dict(meta["scales"], codebook=[0.0])), dict(meta, shN=dict(meta["shN"], bands=7))]
+             dict(meta, scales=dict(meta["scales"], codebook=[0.0])), dict(meta, shN=dict(meta["shN"], bands=7)),
+             dict(meta, means=dict(meta["means"], maxs=[1e3, 1e3, 1e3]))]  # centres overflow to inf
     for case in cases:
         (tmp_path / "s" / "meta.json").write_text(json.dumps(case))
         with pytest.raises(SceneFileError):

@@ -24,3 +24,11 @@ def _offline_single_thread(monkeypatch):
 @pytest.fixture
 def tiny_transformer():
     return random_transformer()
+
+
+@pytest.fixture
+def tiny_vae(vae_dir):
+    """The tiny random Cosmos tokenizer of tests/conftest.py (saved once per session), loaded fresh."""
+    from diffusers import AutoencoderKLCosmos
+
+    return AutoencoderKLCosmos.from_pretrained(vae_dir, low_cpu_mem_usage=False).eval()

@@ -105,24 +105,6 @@ def official_state_dict(model) -> dict:
     return out
 
 
-TINY_VAE_KWARGS = dict(
-    encoder_block_out_channels=(8, 8, 8, 8),
-    decode_block_out_channels=(8, 8, 8, 8),
-    attention_resolutions=(),
-    num_layers=1,
-    resolution=64,
-    latents_mean=[0.1 * (i % 7) for i in range(256)],
-    latents_std=[0.5 + 0.01 * (i % 5) for i in range(256)],
-)
-
-
-def tiny_vae(seed: int = 0):
-    from diffusers import AutoencoderKLCosmos
-
-    torch.manual_seed(seed)
-    return AutoencoderKLCosmos(**TINY_VAE_KWARGS).eval()
-
-
 T5_WORDS = ["<pad>", "</s>", "<unk>", "a", "red", "car", "the", "video", "ugly", "scenes"]
 
 

@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
+from lyra.render.camera import intrinsics_matrix
 from lyra.teacher.cache3d import Cache3D, align_depth
 from lyra.teacher.occlusion import rasterize_nearest_depth
-from lyra.teacher.warp import intrinsics_matrix, project, reliable_depth_mask, soft_zbuffer_weights, splat_projected
+from lyra.teacher.warp import project, reliable_depth_mask, soft_zbuffer_weights, splat_projected
 
 H, W, FOCAL = 40, 64, 100.0
 INTR = torch.tensor([FOCAL, FOCAL, W / 2, H / 2])
@@ -115,6 +116,7 @@ def test_mesh_rasterizer_gives_the_plane_depth():
 
 def per_point_splat(u, v, z, values, mask, height, width, log_max):
     """The official structure: every point, 4 index_put_ with accumulate (written from the spec, not fast)."""
+    values = values.T  # [P, C]
     weight = mask * (z > 0) * soft_zbuffer_weights(z, log_max)
     grid = torch.zeros(height + 2, width + 2, values.shape[1] + 1)
     ou, ov = (u + 1).clamp(0, width + 1), (v + 1).clamp(0, height + 1)
@@ -131,7 +133,7 @@ def per_point_splat(u, v, z, values, mask, height, width, log_max):
     grid = grid[1:-1, 1:-1]
     hit = grid[..., -1] > 0
     image = torch.where(hit[..., None], grid[..., :-1] / grid[..., -1:].clamp(min=1e-30), torch.tensor(-1.0)).clamp(-1, 1)
-    return image, hit
+    return image.permute(2, 0, 1), hit
 
 
 def test_fast_splat_equals_the_per_point_scatter_on_a_random_scene():
@@ -167,7 +169,7 @@ def test_two_buffers_newest_first_and_the_input_stays_last():
         cache.update(torch.full((3, H, W), 0.1 * step), depth * 1.0, w2c_of_camera_at(x=0.01 * step), INTR, align=False)
         assert cache.num_buffers == 2
         assert torch.allclose(cache.buffers[0].colors, torch.tensor(0.1 * step))
-        assert torch.equal(cache.buffers[1].colors, image.permute(1, 2, 0).reshape(-1, 3))
+        assert torch.equal(cache.buffers[1].colors, image.reshape(3, -1))
     images, masks, depths = cache.render(torch.stack([torch.eye(4)] * 3), INTR.expand(3, 4))
     assert images.shape == (3, 2, 3, H, W) and masks.shape == (3, 2, 1, H, W) and depths.shape == (3, 2, H, W)
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import torch
-from teacher_tiny import random_transformer, tiny_t5, tiny_vae
+from teacher_tiny import random_transformer, tiny_t5
 
 import lyra.teacher.teacher as teacher_module
 from lyra.errors import InputDataError
@@ -20,10 +20,8 @@ SRC_H, SRC_W = 24, 36
 K = torch.tensor([30.0, 30.0, 18.0, 12.0])
 
 
-def make_teacher(**settings):
-    return Gen3CTeacher(
-        random_transformer(), tiny_vae(), settings=Gen3CSettings(height=H, width=W, num_steps=2, **settings)
-    )
+def make_teacher(vae, **settings):
+    return Gen3CTeacher(random_transformer(), vae, settings=Gen3CSettings(height=H, width=W, num_steps=2, **settings))
 
 
 def inputs(num_frames=121, names=("left", "up")):
@@ -44,10 +42,10 @@ class SampleSpy:
         return self.real(transformer, **kwargs)
 
 
-def test_teacher_satisfies_the_protocol_and_returns_every_trajectory(monkeypatch):
+def test_teacher_satisfies_the_protocol_and_returns_every_trajectory(monkeypatch, tiny_vae):
     spy = SampleSpy()
     monkeypatch.setattr(teacher_module, "sample", spy)
-    teacher = make_teacher()
+    teacher = make_teacher(tiny_vae)
     assert isinstance(teacher, Teacher)
     image, depth, trajectories = inputs()
     out = teacher.generate(image, trajectories, depth=depth, intrinsics=K, names=["left", "up"])
@@ -73,23 +71,23 @@ def test_teacher_satisfies_the_protocol_and_returns_every_trajectory(monkeypatch
     assert call["num_steps"] == 2 and call["guidance"] == 1.0 and call["fps"] == 24
 
 
-def test_generation_is_deterministic_for_a_seed():
+def test_generation_is_deterministic_for_a_seed(tiny_vae):
     image, depth, trajectories = inputs(names=("right",))
-    a = make_teacher().generate(image, trajectories, depth=depth, intrinsics=K)
-    b = make_teacher().generate(image, trajectories, depth=depth, intrinsics=K)
-    c = make_teacher(seed=2).generate(image, trajectories, depth=depth, intrinsics=K)
+    a = make_teacher(tiny_vae).generate(image, trajectories, depth=depth, intrinsics=K)
+    b = make_teacher(tiny_vae).generate(image, trajectories, depth=depth, intrinsics=K)
+    c = make_teacher(tiny_vae, seed=2).generate(image, trajectories, depth=depth, intrinsics=K)
     assert torch.equal(a.trajectories[0].latents, b.trajectories[0].latents)
     assert not torch.equal(a.trajectories[0].latents, c.trajectories[0].latents)
 
 
-def test_long_trajectory_runs_in_overlapping_chunks_with_a_depth_estimator(monkeypatch):
+def test_long_trajectory_runs_in_overlapping_chunks_with_a_depth_estimator(monkeypatch, tiny_vae):
     spy = SampleSpy()
     monkeypatch.setattr(teacher_module, "sample", spy)
     image, depth, trajectories = inputs(num_frames=241, names=("zoom_out",))
     with pytest.raises(InputDataError, match="depth_estimator"):
-        make_teacher().generate(image, trajectories, depth=depth, intrinsics=K)
+        make_teacher(tiny_vae).generate(image, trajectories, depth=depth, intrinsics=K)
     seen = []
-    teacher = make_teacher()
+    teacher = make_teacher(tiny_vae)
     teacher.depth_estimator = lambda frame: seen.append(frame.clone()) or torch.full(frame.shape[:2], 1.5)
     out = teacher.generate(image, trajectories, depth=depth, intrinsics=K).trajectories[0]
     assert out.frames.shape[0] == 241 and out.latents.shape[1] == 31  # 16 + 15: F = 8 (T - 1) + 1
@@ -100,10 +98,10 @@ def test_long_trajectory_runs_in_overlapping_chunks_with_a_depth_estimator(monke
     assert torch.equal(out.frames[120], seen[0])
 
 
-def test_progress_covers_each_trajectory_and_cancel_stops(monkeypatch):
+def test_progress_covers_each_trajectory_and_cancel_stops(monkeypatch, tiny_vae):
     image, depth, trajectories = inputs()
     events = []
-    make_teacher().generate(image, trajectories, depth=depth, intrinsics=K, progress=lambda f, t: events.append((f, t)))
+    make_teacher(tiny_vae).generate(image, trajectories, depth=depth, intrinsics=K, progress=lambda f, t: events.append((f, t)))
     fractions = [f for f, _ in events]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     assert any("trajectory 1/2" in t and "denoising step" in t for _, t in events)
@@ -114,13 +112,13 @@ def test_progress_covers_each_trajectory_and_cancel_stops(monkeypatch):
             raise Cancelled("user cancelled")
 
     with pytest.raises(Cancelled):
-        make_teacher().generate(image, trajectories, depth=depth, intrinsics=K, progress=cancel)
+        make_teacher(tiny_vae).generate(image, trajectories, depth=depth, intrinsics=K, progress=cancel)
 
 
-def test_missing_depth_is_a_clear_error():
+def test_missing_depth_is_a_clear_error(tiny_vae):
     image, _, trajectories = inputs()
     with pytest.raises(InputDataError, match="depth"):
-        make_teacher().generate(image, trajectories, intrinsics=K)
+        make_teacher(tiny_vae).generate(image, trajectories, intrinsics=K)
 
 
 def test_t5_embeddings_zero_past_the_prompt_and_negative_prompt_rules():
@@ -140,12 +138,12 @@ def test_t5_embeddings_zero_past_the_prompt_and_negative_prompt_rules():
     assert zeros[0].shape == (1, 512, 1024) and torch.count_nonzero(zeros[0]) == torch.count_nonzero(zeros[1]) == 0
 
 
-def test_text_encoder_runs_once_then_is_freed(monkeypatch):
+def test_text_encoder_runs_once_then_is_freed(monkeypatch, tiny_vae):
     spy = SampleSpy()
     monkeypatch.setattr(teacher_module, "sample", spy)
     tokenizer, model = tiny_t5()
     teacher = Gen3CTeacher(
-        random_transformer(), tiny_vae(), T5TextEncoder(tokenizer, model),
+        random_transformer(), tiny_vae, T5TextEncoder(tokenizer, model),
         settings=Gen3CSettings(height=H, width=W, num_steps=1, prompt="a red car"),
     )
     image, depth, trajectories = inputs()
@@ -157,15 +155,12 @@ def test_text_encoder_runs_once_then_is_freed(monkeypatch):
 
 
 @pytest.mark.slow
-def test_image_to_sdg_folder_to_lyra_decode_to_a_scene(tmp_path, vae_dir, static_checkpoint_dir):
-    from diffusers import AutoencoderKLCosmos
-
+def test_image_to_sdg_folder_to_lyra_decode_to_a_scene(tmp_path, tiny_vae, vae_dir, static_checkpoint_dir):
     from lyra.pipeline.sdg import read_trajectory
     from lyra.pipeline.teacher_sdg import write_teacher_output
     from lyra.scene import load
 
-    vae = AutoencoderKLCosmos.from_pretrained(vae_dir, low_cpu_mem_usage=False)
-    teacher = Gen3CTeacher(random_transformer(), vae, settings=Gen3CSettings(height=H, width=W, num_steps=2))
+    teacher = Gen3CTeacher(random_transformer(), tiny_vae, settings=Gen3CSettings(height=H, width=W, num_steps=2))
     image, depth, trajectories = inputs()
     out = teacher.generate(image, trajectories, depth=depth, intrinsics=K, names=["0", "1"])
     scene = tmp_path / "sdg"
@@ -186,7 +181,7 @@ def test_image_to_sdg_folder_to_lyra_decode_to_a_scene(tmp_path, vae_dir, static
     assert len(gaussians) > 0 and torch.isfinite(gaussians.means).all()
 
 
-def test_load_from_the_registry_and_missing_models_name_what_to_get(tmp_path, monkeypatch):
+def test_load_from_the_registry_and_missing_models_name_what_to_get(tmp_path, monkeypatch, vae_dir):
     from lyra.model.registry import ModelNotFoundError
     from lyra.teacher.teacher import load_gen3c_teacher
 
@@ -196,11 +191,10 @@ def test_load_from_the_registry_and_missing_models_name_what_to_get(tmp_path, mo
     with pytest.raises(ModelNotFoundError, match="nvidia/Gen3C-Cosmos-7B"):
         load_gen3c_teacher()
     random_transformer(seed=5).save_pretrained(tmp_path / "gen3c")
-    tiny_vae().save_pretrained(tmp_path / "vae")
     tokenizer, model = tiny_t5()
     tokenizer.save_pretrained(tmp_path / "t5")
     model.save_pretrained(tmp_path / "t5")
-    user.write_text(f"gen3c:\n  path: {tmp_path / 'gen3c'}\n  file: config.json\ntokenizer:\n  path: {tmp_path / 'vae'}\n  subfolder: null\n")
+    user.write_text(f"gen3c:\n  path: {tmp_path / 'gen3c'}\n  file: config.json\ntokenizer:\n  path: {vae_dir}\n  subfolder: null\n")
     with pytest.raises(ModelNotFoundError, match="google-t5/t5-11b"):
         load_gen3c_teacher()
     teacher = load_gen3c_teacher(text_encoder=False, settings=Gen3CSettings(height=H, width=W, num_steps=1))
