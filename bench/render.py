@@ -11,7 +11,8 @@ Cases (each in its own subprocess so peak memory is measured cleanly via
   512x512 for 10k, 100k and 1M splats and forward+backward at 256x256 with 50k
   splats. Each pair runs in one subprocess, EWA and 3DGUT alternating
   repeat by repeat (best of each), so that load from other processes hits both
-  alike; the ratio 3DGUT / EWA is the figure (target: <= 1.5 at 100k, 512px);
+  alike; the ratio 3DGUT / EWA is the figure (target: <= 1.5 at 100k, 512px),
+  in wall time and in process CPU time (steadier on a busy machine with --threads 1);
 * peer (full frame, same scenes, same run): splax (a JAX + NVIDIA Warp splat
   rasterizer) on Warp's CPU backend, when ``--peer-site DIR`` (or env
   ``LYRA_BENCH_PEER_SITE``) holds it. Each peer case runs in its own subprocess
@@ -89,16 +90,19 @@ def make_scene(num_splats: int, size: int, seed: int = 0):
     return gaussians, camera
 
 
-def _timed_pair(first, second, repeats: int) -> tuple[float, float]:
-    """Best-of-``repeats`` ms of two callables, alternating (after one warm-up each)."""
+def _timed_pair(first, second, repeats: int) -> tuple[float, float, float, float]:
+    """Best-of-``repeats`` ms of two callables, alternating (after one warm-up each):
+    ``(wall first, wall second, cpu first, cpu second)``. The process CPU time is the steadier
+    figure on a shared machine (time spent descheduled does not count) when torch runs one thread."""
     first(), second()
-    best = [math.inf, math.inf]
+    best = [math.inf] * 4
     for _ in range(repeats):
         for i, fn in enumerate((first, second)):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             best[i] = min(best[i], time.perf_counter() - start)
-    return best[0] * 1000.0, best[1] * 1000.0
+            best[2 + i] = min(best[2 + i], time.process_time() - start_cpu)
+    return tuple(b * 1000.0 for b in best)
 
 
 def _timed(fn, repeats: int) -> float:
@@ -244,8 +248,31 @@ def run_case(case: dict) -> dict:
                 out = render(gaussians, camera, backend="torch", **flags)
                 (out.rgb.mean() + out.depth.mean() * 1e-3).backward()
 
-        ewa_ms, gut_ms = _timed_pair(lambda: run(), lambda: run(**gut), repeats)
-        result.update(ewa_ms=round(ewa_ms, 1), ut_eval3d_ms=round(gut_ms, 1), ratio_ut_over_ewa=round(gut_ms / ewa_ms, 2))
+        ewa_ms, gut_ms, ewa_cpu, gut_cpu = _timed_pair(lambda: run(), lambda: run(**gut), repeats)
+        if kind == "ewa_vs_3dgut_forward_backward":
+            # Whether each path recomputes blocks in backward (the same memory budget for both;
+            # UT's gsplat-rule extents are whole pixels, so it has a few % more intersections).
+            from lyra.render import torch_rasterizer
+            from lyra.render.ut_projection import project_gaussians_ut
+
+            with torch.no_grad():
+                for name, project in (("ewa", project_gaussians), ("ut_eval3d", project_gaussians_ut)):
+                    projected = project(gaussians.means, gaussians.quats, gaussians.scales, gaussians.opacities,
+                                        camera.w2c(), camera.intrinsics, case["size"], case["size"])
+                    count = len(tile_intersections(projected, case["size"], case["size"])[0])
+                    saved = 3 * count * 64 * gaussians.means.element_size()
+                    result[f"{name}_intersections"] = count
+                    result[f"{name}_recomputes_in_backward"] = saved > torch_rasterizer.RECOMPUTE_ABOVE_BYTES
+            # Like with like: both keeping their blocks for backward (no recompute).
+            budget, torch_rasterizer.RECOMPUTE_ABOVE_BYTES = torch_rasterizer.RECOMPUTE_ABOVE_BYTES, math.inf
+            _, _, ewa_cpu_kept, gut_cpu_kept = _timed_pair(lambda: run(), lambda: run(**gut), repeats)
+            torch_rasterizer.RECOMPUTE_ABOVE_BYTES = budget
+            result["ratio_ut_over_ewa_cpu_both_keeping_blocks"] = round(gut_cpu_kept / ewa_cpu_kept, 2)
+        result.update(
+            ewa_ms=round(ewa_ms, 1), ut_eval3d_ms=round(gut_ms, 1), ratio_ut_over_ewa=round(gut_ms / ewa_ms, 2),
+            ewa_cpu_ms=round(ewa_cpu, 1), ut_eval3d_cpu_ms=round(gut_cpu, 1),
+            ratio_ut_over_ewa_cpu=round(gut_cpu / ewa_cpu, 2),
+        )
     elif kind in ("peer_gsplat_torch_reference", "ours_projection_binning"):
         w2c, k = camera.w2c(), camera.K()
         size = case["size"]
@@ -341,8 +368,8 @@ def main() -> None:
     ]
     backward = [{"kind": "forward_backward", "splats": 50_000 // scale, "size": 256}]
     gut = [
-        {"kind": "ewa_vs_3dgut_forward", "splats": 10_000 // scale, "size": 512},
-        {"kind": "ewa_vs_3dgut_forward", "splats": 100_000 // scale, "size": 512},
+        {"kind": "ewa_vs_3dgut_forward", "splats": 10_000 // scale, "size": 512, "repeats": 7},
+        {"kind": "ewa_vs_3dgut_forward", "splats": 100_000 // scale, "size": 512, "repeats": 5},
         {"kind": "ewa_vs_3dgut_forward", "splats": 1_000_000 // scale, "size": 512, "repeats": 2},
         {"kind": "ewa_vs_3dgut_forward_backward", "splats": 50_000 // scale, "size": 256},
     ]
@@ -390,7 +417,10 @@ def main() -> None:
         summary["time_ratio_1024px_over_512px_4x_pixels"] = round(f100_large / f100, 2)
     summary["ut_eval3d_vs_ewa"] = [
         {"case": f"{r['kind'].removeprefix('ewa_vs_3dgut_')} {r['splats']} splats {r['size']}px",
-         **{k: r.get(k) for k in ("ewa_ms", "ut_eval3d_ms", "ratio_ut_over_ewa", "skipped") if k in r}}
+         **{k: r.get(k) for k in ("ewa_ms", "ut_eval3d_ms", "ratio_ut_over_ewa", "ewa_cpu_ms", "ut_eval3d_cpu_ms",
+                                   "ratio_ut_over_ewa_cpu", "ewa_recomputes_in_backward",
+                                   "ut_eval3d_recomputes_in_backward", "ratio_ut_over_ewa_cpu_both_keeping_blocks",
+                                   "skipped") if k in r}}
         for r in results if r["kind"].startswith("ewa_vs_3dgut")
     ]
     summary["peer"] = None

@@ -70,35 +70,32 @@ def project_gaussians_ut(
     spread, w_mean0, w_cov0, w_side = sigma_point_weights()
     rot_cam, trans = w2c[:3, :3], w2c[:3, 3]
     fx, fy, cx, cy = intrinsics.unbind(-1)
-    center = means @ rot_cam.T + trans  # [N, 3] camera space
-    # Camera-space axes sqrt(3 + lambda) s_i R[:, i], one [N, 3 (axis i)] tensor per coordinate, from
-    # the rows of R: [N, 3] products instead of a batched 3x3 matmul (several times slower on CPU).
-    r0, r1, r2 = quats_to_rotmats(quats).unbind(-2)  # [N, 3] each
-    scaled = scales * spread
-    coords = []
-    for row in range(3):
-        axis = (rot_cam[row, 0] * r0 + rot_cam[row, 1] * r1 + rot_cam[row, 2] * r2) * scaled  # [N, 3]
-        c = center[:, row : row + 1]
-        coords.append(torch.cat([c, c + axis, c - axis], 1))  # [N, 7] sigma points
-    x, y, z = coords
+    n = len(means)
+    # [.., N] rows throughout ("structure of arrays"): reductions over the 7 sigma points are adds
+    # of contiguous rows, and the camera-space axes one small matmul (see eval3d.ray_coefficients).
+    center = rot_cam @ means.T + trans[:, None]  # [3, N] camera space
+    rot = quats_to_rotmats(quats).permute(1, 2, 0).reshape(3, 3 * n)  # [3 (row), 3 (axis i) * N]
+    axes = (rot_cam @ rot).reshape(3, 3, n) * (scales.T * spread)  # [3 (coordinate), 3 (axis i), N]
+    x, y, z = (torch.cat([c[None], c + a, c - a]) for c, a in zip(center, axes, strict=True))  # [7, N] each
     in_front = z > 0
     inv_z = 1.0 / torch.where(in_front, z, torch.ones_like(z))
     zero = x.new_zeros(())
-    u = torch.where(in_front, fx * x * inv_z + cx, zero)  # [N, 7]; gsplat: a point behind -> the origin
+    u = torch.where(in_front, fx * x * inv_z + cx, zero)  # [7, N]; gsplat: a point behind -> the origin
     v = torch.where(in_front, fy * y * inv_z + cy, zero)
     with torch.no_grad():
         mx, my = IN_IMAGE_MARGIN_FACTOR * width, IN_IMAGE_MARGIN_FACTOR * height
         point_ok = in_front & (u >= -mx) & (u < width + mx) & (v >= -my) & (v < height + my)
-        ut_ok = point_ok.all(-1) if REQUIRE_ALL_SIGMA_POINTS_VALID else point_ok.any(-1)
+        ut_ok = point_ok.all(0) if REQUIRE_ALL_SIGMA_POINTS_VALID else point_ok.any(0)
     # Weighted mean relative to the centre point (the weights sum to 1; this cancels less than
     # sum(w_i p_i) with w_0 = -99 in float32).
-    mean_u = u[:, 0] + w_side * (u[:, 1:] - u[:, :1]).sum(1)  # [N]
-    mean_v = v[:, 0] + w_side * (v[:, 1:] - v[:, :1]).sum(1)
-    du, dv = u - mean_u.unsqueeze(1), v - mean_v.unsqueeze(1)  # [N, 7]
-    c_xx = w_cov0 * du[:, 0] ** 2 + w_side * (du[:, 1:] ** 2).sum(1)
-    c_xy = w_cov0 * du[:, 0] * dv[:, 0] + w_side * (du[:, 1:] * dv[:, 1:]).sum(1)
-    c_yy = w_cov0 * dv[:, 0] ** 2 + w_side * (dv[:, 1:] ** 2).sum(1)
+    mean_u = u[0] + w_side * (u[1:] - u[0]).sum(0)  # [N]
+    mean_v = v[0] + w_side * (v[1:] - v[0]).sum(0)
+    du, dv = u - mean_u, v - mean_v  # [7, N]
+    c_xx = w_cov0 * du[0] ** 2 + w_side * (du[1:] ** 2).sum(0)
+    c_xy = w_cov0 * du[0] * dv[0] + w_side * (du[1:] * dv[1:]).sum(0)
+    c_yy = w_cov0 * dv[0] ** 2 + w_side * (dv[1:] ** 2).sum(0)
     mean2d = torch.stack([mean_u, mean_v], -1)  # [N, 2]
+    tz = center[2]
     det_raw = c_xx * c_yy - c_xy * c_xy
     c_xx, c_yy = c_xx + eps2d, c_yy + eps2d
     det = c_xx * c_yy - c_xy * c_xy
@@ -107,7 +104,6 @@ def project_gaussians_ut(
     opac = opacities
     if antialiased:
         opac = opac * torch.sqrt(torch.clamp(det_raw / det_safe, min=0.0))
-    tz = center[:, 2]
 
     with torch.no_grad():
         extend = torch.sqrt(2.0 * torch.log(torch.clamp(opac / ALPHA_MIN, min=1.0))).clamp_max(MAX_EXTENT_SIGMAS)

@@ -91,3 +91,17 @@ def test_viewer_renders_offer_the_look_and_default_to_lyra_for_lyra_scenes(tmp_p
     assert np.abs(lyra - standard).mean() > 2 and (standard[0, 0] == 0).all()
     video = render_path_video(state, "orbit", 2, 32, 32, tmp_path / "v.mp4", fps=4, look="lyra")
     assert iio.imread(video).shape[:3] == (2, 32, 32)
+
+
+def test_render_panel_look_choice_maps_to_render_options():
+    from types import SimpleNamespace
+
+    from viewer.panels.render import RenderPanel
+
+    def options(value):
+        panel = SimpleNamespace(look=SimpleNamespace(value=value), app=SimpleNamespace(background_rgb=(0, 0, 255)))
+        return RenderPanel._look_options(panel)
+
+    assert options("auto") == dict(look=None, background=None)  # the scene's default look, its background
+    assert options("lyra") == dict(look="lyra", background=None)  # Lyra's white
+    assert options("standard") == dict(look="standard", background=(0.0, 0.0, 1.0))  # the viewer's background
