@@ -16,6 +16,7 @@ import torch
 from lyra.edit import floaters, ops, select
 from lyra.errors import EditError
 from lyra.scene.sh import SH_C0
+from viewer.history import AffineColourInverse
 from viewer.state import AppState
 
 # ------------------------------------------------------------- selections
@@ -120,22 +121,15 @@ def scale(state: AppState, factor: float, pivot: Sequence[float] | None = None) 
     )
 
 
-def _colour_inverse(matrix: Sequence[Sequence[float]], offset: Sequence[float]):
+def _colour_inverse(matrix: Sequence[Sequence[float]], offset: Sequence[float]) -> AffineColourInverse | None:
     """Approximate inverse of a colour edit ``rgb' = A rgb + v`` as :mod:`lyra.edit.ops` applies it (base colour
     through rgb, higher SH bands by ``A``), for the undo history's compact storage; None when ``A`` is singular."""
     a = torch.tensor(matrix, dtype=torch.float64)
     if abs(float(torch.linalg.det(a))) < 1e-9:
         return None
-    a_inv = torch.linalg.inv(a)
+    # in SH space: dc' = A dc + shift with shift = (A 0.5 + v - 0.5) / SH_C0; higher bands: rest' = A rest
     shift = (a @ torch.full((3,), 0.5, dtype=torch.float64) + torch.tensor(offset, dtype=torch.float64) - 0.5) / SH_C0
-
-    def inverse(rows: dict) -> dict:
-        sh = rows["sh"].to(torch.float64)  # [M, K, 3] (a new tensor: shifted in place)
-        sh[:, 0] -= shift
-        # one [M*K, 3] x [3, 3] product: far faster than a batched [M, K, 3] matmul
-        return {"sh": (sh.reshape(-1, 3) @ a_inv.T).reshape(sh.shape).to(rows["sh"].dtype)}
-
-    return inverse
+    return AffineColourInverse(torch.linalg.inv(a), shift)
 
 
 def tint(state: AppState, rgb: Sequence[float], strength: float) -> int:

@@ -105,11 +105,14 @@ class RowPatch:
 
     # ------------------------------------------------------------ the base's values
     def _chain_inverse(self, rows_now: dict[str, Tensor], anchor: int) -> dict[str, Tensor] | None:
+        inverses = [patch.inverse for patch in reversed(self.chain[: anchor + 1])]  # last op's inverse first
+        if any(inverse is None for inverse in inverses):
+            return None
+        if all(isinstance(inverse, AffineColourInverse) for inverse in inverses):
+            return AffineColourInverse.compose(inverses)(rows_now)  # one pass, however long the chain
         approx = rows_now
-        for patch in reversed(self.chain[: anchor + 1]):
-            if patch.inverse is None:
-                return None
-            approx = patch.inverse(approx)
+        for inverse in inverses:
+            approx = inverse(approx)
         return approx
 
     def _encode(self, values: dict[str, Tensor], rows_now: dict[str, Tensor], anchor: int) -> None:
@@ -132,9 +135,12 @@ class RowPatch:
 
     def _replay(self, values: dict[str, Tensor], current: Gaussians, upto: int) -> dict[str, Tensor]:
         """The rows after the chain's first ``upto`` ops, from the values before the chain."""
+        if upto == 0:
+            return values
+        rows = _rows(current, self.rows.long())  # the fields no op of the chain changes, gathered once
+        everything = torch.ones(len(self.rows), dtype=torch.bool)
         for patch in self.chain[:upto]:
-            sub = _rows(current, self.rows.long()).replace(**values)
-            done = patch.op(sub, torch.ones(len(self.rows), dtype=torch.bool))
+            done = patch.op(rows.replace(**values), everything)
             values = {f: getattr(done, f) for f in self.fields}
         return values
 
@@ -172,6 +178,34 @@ class RowPatch:
             kept += list((self.values or {}).values())
             kept += [t for parts in (self.residual or {}).values() for t in parts]
         return kept
+
+
+class AffineColourInverse:
+    """Approximate inverse of a colour edit on SH rows: ``dc = A (dc' - shift)``, ``rest = A rest'``.
+
+    ``A`` is the inverse of the edit's ``[3, 3]`` channel matrix (float64). Inverses of a chain compose
+    into one (``compose``), so undo data is encoded and decoded in one pass over the rows.
+    """
+
+    def __init__(self, matrix: Tensor, shift: Tensor):
+        self.matrix = matrix.to(torch.float64)  # [3, 3]
+        self.offset = -(self.matrix @ shift.to(torch.float64))  # dc = A dc' + offset
+
+    @classmethod
+    def compose(cls, inverses: list[AffineColourInverse]) -> AffineColourInverse:
+        """The inverse applying ``inverses[0]`` first, then ``inverses[1]``, ..."""
+        combined = cls(torch.eye(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64))
+        for inverse in inverses:  # x -> B (A x + a) + b  =  (B A) x + (B a + b)
+            combined.offset = inverse.matrix @ combined.offset + inverse.offset
+            combined.matrix = inverse.matrix @ combined.matrix
+        return combined
+
+    def __call__(self, rows: dict[str, Tensor]) -> dict[str, Tensor]:
+        sh = rows["sh"].to(torch.float64)  # [M, K, 3]
+        # one [M*K, 3] x [3, 3] product: far faster than a batched [M, K, 3] matmul
+        out = (sh.reshape(-1, 3) @ self.matrix.T).reshape(sh.shape)
+        out[:, 0] += self.offset
+        return {"sh": out.to(rows["sh"].dtype)}
 
 
 def _bits(values: Tensor) -> Tensor:

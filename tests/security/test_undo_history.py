@@ -3,7 +3,6 @@ and the history is bounded by bytes as well as by count."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from lyra.scene.synthetic import random_gaussians
@@ -29,7 +28,6 @@ def _colour_edits(state: AppState, count: int) -> None:
          lambda: act.saturation(state, 1.1)][i % 3]()
 
 
-@pytest.mark.slow
 def test_colour_edits_store_the_selected_rows_once_not_the_sh_tensor():
     state = _state()
     scene_sh = state.current().gaussians.sh
@@ -43,7 +41,6 @@ def test_colour_edits_store_the_selected_rows_once_not_the_sh_tensor():
     assert history < 0.05 * scene_sh.numel() * 4  # the old way kept 20 whole SH tensors (400x this)
 
 
-@pytest.mark.slow
 def test_twenty_colour_edits_undo_and_redo_exactly():
     state = _state()
     original = state.current().gaussians
