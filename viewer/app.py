@@ -75,6 +75,7 @@ class ViewerApp:
         self.server = server
         self.state = state or AppState()
         self.sync_scene = SceneSync(server, self.state)
+        self.sync_scene.on_change = self.refresh
         self.output_dir = Path(output_dir).expanduser().resolve()
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self.uploads = UploadLimiter(server, self.max_upload_bytes, on_refused=self._upload_refused)

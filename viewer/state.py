@@ -60,6 +60,7 @@ class AppState:
         # splat budget (viewer.splat_budget): what the browser is sent, never what edits act on
         self.budget_paused, self.budget_playing = DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
         self.playing = False
+        self.full_detail = False  # paused and idle: send every splat (SceneSync sets it after IDLE_SECONDS)
         self.sent: dict[str, tuple[int, int]] = {}  # layer -> (splats sent, splats live) of its last send
         self._prefetcher: ThreadPoolExecutor | None = None
 
@@ -170,6 +171,7 @@ class AppState:
             index = int(np.clip(index, 0, self.num_frames - 1))
             if index != self.frame:
                 self.frame = index
+                self.full_detail = False  # a new frame starts at the budget; idle upgrades it again
                 self._changed()
             return index
 
@@ -281,7 +283,8 @@ class AppState:
             self._commit(layer, f"{label} ({total} splats)", changes)
             return total
 
-    def apply_to_selection(self, label: str, op: Callable[[Gaussians, Tensor], Gaussians]) -> int:
+    def apply_to_selection(self, label: str, op: Callable[[Gaussians, Tensor], Gaussians],
+                           inverse: Callable[[dict], dict] | None = None) -> int:
         """Replace each frame in scope by ``op(frame, selected)`` (an op of :mod:`lyra.edit.ops`).
 
         Returns the number of frames changed; EditError when nothing is selected.
@@ -298,7 +301,7 @@ class AppState:
                 if len(new) != len(frame.gaussians):
                     raise EditError(f"{label} changed the splat count; edits must keep it")
                 changes[i] = (frame.deleted, frame.selected, new)
-            self._commit(layer, label, changes, op)
+            self._commit(layer, label, changes, op, inverse)
             return len(targets)
 
     def replace_splats(self, label: str, fn: Callable[[Gaussians, Progress | None], Gaussians],
@@ -320,7 +323,8 @@ class AppState:
             self._commit(layer, label, {i: (zeros(len(g)), zeros(len(g)), g) for i, g in results.items()}, REPLACE)
             return [len(g) for g in results.values()]
 
-    def _commit(self, layer: Layer, label: str, changes: dict, op: Callable | None = None) -> None:
+    def _commit(self, layer: Layer, label: str, changes: dict, op: Callable | None = None,
+                inverse: Callable | None = None) -> None:
         """Apply per-frame changes ``{i: (deleted, selected[, gaussians])}`` as one undoable command.
 
         A new Gaussians must come from ``op(frame.gaussians, frame.selected)``: the history keeps
@@ -336,7 +340,8 @@ class AppState:
             if len(change) > 2 and op is REPLACE:  # a count-changing edit (simplify): keep both sets
                 patches[key] = ReplacePatch(frame.gaussians, change[2])
             elif len(change) > 2:
-                patches[key] = RowPatch.record(frame.gaussians, change[2], frame.selected, op, self.history.last_patch(key))
+                patches[key] = RowPatch.record(frame.gaussians, change[2], frame.selected, op, inverse,
+                                               self.history.last_patch(key))
             self._set_frame(frame, deleted=change[0], selected=change[1], gaussians=change[2] if len(change) > 2 else None)
             after[key] = frame.snapshot()
         self.history.push(EditCommand(label, before, after, patches), live=self._live_tensors())
@@ -481,11 +486,18 @@ class AppState:
         with self.lock:
             frame = self.layers[name].frames[frame_index]
             bake = self.view_position if frame.sh_degree > 0 else None
-            budget = self.budget_playing if self.playing else self.budget_paused
+            budget = self.current_budget()
             sent = self._buffers.within_budget((name, frame_index), frame.gaussians, frame.deleted, frame.selected,
                                                frame.revision, bake, budget)
             self.sent[name] = (len(sent), len(frame.deleted) - int(frame.deleted.sum()))
             return sent
+
+    def current_budget(self) -> int:
+        """Splats a frame may send now: the playing budget, the paused one, or all of them when paused and idle."""
+        with self.lock:
+            if self.playing:
+                return self.budget_playing
+            return 1 << 62 if self.full_detail else self.budget_paused
 
     def set_splat_budget(self, paused: int, playing: int) -> None:
         with self.lock:
