@@ -34,7 +34,7 @@ from lyra.render.framing import Framing, frame_scene
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.jobs import Job
 from viewer.open_path import DEFAULT_OPEN_TIMEOUT_S, PathConfinement, load_with_deadline
-from viewer.panels import edit, export, generate, jobs, render, scene, status, time_panel
+from viewer.panels import distill, edit, export, generate, jobs, render, scene, status, time_panel
 from viewer.scene_sync import SceneSync
 from viewer.security import UploadLimiter, refuse_share
 from viewer.state import AppState
@@ -48,6 +48,7 @@ PANELS: list[tuple[str | None, str | None, type]] = [
     ("Scene", viser.Icon.BOX, scene.ScenePanel),
     ("Scene", viser.Icon.BOX, time_panel.TimePanel),
     ("Generate", viser.Icon.SPARKLES, generate.GeneratePanel),
+    ("Distill", viser.Icon.SCHOOL, distill.DistillPanel),
     ("Edit", viser.Icon.PENCIL, edit.EditPanel),
     ("Export", viser.Icon.DOWNLOAD, export.ExportPanel),
     ("Render", viser.Icon.CAMERA, render.RenderPanel),
@@ -74,6 +75,7 @@ class ViewerApp:
         self.server = server
         self.state = state or AppState()
         self.sync_scene = SceneSync(server, self.state)
+        self.sync_scene.on_change = self.refresh
         self.output_dir = Path(output_dir).expanduser().resolve()
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self.uploads = UploadLimiter(server, self.max_upload_bytes, on_refused=self._upload_refused)

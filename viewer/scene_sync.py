@@ -18,6 +18,7 @@ from viser._scene_handles import GaussianSplatHandle
 from viewer.state import AppState
 
 NODE_PREFIX = "/scenes"
+IDLE_SECONDS = 1.0  # paused this long with nothing changing: the full frame replaces the budget's cut
 
 
 def node_name(layer: str, serial: int) -> str:
@@ -46,6 +47,8 @@ class SceneSync:
         self._nodes: dict[str, GaussianSplatHandle] = {}
         self._sent: dict[str, object] = {}
         self._serial = 0
+        self._idle_timer: threading.Timer | None = None
+        self.on_change = None  # the app's refresh (sync + panels); called when idle upgrades the frame
 
     def sync(self) -> int:
         """Send every layer whose displayed content changed; returns the number of buffers sent."""
@@ -56,7 +59,7 @@ class SceneSync:
                     i = layer.frame_index(self.state.frame)
                     frame = layer.frames[i]
                     bake = self.state.view_position if frame.sh_degree > 0 else None
-                    budget = self.state.budget_playing if self.state.playing else self.state.budget_paused
+                    budget = self.state.current_budget()
                     key = (i, frame.revision, bake, layer.visible, budget)  # what the sent buffer depends on
                     if self._sent.get(name) != key:
                         sends.append((name, self.state.send_buffer(name, i), layer.visible, key))
@@ -67,7 +70,26 @@ class SceneSync:
             for name, buffer, visible, key in sends:
                 self._send(name, buffer, visible)
                 self._sent[name] = key
+            if sends and self.state.budget_status() is not None and not self.state.playing:
+                self._upgrade_when_idle()
             return len(sends)
+
+    def _upgrade_when_idle(self) -> None:
+        """Paused and cut to the budget: send every splat once nothing changed for IDLE_SECONDS."""
+        version = self.state.version
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+
+        def upgrade() -> None:
+            with self.state.lock:
+                if self.state.version != version or self.state.playing:
+                    return  # something moved on; the next sync schedules again
+                self.state.full_detail = True
+            (self.on_change or self.sync)()
+
+        self._idle_timer = threading.Timer(IDLE_SECONDS, upgrade)
+        self._idle_timer.daemon = True
+        self._idle_timer.start()
 
     def _send(self, name: str, buffer: np.ndarray, visible: bool) -> None:
         handle = self._nodes.get(name)

@@ -60,6 +60,7 @@ class AppState:
         # splat budget (viewer.splat_budget): what the browser is sent, never what edits act on
         self.budget_paused, self.budget_playing = DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
         self.playing = False
+        self.full_detail = False  # paused and idle: send every splat (SceneSync sets it after IDLE_SECONDS)
         self.sent: dict[str, tuple[int, int]] = {}  # layer -> (splats sent, splats live) of its last send
         self._prefetcher: ThreadPoolExecutor | None = None
 
@@ -170,6 +171,7 @@ class AppState:
             index = int(np.clip(index, 0, self.num_frames - 1))
             if index != self.frame:
                 self.frame = index
+                self.full_detail = False  # a new frame starts at the budget; idle upgrades it again
                 self._changed()
             return index
 
@@ -481,11 +483,18 @@ class AppState:
         with self.lock:
             frame = self.layers[name].frames[frame_index]
             bake = self.view_position if frame.sh_degree > 0 else None
-            budget = self.budget_playing if self.playing else self.budget_paused
+            budget = self.current_budget()
             sent = self._buffers.within_budget((name, frame_index), frame.gaussians, frame.deleted, frame.selected,
                                                frame.revision, bake, budget)
             self.sent[name] = (len(sent), len(frame.deleted) - int(frame.deleted.sum()))
             return sent
+
+    def current_budget(self) -> int:
+        """Splats a frame may send now: the playing budget, the paused one, or all of them when paused and idle."""
+        with self.lock:
+            if self.playing:
+                return self.budget_playing
+            return 1 << 62 if self.full_detail else self.budget_paused
 
     def set_splat_budget(self, paused: int, playing: int) -> None:
         with self.lock:

@@ -19,33 +19,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--images", default=None, help="gen3c: folder of input images, one scene each")
     make.add_argument("--scenes", type=int, default=16, help="synthetic: training scenes")
     make.add_argument("--eval-scenes", type=int, default=2, help="synthetic: held-out scenes")
-    make.add_argument("--size", default="64x96", help="synthetic: video size HxW (multiples of 16)")
+    make.add_argument("--size", default=None, help="video size HxW, multiples of 16 (synthetic 64x96, gen3c 704x1280)")
+    make.add_argument("--depth-dir", default=None, help="gen3c: depth files <image stem>.npy|.exr|.png (else the depth model)")
+    make.add_argument("--trajectories", default="left,right,up,zoom_out,zoom_in,clockwise", help="gen3c: Lyra trajectories")
+    make.add_argument("--steps", type=int, default=35, help="gen3c: sampling steps")
     make.add_argument("--latent-frames", type=int, default=2, help="synthetic: latent frames (8(T-1)+1 video frames)")
     make.add_argument("--seed", type=int, default=1000, help="synthetic: first scene seed")
     make.add_argument("--tokenizer", default=None, help="Cosmos tokenizer folder (default: a tiny random one)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyra.errors import InputDataError
-
-    if args.teacher == "gen3c":
-        raise InputDataError(
-            "the GEN3C teacher is not part of this build yet (lyra/teacher/gen3c); "
-            "use --teacher synthetic, or write SDG folders with your own GEN3C runs"
-        )
     from lyra.distill.make_data import make_synthetic_data, rank_and_world
+    from lyra.errors import InputDataError
     from lyra.model.tokenizer import load_cosmos_tokenizer
 
+    size = args.size or ("704x1280" if args.teacher == "gen3c" else "64x96")
     try:
-        height, width = (int(v) for v in args.size.lower().split("x"))
+        height, width = (int(v) for v in size.lower().split("x"))
     except ValueError as exc:
-        raise InputDataError(f"--size must be HxW, found {args.size!r}") from exc
-    vae = load_cosmos_tokenizer(args.tokenizer) if args.tokenizer else None
+        raise InputDataError(f"--size must be HxW, found {size!r}") from exc
 
     def progress(fraction: float, text: str) -> None:
         print(f"\r[{100 * fraction:5.1f}%] {text}    ", end="", file=sys.stderr, flush=True)
 
     rank, world = rank_and_world()
+    if args.teacher == "gen3c":
+        from lyra.distill.gen3c_data import make_gen3c_data
+        from lyra.pipeline.generate import GenerateSettings
+        from lyra.pipeline.generate_models import require_models
+
+        if args.images is None:
+            raise InputDataError("--teacher gen3c needs --images DIR (one scene per image)")
+        require_models(teacher=True, decoder=False, dynamic=False)  # names what to get before any work
+        settings = GenerateSettings(
+            trajectories=[t.strip() for t in args.trajectories.split(",") if t.strip()], steps=args.steps,
+            seed=args.seed, width=width, height=height,
+        )
+        made = make_gen3c_data(args.images, args.out, settings=settings, depth_dir=args.depth_dir, progress=progress)
+        print(file=sys.stderr)
+        print(json.dumps({"out": args.out, "rank": rank, "world_size": world, "made": len(made)}))
+        return 0
+    vae = load_cosmos_tokenizer(args.tokenizer) if args.tokenizer else None
     root = make_synthetic_data(
         args.out, train_scenes=args.scenes, eval_scenes=args.eval_scenes, width=width, height=height,
         latent_frames=args.latent_frames, seed=args.seed, vae=vae, progress=progress,

@@ -11,15 +11,20 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.distill import losses
-from lyra.distill.data import SampleSpec, SDGDataset
+from lyra.distill.data import SampleSpec, SDGDataset, eval_specs
 from lyra.distill.student import Conditioner, run_student
+from lyra.errors import InputDataError
 from lyra.model.decoder import LyraDecoder
+from lyra.progress import Progress, report
+from lyra.scene.gaussians import Gaussians
 
 
 def psnr(pred: Tensor, target: Tensor) -> float:  # [..., H, W, 3] in [0, 1]
@@ -107,3 +112,47 @@ def evaluate(
     finally:
         model.train(was_training)
     return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def held_out_scenes(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    *,
+    tokenizer: str | os.PathLike | None = None,
+    views: int = 1,
+    max_scenes: int = 4,
+    progress: Progress | None = None,
+) -> list[tuple[str, Gaussians]]:
+    """The decoder's Gaussians for the first ``max_scenes`` held-out scenes of ``data``, in world coordinates.
+
+    ``data`` is a data root (its ``eval/`` is used when present) or a folder of scenes; the tokenizer
+    defaults to the ``tokenizer/`` folder beside the scenes (as written by make-data).
+    """
+    from lyra.model.checkpoint import load_decoder
+    from lyra.model.decoder import packed_to_gaussians
+    from lyra.model.tokenizer import load_cosmos_tokenizer
+
+    data = Path(data)
+    scenes_root = data / "eval" if (data / "eval").is_dir() else data
+    if tokenizer is None:
+        candidates = [f / "tokenizer" for f in (scenes_root, *scenes_root.resolve().parents[:2])]
+        found = [c for c in candidates if (c / "config.json").is_file()]
+        if not found:
+            raise InputDataError(f"no tokenizer/ found beside {data}; give the Cosmos tokenizer folder")
+        tokenizer = found[0]
+    dataset = SDGDataset(scenes_root)
+    model = load_decoder(checkpoint)
+    conditioner = Conditioner(load_cosmos_tokenizer(tokenizer))
+    latent_frames, size = dataset.stored_shape()
+    specs = eval_specs(dataset, views, 1, 8 * (latent_frames - 1) + 1)[:max_scenes]
+    out = []
+    with torch.no_grad():
+        for i, spec in enumerate(specs):
+            report(progress, i / len(specs), f"decoding {dataset.scenes[spec.scene].name}")
+            sample = dataset.sample(spec, size, latent_frames)
+            packed = run_student(model, conditioner, [sample]).packed[0].float().cpu()
+            ref = sample.reference_c2w
+            packed[:, :3] = packed[:, :3] @ ref[:3, :3].T + ref[:3, 3]  # relative -> world
+            out.append((dataset.scenes[spec.scene].name, packed_to_gaussians(packed)))
+    report(progress, 1.0, "done")
+    return out

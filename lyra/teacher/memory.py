@@ -30,6 +30,14 @@ import torch
 from lyra.errors import InputDataError
 
 OFFLOAD_MODES = ("none", "model", "group")
+# Named combinations for command lines and settings files; the GPU budget is the README's estimate.
+MEMORY_PRESETS: dict[str, dict] = {
+    "cpu": dict(device="cpu", dtype=torch.float32, offload="none"),
+    "full": dict(device="cuda", dtype=torch.bfloat16, offload="none"),  # ~30 GB
+    "24gb": dict(device="cuda", dtype=torch.bfloat16, offload="model"),  # ~20 GB
+    "16gb": dict(device="cuda", dtype=torch.bfloat16, offload="model", fp8_storage=True),  # ~13 GB
+    "12gb": dict(device="cuda", dtype=torch.bfloat16, offload="group"),  # ~10 GB (T5 moved whole)
+}
 
 
 @dataclasses.dataclass
@@ -45,6 +53,13 @@ class MemoryMode:
             raise InputDataError(f"offload must be one of {OFFLOAD_MODES}, found {self.offload!r}")
         if self.offload == "group" and not str(self.device).startswith("cuda"):
             raise InputDataError("group offloading streams blocks to a CUDA device; use offload='model' or 'none' on CPU")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> MemoryMode:
+        """One of :data:`MEMORY_PRESETS` (``cpu``, ``full``, ``24gb``, ``16gb``, ``12gb``), fields overridable."""
+        if name not in MEMORY_PRESETS:
+            raise InputDataError(f"unknown memory preset {name!r}; choose one of {sorted(MEMORY_PRESETS)}")
+        return cls(**{**MEMORY_PRESETS[name], **overrides})
 
     @property
     def storage_device(self) -> str:

@@ -48,3 +48,45 @@ def test_resume_redoes_only_unfinished_folders(tmp_path):
     victim = units[3]
     (trajectory_folder(tmp_path, victim) / "depth" / f"{victim.scene}.zip").unlink()  # killed before the last file
     assert run_units(tmp_path, units, make) == [victim]
+
+
+class FakeGen3C:
+    """Follows lyra.teacher.base.Teacher: returns the input image repeated along the cameras."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def generate(self, image, trajectories, *, depth=None, intrinsics=None, names=None, progress=None):
+        from lyra.teacher.base import TeacherOutput
+
+        self.calls += 1
+        cam = trajectories[0]
+        frames = image[None].expand(cam.batch_shape[0], -1, -1, -1).contiguous()
+        latents = torch.zeros(16, (cam.batch_shape[0] - 1) // 8 + 1, cam.height // 8, cam.width // 8)
+        return TeacherOutput([TrajectoryOutput(names[0], frames, latents, cam, depth[None].expand(len(frames), -1, -1))])
+
+
+def test_gen3c_data_shards_images_and_resumes(tmp_path):
+    import imageio.v3 as iio
+    import numpy as np
+
+    from lyra.distill.data import SDGDataset
+    from lyra.distill.gen3c_data import make_gen3c_data
+    from lyra.pipeline.generate import GenerateSettings
+    from lyra.teacher.base import Teacher
+
+    images, depths = tmp_path / "images", tmp_path / "depth"
+    images.mkdir(), depths.mkdir()
+    for i in range(3):
+        iio.imwrite(images / f"img{i}.png", np.full((32, 48, 3), 40 * i, np.uint8))
+        np.save(depths / f"img{i}.npy", np.full((32, 48), 2.0, np.float32))
+    settings = GenerateSettings(trajectories=["left", "zoom_in"], num_frames=9, width=48, height=32)
+    teacher = FakeGen3C()
+    assert isinstance(teacher, Teacher)
+    kwargs = dict(settings=settings, teacher=teacher, depth_dir=depths)
+    made = [make_gen3c_data(images, tmp_path / "out", rank=r, world=2, **kwargs) for r in (0, 1)]
+    assert sorted(len(m) for m in made) == [3, 3] and teacher.calls == 6
+    assert make_gen3c_data(images, tmp_path / "out", rank=0, world=1, **kwargs) == []  # all finished
+    ds = SDGDataset(tmp_path / "out" / "train")
+    assert [p.name for p in ds.scenes] == ["img0", "img1", "img2"]
+    assert [t.name for t in ds.trajectories[0]] == ["0", "4"]  # Lyra trajectory indices

@@ -60,6 +60,7 @@ def test_unknown_field_and_unknown_model_are_errors(tmp_path):
         find_model("nope")
 
 
+@pytest.mark.slow
 def test_check_reports_found_and_missing_and_cli_prints_them(tmp_path):
     weights = tmp_path / "lyra_static.pt"
     weights.write_bytes(b"abc")

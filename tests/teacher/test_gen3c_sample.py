@@ -79,7 +79,7 @@ def test_sample_matches_the_spec_loop(tiny_transformer, num_steps, guidance):
     ours = sample(tiny_transformer, guidance=guidance, num_steps=num_steps, **args)
     ref = reference_loop(tiny_transformer, guidance=guidance, num_steps=num_steps, **args)
     assert ours.shape == (B, 16, T, H, W) and ours.dtype == torch.float32
-    assert (ours - ref).abs().max() < 1e-4
+    assert (ours - ref).abs().max() < 2e-5  # float32 round-off only (measured ~3e-6 on values ~6)
     # The usual mistakes are far off (so this comparison can fail).
     assert (ours - reference_loop(tiny_transformer, num_steps=num_steps, guidance=guidance, euler_from_xt=True, **args)).abs().max() > 1e-3
     torch.manual_seed(0)

@@ -49,3 +49,11 @@ def test_bfloat16_mode_casts_weights_and_samples_in_bfloat16():
     assert model.proj_out.weight.dtype == torch.bfloat16
     out = sample(model, num_steps=2, **sampler_inputs())
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_presets_name_the_documented_combinations():
+    assert MemoryMode.preset("24gb").offload == "model" and MemoryMode.preset("24gb").dtype == torch.bfloat16
+    assert MemoryMode.preset("16gb").fp8_storage and MemoryMode.preset("12gb").offload == "group"
+    assert MemoryMode.preset("cpu", free_text_encoder=False).free_text_encoder is False
+    with pytest.raises(InputDataError, match="24gb"):
+        MemoryMode.preset("8gb")

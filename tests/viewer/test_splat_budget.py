@@ -93,3 +93,21 @@ def test_simplify_action_merges_every_frame_in_scope_and_undoes():
     assert state.edited_scene("clip").num_gaussians == counts
     assert state.undo() == "Simplify"
     assert state.edited_scene("clip").num_gaussians == live
+
+
+def test_paused_and_idle_upgrades_to_the_full_frame(app, monkeypatch):
+    import time
+
+    from viewer import scene_sync
+
+    monkeypatch.setattr(scene_sync, "IDLE_SECONDS", 0.2)
+    app.state.add_scene(random_gaussians(400), "static")
+    app.state.set_splat_budget(paused=100, playing=50)
+    app.refresh()
+    assert app.state.budget_status() == (100, 400)
+    deadline = time.time() + 10
+    while app.state.budget_status() is not None and time.time() < deadline:
+        time.sleep(0.05)
+    assert app.state.budget_status() is None and app.state.sent["static"] == (400, 400)
+    app.state.set_frame(0)  # same frame: stays full
+    assert app.state.current_budget() > 400
