@@ -15,6 +15,7 @@ import torch
 
 from lyra.edit import floaters, ops, select
 from lyra.errors import EditError
+from lyra.scene.sh import SH_C0
 from viewer.state import AppState
 
 # ------------------------------------------------------------- selections
@@ -119,16 +120,43 @@ def scale(state: AppState, factor: float, pivot: Sequence[float] | None = None) 
     )
 
 
+def _colour_inverse(matrix: Sequence[Sequence[float]], offset: Sequence[float]):
+    """Approximate inverse of a colour edit ``rgb' = A rgb + v`` as :mod:`lyra.edit.ops` applies it (base colour
+    through rgb, higher SH bands by ``A``), for the undo history's compact storage; None when ``A`` is singular."""
+    a = torch.tensor(matrix, dtype=torch.float64)
+    if abs(float(torch.linalg.det(a))) < 1e-9:
+        return None
+    a_inv = torch.linalg.inv(a)
+    shift = (a @ torch.full((3,), 0.5, dtype=torch.float64) + torch.tensor(offset, dtype=torch.float64) - 0.5) / SH_C0
+
+    def inverse(rows: dict) -> dict:
+        sh = rows["sh"].to(torch.float64)  # [M, K, 3] (a new tensor: shifted in place)
+        sh[:, 0] -= shift
+        # one [M*K, 3] x [3, 3] product: far faster than a batched [M, K, 3] matmul
+        return {"sh": (sh.reshape(-1, 3) @ a_inv.T).reshape(sh.shape).to(rows["sh"].dtype)}
+
+    return inverse
+
+
 def tint(state: AppState, rgb: Sequence[float], strength: float) -> int:
-    return state.apply_to_selection(f"Tint {strength:.2g}", lambda g, m: ops.tint(g, m, rgb, strength))
+    s = float(strength)
+    inverse = _colour_inverse(((1 - s, 0, 0), (0, 1 - s, 0), (0, 0, 1 - s)), [s * float(c) for c in rgb]) \
+        if 0.0 <= s < 1.0 and len(rgb) == 3 else None
+    return state.apply_to_selection(f"Tint {strength:.2g}", lambda g, m: ops.tint(g, m, rgb, strength), inverse)
 
 
 def brightness(state: AppState, factor: float) -> int:
-    return state.apply_to_selection(f"Brightness x{factor:g}", lambda g, m: ops.brightness(g, m, factor))
+    f = float(factor)
+    inverse = _colour_inverse(((f, 0, 0), (0, f, 0), (0, 0, f)), (0, 0, 0)) if f > 0 else None
+    return state.apply_to_selection(f"Brightness x{factor:g}", lambda g, m: ops.brightness(g, m, factor), inverse)
 
 
 def saturation(state: AppState, factor: float) -> int:
-    return state.apply_to_selection(f"Saturation x{factor:g}", lambda g, m: ops.saturation(g, m, factor))
+    f = float(factor)
+    w = ops.LUMINANCE_WEIGHTS
+    matrix = [[(1 - f) * w[j] + (f if i == j else 0.0) for j in range(3)] for i in range(3)]
+    return state.apply_to_selection(f"Saturation x{factor:g}", lambda g, m: ops.saturation(g, m, factor),
+                                    _colour_inverse(matrix, (0, 0, 0)) if f >= 0 else None)
 
 
 def simplify(state: AppState, target: str, progress=None) -> list[int]:

@@ -33,6 +33,7 @@ MAX_HISTORY = 200
 MAX_HISTORY_BYTES = 512 << 20  # beyond this the oldest edits are forgotten (a 1M-splat SH-3 frame is ~236 MiB)
 FIELDS = ("means", "quats", "scales", "opacities", "sh")
 Op = Callable[[Gaussians, Tensor], Gaussians]  # (gaussians, selected mask [N]) -> gaussians
+Inverse = Callable[[dict], dict]  # {field: rows after an op} -> {field: those rows before it, approximately}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,49 +46,110 @@ FrameKey = tuple[str, int]  # (layer name, frame index)
 
 
 class RowPatch:
-    """One attribute edit of one frame: enough to undo it exactly (and redo it) without whole-tensor copies."""
+    """One attribute edit of one frame: enough to undo it exactly (and redo it) without whole-tensor copies.
 
-    def __init__(self, rows: Tensor, fields: tuple[str, ...], op: Op, values: dict[str, Tensor] | None,
-                 previous: RowPatch | None, after: Gaussians, row_local: bool):
+    Patches on the same rows form a chain; its first patch (the base) holds the rows' values from
+    before the chain, and later patches re-derive theirs by replaying the ops in between. When every
+    op of the chain has an ``inverse`` (the colour edits), the base stores those values as a residual:
+    the chain's inverse ops run backwards from the frame's current rows give each value to within
+    a few float steps, and one byte per value says how many (values further off are kept whole).
+    The residual refers to the chain state the frame is in (``anchor``) and is re-encoded at each
+    edit, undo and redo of the chain, when that state is at hand.
+    """
+
+    def __init__(self, rows: Tensor, fields: tuple[str, ...], op: Op, inverse: Inverse | None,
+                 base: RowPatch | None, after: Gaussians, row_local: bool):
         self.rows = rows  # [M] int32 indices of the rows the op changed (the selection)
         self.fields = fields  # attributes the op replaced; the others are untouched by the whole chain
         self.op = op
-        self.values = values  # {field: [M, ...]} before this edit, or None: derived from ``previous``
-        self.previous = previous
+        self.inverse = inverse  # {field: after rows} -> approximately {field: before rows}
         self.row_local = row_local  # op on just these rows gives the same values (so a chain can replay it)
         self._after = weakref.ref(after)  # the Gaussians this edit produced, while it is the frame's
+        self.base = self if base is None else base
+        if base is None:
+            self.chain: list[RowPatch] = [self]
+            self.values: dict[str, Tensor] | None = None  # the rows before the chain, stored whole
+            self.residual: dict[str, tuple[Tensor, Tensor, Tensor]] | None = None  # or encoded
+            self.anchor = -1  # chain index whose after-state the residual refers to (-1: values in the scene)
+        self.index = self.base.chain.index(self) if base is None else len(base.chain)
+        self.previous = None if base is None else base.chain[-1]
 
     @classmethod
-    def record(cls, before: Gaussians, after: Gaussians, selected: Tensor, op: Op,
+    def record(cls, before: Gaussians, after: Gaussians, selected: Tensor, op: Op, inverse: Inverse | None = None,
                previous: RowPatch | None = None) -> RowPatch:
         """The patch for ``after = op(before, selected)``; chains onto ``previous`` when that replays exactly.
 
-        Chaining needs: ``previous`` produced ``before`` (nothing else changed the frame since), the
-        same rows and fields, and ``previous``'s op gives the same values on just those rows.
+        Chaining needs: ``previous`` ends its chain and produced ``before`` (nothing else changed the
+        frame since), the same rows and fields, and ``previous``'s op gives the same values on just
+        those rows.
         """
         rows = selected.nonzero().squeeze(1).to(torch.int32)  # [M]
         fields = tuple(f for f in FIELDS if getattr(after, f) is not getattr(before, f))
         index = rows.long()
         replayed = op(_rows(before, index), torch.ones(len(index), dtype=torch.bool))
         row_local = all(torch.equal(getattr(replayed, f), getattr(after, f)[index]) for f in fields)
+        before_rows = {f: getattr(before, f)[index] for f in fields}  # fancy indexing copies just these rows
+        after_rows = {f: getattr(after, f)[index] for f in fields}
         if (previous is not None and previous.row_local and previous._after() is before
+                and previous is previous.base.chain[-1] and previous.base.anchor == previous.index
                 and previous.fields == fields and torch.equal(previous.rows, rows)):
-            return cls(previous.rows, fields, op, None, previous, after, row_local)
-        values = {f: getattr(before, f)[index] for f in fields}  # fancy indexing copies just these rows
-        return cls(rows, fields, op, values, None, after, row_local)
+            base = previous.base
+            base_values = base._decode(before_rows)
+            patch = cls(previous.rows, fields, op, inverse, base, after, row_local)
+            base.chain.append(patch)
+            base._encode(base_values, after_rows, patch.index)
+            return patch
+        patch = cls(rows, fields, op, inverse, None, after, row_local)
+        patch._encode(before_rows, after_rows, 0)
+        return patch
 
-    def before_values(self, current: Gaussians) -> dict[str, Tensor]:
-        """The changed rows' values before this edit; ``current`` supplies the fields no edit of the chain touched."""
+    # ------------------------------------------------------------ the base's values
+    def _chain_inverse(self, rows_now: dict[str, Tensor], anchor: int) -> dict[str, Tensor] | None:
+        approx = rows_now
+        for patch in reversed(self.chain[: anchor + 1]):
+            if patch.inverse is None:
+                return None
+            approx = patch.inverse(approx)
+        return approx
+
+    def _encode(self, values: dict[str, Tensor], rows_now: dict[str, Tensor], anchor: int) -> None:
+        """Keep the base ``values`` as a residual against the chain's inverse from ``rows_now`` (state ``anchor``)."""
+        approx = None if self.values is not None else self._chain_inverse(rows_now, anchor)
+        if approx is None:  # some op of the chain has no inverse: keep the values whole
+            self.values, self.residual, self.anchor = values, None, anchor
+            return
+        self.residual = {f: _residual(values[f], approx[f]) for f in values}
+        self.anchor = anchor
+
+    def _decode(self, rows_now: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The rows' values before the chain, given the rows as they are now (in state ``anchor``)."""
         if self.values is not None:
             return self.values
-        earlier = self.previous.before_values(current)
-        sub = _rows(current, self.rows.long()).replace(**earlier)
-        replayed = self.previous.op(sub, torch.ones(len(self.rows), dtype=torch.bool))
-        return {f: getattr(replayed, f) for f in self.fields}
+        if self.anchor < 0:
+            return rows_now
+        approx = self._chain_inverse(rows_now, self.anchor)
+        return {f: _apply_residual(approx[f], *self.residual[f]) for f in self.residual}
 
+    def _replay(self, values: dict[str, Tensor], current: Gaussians, upto: int) -> dict[str, Tensor]:
+        """The rows after the chain's first ``upto`` ops, from the values before the chain."""
+        for patch in self.chain[:upto]:
+            sub = _rows(current, self.rows.long()).replace(**values)
+            done = patch.op(sub, torch.ones(len(self.rows), dtype=torch.bool))
+            values = {f: getattr(done, f) for f in self.fields}
+        return values
+
+    # ------------------------------------------------------------ undo / redo
     def undo(self, current: Gaussians) -> Gaussians:
         """``current`` (the state right after this edit) with the changed rows put back."""
-        before, rows = self.before_values(current), self.rows.long()
+        base, rows = self.base, self.rows.long()
+        rows_now = {f: getattr(current, f)[rows] for f in self.fields}
+        base_values = base._decode(rows_now)
+        before = base._replay(base_values, current, self.index)
+        if self.index == 0:
+            if base.values is None:
+                base.residual, base.anchor = None, -1  # the values are back in the scene itself
+        else:
+            base._encode(base_values, before, self.index - 1)
         values = {}
         for field in self.fields:
             tensor = getattr(current, field).clone()
@@ -96,12 +158,41 @@ class RowPatch:
         return current.replace(**values)
 
     def redo(self, current: Gaussians, selected: Tensor) -> Gaussians:
+        base, rows = self.base, self.rows.long()
+        rows_now = {f: getattr(current, f)[rows] for f in self.fields}
+        base_values = rows_now if self.index == 0 and base.values is None else base._decode(rows_now)
         after = self.op(current, selected)
         self._after = weakref.ref(after)
+        base._encode(base_values, {f: getattr(after, f)[rows] for f in self.fields}, self.index)
         return after
 
     def tensors(self) -> list[Tensor]:
-        return [self.rows, *(self.values or {}).values()]
+        kept = [self.rows]
+        if self.base is self:
+            kept += list((self.values or {}).values())
+            kept += [t for parts in (self.residual or {}).values() for t in parts]
+        return kept
+
+
+def _bits(values: Tensor) -> Tensor:
+    return values.contiguous().view(torch.int32).to(torch.int64)
+
+
+def _residual(exact: Tensor, approx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(codes int8, exception flat indices, exception values)``: ``exact`` as float steps from ``approx``."""
+    delta = (_bits(exact) - _bits(approx.to(exact.dtype))).reshape(-1)
+    small = delta.abs() <= 127
+    codes = torch.where(small, delta, 0).to(torch.int8)
+    far = (~small).nonzero().squeeze(1)
+    return codes, far, exact.reshape(-1)[far].clone()
+
+
+def _apply_residual(approx: Tensor, codes: Tensor, far: Tensor, values: Tensor) -> Tensor:
+    approx = approx.to(values.dtype)
+    bits = (_bits(approx).reshape(-1) + codes.to(torch.int64)).to(torch.int32)
+    exact = bits.view(values.dtype)
+    exact[far] = values
+    return exact.reshape(approx.shape)
 
 
 class ReplacePatch:
@@ -189,7 +280,7 @@ class History:
         dropped = {id(p) for p in self.done.pop(0).patches.values()}
 
         def derived(command: EditCommand) -> bool:
-            return any(p.previous is not None and id(p.previous) in dropped for p in command.patches.values())
+            return any(getattr(p, "base", p) is not p and id(p.base) in dropped for p in command.patches.values())
 
         while self.done and derived(self.done[0]):
             dropped |= {id(p) for p in self.done.pop(0).patches.values()}

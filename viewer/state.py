@@ -283,7 +283,8 @@ class AppState:
             self._commit(layer, f"{label} ({total} splats)", changes)
             return total
 
-    def apply_to_selection(self, label: str, op: Callable[[Gaussians, Tensor], Gaussians]) -> int:
+    def apply_to_selection(self, label: str, op: Callable[[Gaussians, Tensor], Gaussians],
+                           inverse: Callable[[dict], dict] | None = None) -> int:
         """Replace each frame in scope by ``op(frame, selected)`` (an op of :mod:`lyra.edit.ops`).
 
         Returns the number of frames changed; EditError when nothing is selected.
@@ -300,7 +301,7 @@ class AppState:
                 if len(new) != len(frame.gaussians):
                     raise EditError(f"{label} changed the splat count; edits must keep it")
                 changes[i] = (frame.deleted, frame.selected, new)
-            self._commit(layer, label, changes, op)
+            self._commit(layer, label, changes, op, inverse)
             return len(targets)
 
     def replace_splats(self, label: str, fn: Callable[[Gaussians, Progress | None], Gaussians],
@@ -322,7 +323,8 @@ class AppState:
             self._commit(layer, label, {i: (zeros(len(g)), zeros(len(g)), g) for i, g in results.items()}, REPLACE)
             return [len(g) for g in results.values()]
 
-    def _commit(self, layer: Layer, label: str, changes: dict, op: Callable | None = None) -> None:
+    def _commit(self, layer: Layer, label: str, changes: dict, op: Callable | None = None,
+                inverse: Callable | None = None) -> None:
         """Apply per-frame changes ``{i: (deleted, selected[, gaussians])}`` as one undoable command.
 
         A new Gaussians must come from ``op(frame.gaussians, frame.selected)``: the history keeps
@@ -338,7 +340,8 @@ class AppState:
             if len(change) > 2 and op is REPLACE:  # a count-changing edit (simplify): keep both sets
                 patches[key] = ReplacePatch(frame.gaussians, change[2])
             elif len(change) > 2:
-                patches[key] = RowPatch.record(frame.gaussians, change[2], frame.selected, op, self.history.last_patch(key))
+                patches[key] = RowPatch.record(frame.gaussians, change[2], frame.selected, op, inverse,
+                                               self.history.last_patch(key))
             self._set_frame(frame, deleted=change[0], selected=change[1], gaussians=change[2] if len(change) > 2 else None)
             after[key] = frame.snapshot()
         self.history.push(EditCommand(label, before, after, patches), live=self._live_tensors())

@@ -152,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             from lyra.pipeline.generate import GenerateSettings, generate_scene
 
+            if frames.is_video and times is None:
+                times = list(range(0, 121, 4))  # the official demo's target times
             settings = GenerateSettings(
                 trajectories=trajectories, movement=args.movement, steps=args.steps, guidance=args.guidance,
                 seed=args.seed, target_times=times, offload=args.offload, device=str(device),

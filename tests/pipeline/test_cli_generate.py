@@ -70,11 +70,9 @@ def test_video_becomes_a_4d_sequence_of_the_chosen_frames(tmp_path):
     assert all(len(f) == 32 * 48 for f in sequence.frames)
 
 
-def test_vipe_folder_frames_are_lifted_with_their_poses(tmp_path):
-    from lyra.pipeline.preview import lift_frames
+def make_vipe_folder(folder):
     from lyra.pipeline.sdg import write_depth_zip
 
-    folder = tmp_path / "vipe"
     for sub in ("rgb", "depth", "pose", "intrinsics"):
         (folder / sub).mkdir(parents=True)
     write_video(folder / "rgb" / "clip.mp4", 3)
@@ -83,13 +81,28 @@ def test_vipe_folder_frames_are_lifted_with_their_poses(tmp_path):
     poses[:, 0, 3] = [5.0, 5.5, 6.0]  # the camera slides along x in ViPE's world
     np.savez(folder / "pose" / "clip.npz", data=poses, inds=np.arange(3))
     np.savez(folder / "intrinsics" / "clip.npz", data=np.tile([40.0, 40.0, 24.0, 16.0], (3, 1)), inds=np.arange(3))
-    sequence = lift_frames(read_input(folder))
+    return folder
+
+
+def test_vipe_folder_frames_are_lifted_with_their_poses(tmp_path):
+    from lyra.pipeline.preview import lift_frames
+
+    sequence = lift_frames(read_input(make_vipe_folder(tmp_path / "vipe")))
     assert len(sequence) == 3
     centres = [f.means.mean(0) for f in sequence.frames]
     # Poses are made relative to the first camera: frame 0 sits around x = 0, frame 2 one metre to the right.
     assert centres[0][0].item() == pytest.approx(0.0, abs=0.05)
     assert (centres[2] - centres[0]).tolist() == pytest.approx([1.0, 0.0, 0.0], abs=1e-4)
     assert centres[0][2].item() == pytest.approx(2.0, abs=1e-4)
+
+
+def test_cli_turns_a_vipe_folder_into_a_4d_sequence_folder(tmp_path, capsys):
+    folder = make_vipe_folder(tmp_path / "vipe")
+    assert main(["generate", str(folder), "--dynamic", "--times", "0:3:2", "--out", str(tmp_path / "clip"), "--quiet"]) == 0
+    sequence = load(tmp_path / "clip")
+    assert isinstance(sequence, GaussianSequence) and len(sequence) == 2  # frames 0 and 2
+    assert all(len(frame) == 32 * 48 for frame in sequence.frames)
+    assert "2 frames" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- bad inputs
