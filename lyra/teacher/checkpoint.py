@@ -15,6 +15,7 @@ log-variance head), ``pos_embedder.seq`` (RoPE arange buffer) and any
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Mapping
@@ -85,6 +86,33 @@ def official_key_to_diffusers(key: str) -> str | None:
     return _BLOCK_INDEX.sub(r"transformer_blocks.\1.", name)
 
 
+# The rename rules read backwards, as regular expressions, for naming missing keys the way the checkpoint would.
+_TO_OFFICIAL: tuple[tuple[str, Any], ...] = (
+    (r"^transformer_blocks\.(\d+)\.", r"blocks.block\1."),
+    (r"\.norm([123])\.linear_([12])\.", lambda m: f".blocks.{int(m[1]) - 1}.adaLN_modulation.{m[2]}."),
+    (r"\.attn([12])\.", lambda m: f".blocks.{int(m[1]) - 1}.block.attn."),
+    (r"\.to_([qkv])\.weight$", r".to_\1.0.weight"),
+    (r"\.norm_([qk])\.", r".to_\1.1."),
+    (r"\.ff\.net\.0\.proj\.", ".blocks.2.block.layer1."),
+    (r"\.ff\.net\.2\.", ".blocks.2.block.layer2."),
+    (r"^patch_embed\.proj\.", "x_embedder.proj.1."),
+    (r"^learnable_pos_embed\.", "extra_pos_embedder."),
+    (r"^time_embed\.t_embedder\.", "t_embedder.1."),
+    (r"^time_embed\.norm\.", "affline_norm."),
+    (r"^norm_out\.linear_([12])\.", r"final_layer.adaLN_modulation.\1."),
+    (r"^proj_out\.", "final_layer.linear."),
+)
+
+
+def diffusers_key_to_official(key: str) -> str:
+    """The official ``net.*`` name of one diffusers key (the diffusers name if no official one maps to it)."""
+    name = key
+    for pattern, replacement in _TO_OFFICIAL:
+        name = re.sub(pattern, replacement, name)
+    official = "net." + name
+    return official if official_key_to_diffusers(official) == key else key
+
+
 def convert_official_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, str]]:
     """``(diffusers state dict, diffusers name -> official name)``; only ``net.*`` tensors are kept.
 
@@ -113,10 +141,13 @@ def read_checkpoint_file(path: str | os.PathLike) -> Mapping[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: GEN3C checkpoint not found; get model.pt from the hub repo nvidia/Gen3C-Cosmos-7B")
     try:
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # a legacy (non-zip) file cannot be memory-mapped
-            data = torch.load(path, map_location="cpu", weights_only=True)
+        # TransformerEngine pickles its ``_extra_state`` as io.BytesIO: allow that one class, never arbitrary code
+        # (the official loader falls back to weights_only=False; we do not run pickled code from a download).
+        with torch.serialization.safe_globals([io.BytesIO]):
+            try:
+                data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:  # a legacy (non-zip) file cannot be memory-mapped
+                data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types; pickled code is never run (weights only)
         raise CheckpointError(f"{path}: could not read the checkpoint with weights_only=True ({exc})") from exc
     if isinstance(data, Mapping):
@@ -158,7 +189,7 @@ def read_diffusers_folder(folder: Path) -> tuple[dict[str, Any], dict[str, Tenso
 def strict_check(model: torch.nn.Module, state: Mapping[str, Tensor], origin: Mapping[str, str]) -> None:
     """Raise CheckpointError naming the first few missing / unexpected / mis-shaped keys (official names)."""
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
+    missing = [diffusers_key_to_official(k) for k in expected if k not in state]
     unexpected = [origin.get(k, k) for k in state if k not in expected]
     shapes = [
         f"{origin.get(k, k)} {list(v.shape)} (model {list(expected[k].shape)})"

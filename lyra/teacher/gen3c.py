@@ -62,10 +62,13 @@ def load_transformer(source, *, config=None, dtype=torch.float32, device="cpu"):
         origin: dict[str, str] = {}
     else:
         state = read_checkpoint_file(source) if isinstance(source, (str, os.PathLike)) else source
+        if isinstance(state, Mapping) and isinstance(state.get("model"), Mapping):
+            state = state["model"]  # an official model.pt already loaded by the caller
         if not isinstance(state, Mapping):
             raise CheckpointError(f"expected a state dict, a model.pt path or a diffusers folder, found {type(source).__name__}")
         converted, origin = convert_official_state_dict(state)
-        kwargs = dict(GEN3C_7B_CONFIG if config is None else config)
+        kwargs = {**GEN3C_7B_CONFIG, **(config or {})}  # unspecified settings are GEN3C's (in_channels=81), not diffusers'
+
     # Build on the meta device and adopt the checkpoint's tensors: no 29 GB fp32 initialisation for the 7B model.
     with torch.device("meta"):
         model = CosmosTransformer3DModel(**kwargs)
@@ -94,7 +97,7 @@ def encode_warped_frames(encode, images, masks, *, buffer_max=2):  # -> [B, 32 *
     num_buffers = images.shape[2]
     if not 1 <= num_buffers <= buffer_max:
         raise InputDataError(f"expected 1..{buffer_max} cache buffers, found {num_buffers}")
-    signed_masks = (masks * 2 - 1).repeat(1, 1, 1, 3, 1, 1)
+    signed_masks = (masks.to(images.dtype) * 2 - 1).repeat(1, 1, 1, 3, 1, 1)
     parts: list[Tensor] = []
     for i in range(num_buffers):
         parts.append(encode(images[:, :, i].permute(0, 2, 1, 3, 4)))  # [B, 16, T, h, w]
@@ -117,6 +120,13 @@ def make_scheduler(num_steps: int):
         sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, sigma_data=SIGMA_DATA, final_sigmas_type="zero"
     )
     scheduler.set_timesteps(num_steps)
+    # The official run (diffusers 0.32) builds the Karras schedule in float32; newer diffusers use float64.
+    # Up to 2e-5 per sigma apart: rebuild it in float32 for exact agreement.
+    ramp = torch.linspace(0, 1, num_steps, dtype=torch.float32)
+    inv_rho_min, inv_rho_max = SIGMA_MIN ** (1 / 7), SIGMA_MAX ** (1 / 7)
+    sigmas = (inv_rho_max + ramp * (inv_rho_min - inv_rho_max)) ** 7
+    scheduler.timesteps = scheduler.precondition_noise(sigmas)
+    scheduler.sigmas = torch.cat([sigmas, sigmas.new_zeros(1)])
     scheduler.set_begin_index(0)
     return scheduler
 

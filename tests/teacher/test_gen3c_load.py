@@ -64,7 +64,37 @@ def test_wrong_key_is_named(tiny_transformer):
         load_transformer(state, config=TINY_CONFIG)
     message = str(info.value)
     assert "net.blocks.block1.blocks.0.block.attn.to_qq.0.weight" in message  # unexpected, official name
-    assert "transformer_blocks.1.attn1.to_q.weight" in message  # missing
+    assert "1 missing (first: net.blocks.block1.blocks.0.block.attn.to_q.0.weight)" in message  # official name too
+
+
+def test_every_diffusers_key_has_its_official_name(tiny_transformer):
+    from lyra.teacher.checkpoint import diffusers_key_to_official
+
+    official = set(official_state_dict(tiny_transformer))
+    names = {diffusers_key_to_official(k) for k in tiny_transformer.state_dict()}
+    assert names <= official and len(names) == len(tiny_transformer.state_dict())
+
+
+def test_partial_config_keeps_gen3c_defaults(tiny_transformer):
+    config = {k: v for k, v in TINY_CONFIG.items() if k != "in_channels"}  # in_channels falls back to GEN3C's 81
+    loaded = load_transformer(official_state_dict(tiny_transformer), config=config)
+    assert loaded.config.in_channels == 81
+
+
+def test_state_dict_nested_under_model_is_unwrapped(tiny_transformer):
+    loaded = load_transformer({"model": official_state_dict(tiny_transformer)}, config=TINY_CONFIG)
+    assert torch.equal(loaded.proj_out.weight, tiny_transformer.proj_out.weight)
+
+
+def test_transformer_engine_extra_state_as_bytesio_loads(tmp_path, tiny_transformer):
+    import io
+
+    state = official_state_dict(tiny_transformer)
+    state["net.blocks.block0.blocks.0.block.attn.to_q.0._extra_state"] = io.BytesIO(b"fp8 metadata")
+    path = tmp_path / "model.pt"
+    torch.save({"model": state}, path)
+    loaded = load_transformer(path, config=TINY_CONFIG)
+    assert torch.equal(loaded.proj_out.weight, tiny_transformer.proj_out.weight)
 
 
 def test_wrong_shape_is_named(tiny_transformer):

@@ -172,3 +172,15 @@ def test_chunk_ranges_overlap_by_one_frame():
     assert chunk_ranges(361) == [(0, 121), (120, 241), (240, 361)]
     with pytest.raises(Exception, match="120k\\+1"):
         chunk_ranges(100)
+
+
+def test_schedule_is_the_float32_karras_ramp_ending_at_zero():
+    from lyra.teacher.gen3c import make_scheduler
+
+    scheduler = make_scheduler(35)
+    ramp = np.linspace(0, 1, 35, dtype=np.float32)
+    expected = (np.float32(80 ** (1 / 7)) + ramp * np.float32(0.0002 ** (1 / 7) - 80 ** (1 / 7))) ** 7
+    assert scheduler.sigmas.dtype == torch.float32 and len(scheduler.sigmas) == 36
+    np.testing.assert_allclose(scheduler.sigmas[:-1].numpy(), expected, rtol=1e-6)
+    assert scheduler.sigmas[0] == pytest.approx(80.0, rel=1e-6) and scheduler.sigmas[-1] == 0
+    np.testing.assert_allclose(scheduler.timesteps.numpy(), 0.25 * np.log(expected), rtol=1e-5, atol=1e-6)
