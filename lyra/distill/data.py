@@ -91,9 +91,11 @@ def _sorted_trajectories(scene: Path) -> list[Path]:
 class SDGDataset:
     """Scenes of a data root, read lazily with a bounded trajectory cache."""
 
-    def __init__(self, root: str | os.PathLike, cache_size: int = 64):
+    def __init__(self, root: str | os.PathLike, cache_size: int = 64, scenes: list[Path] | None = None):
         self.root = Path(root)
-        self.scenes = find_scenes(root)
+        self.scenes = find_scenes(root) if scenes is None else list(scenes)
+        if not self.scenes:
+            raise InputDataError(f"{root}: no scenes to use")
         self.trajectories = [_sorted_trajectories(s) for s in self.scenes]
         self.cache_size = cache_size
         self._cache: collections.OrderedDict = collections.OrderedDict()

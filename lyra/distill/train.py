@@ -15,6 +15,7 @@ plus ``train_state.pt``: optimizer, scheduler, step and RNG state for an exact r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -28,7 +29,7 @@ import torch
 import torch.distributed as dist
 
 from lyra.distill.config import TrainConfig
-from lyra.distill.data import SDGDataset, draw_spec, eval_specs
+from lyra.distill.data import SDGDataset, draw_spec, eval_specs, find_scenes
 from lyra.distill.evaluate import evaluate
 from lyra.distill.losses import distillation_loss
 from lyra.distill.plot import write_loss_curve
@@ -83,9 +84,19 @@ def resolve_data(config: TrainConfig, rank: int, world: int, progress: Progress 
     train_root = root / "train" if (root / "train").is_dir() else root
     eval_root = Path(config.data.eval_root) if config.data.eval_root else root / "eval"
     tokenizer = Path(config.data.tokenizer) if config.data.tokenizer else root / "tokenizer"
-    if not eval_root.is_dir():
-        raise InputDataError(f"{eval_root}: no held-out scenes (set data.eval_root or make ROOT/eval)")
     return train_root, eval_root, tokenizer
+
+
+def split_datasets(config: TrainConfig, train_root: Path, eval_root: Path) -> tuple[SDGDataset, SDGDataset]:
+    """Train and held-out datasets; without an eval folder the last ``eval.scenes`` scenes are held out."""
+    cache = config.data.cache_size
+    if eval_root.is_dir():
+        return SDGDataset(train_root, cache_size=cache), SDGDataset(eval_root, cache_size=cache)
+    scenes = find_scenes(train_root)
+    held = max(1, min(config.eval.scenes, len(scenes) - 1))
+    if len(scenes) < 2:
+        raise InputDataError(f"{train_root}: one scene only and no {eval_root} to hold out; add scenes or ROOT/eval")
+    return (SDGDataset(train_root, cache, scenes[:-held]), SDGDataset(train_root, cache, scenes[-held:]))
 
 
 def build_model(config: TrainConfig, device: torch.device) -> LyraDecoder:
@@ -187,8 +198,7 @@ def train(
         raise InputDataError(f"batch_size {config.batch_size} must be divisible by the {world} ranks")
     out.mkdir(parents=True, exist_ok=True)
     train_root, eval_root, tokenizer = resolve_data(config, rank, world, progress)
-    train_set = SDGDataset(train_root, cache_size=config.data.cache_size)
-    eval_set = SDGDataset(eval_root, cache_size=config.data.cache_size)
+    train_set, eval_set = split_datasets(config, train_root, eval_root)
     conditioner = Conditioner(load_cosmos_tokenizer(tokenizer, device=device))
     model = build_model(config, device)
     forward = RawForward(model)
@@ -232,7 +242,7 @@ def train(
                  for _ in range(config.batch_size)]
         samples = [train_set.sample(s, stage.resolution, stage.latent_frames) for s in specs[rank::world]]
         output = run_student(model, conditioner, samples, stage.prune_ratio, stage.dynamic, autocast, forward)
-        weights = config.loss if stage.prune_ratio > 0 else type(config.loss)(**{**config.loss.__dict__, "opacity": 0.0})
+        weights = config.loss if stage.prune_ratio > 0 else dataclasses.replace(config.loss, opacity=0.0)
         total, parts = 0.0, {}
         for b, sample in enumerate(samples):
             loss, items = distillation_loss(

@@ -125,9 +125,13 @@ def _render_torch(
             opacities = g.opacities
             if rasterize_mode == "antialiased":  # gsplat scales opacities by the (non-differentiable) compensation
                 opacities = opacities * (projected.opacities / g.opacities.detach().clamp_min(1e-30))
-            coefficients = ray_coefficients(
-                g.means, g.quats, g.scales, w2c[i], flat.intrinsics[i], projected.means2d, opacities
-            )  # [N, 12]
+            # Only splats that survived culling are ever gathered: their rows, zeros elsewhere.
+            ids = torch.nonzero(projected.visible).squeeze(-1)  # [V]
+            subset = ray_coefficients(
+                g.means[ids], g.quats[ids], g.scales[ids], w2c[i], flat.intrinsics[i], projected.means2d[ids],
+                opacities[ids],
+            )  # [V, 12]
+            coefficients = subset.new_zeros(len(g), subset.shape[-1]).index_copy(0, ids, subset)  # [N, 12]
         colors = eval_sh(g.sh, g.means - flat.c2w[i, :3, 3], sh_degree)  # [N, 3]
         depth_feature = projected.depths if not with_eval3d else (g.means @ w2c[i, 2, :3] + w2c[i, 2, 3])
         features = torch.cat([colors, depth_feature.unsqueeze(-1)], dim=-1)  # [N, 4]

@@ -99,3 +99,12 @@ def test_too_few_trajectories_is_a_clear_error(root):
     ds = SDGDataset(root / "b")
     with pytest.raises(InputDataError, match="3 input views"):
         draw_spec(np.random.default_rng(0), ds, 3, 1, 9)
+
+
+def test_without_an_eval_folder_the_last_scenes_are_held_out(root):
+    from lyra.distill.config import config_from_dict
+    from lyra.distill.train import split_datasets
+
+    config = config_from_dict({"eval": {"scenes": 1}})
+    train_set, eval_set = split_datasets(config, root, root / "no_eval_here")
+    assert [p.name for p in train_set.scenes] == ["a"] and [p.name for p in eval_set.scenes] == ["b"]
