@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from lyra.errors import InputDataError, LyraError
+from lyra.errors import InputDataError
 
 
 def memory_mode(settings):
@@ -57,13 +57,7 @@ def default_decoder(settings, dynamic: bool, decoder, tokenizer, tokenizer_folde
 def require_models(teacher: bool, decoder: bool, dynamic: bool) -> None:
     """Fail before any work when a model the run will load is missing (one message naming all of them)."""
     from lyra.model.registry import ModelNotFoundError, check_models
-    from lyra.teacher.teacher import Gen3CTeacher
 
-    if teacher and dynamic and not hasattr(Gen3CTeacher, "generate_video"):
-        raise LyraError(
-            "4D with the lyra backend needs a teacher with a video mode; GEN3C's (the official dynamic "
-            "conditioning) is not implemented here yet. Use the lift backend for a 4D preview"
-        )
     needed = ({"gen3c"} if teacher else set()) | ({"tokenizer", f"decoder_{'dynamic' if dynamic else 'static'}"} if decoder else set())
     missing = [row for row in check_models() if row["name"] in needed and not row["found"]]
     if missing:

@@ -11,13 +11,15 @@ aligned and added to the cache as the newest buffer.
 
 Latents of a multi-chunk trajectory are chunk 0's 16 frames followed by frames
 1.. of every later chunk (``T = 16 + 15 k``, so ``F = 8 (T - 1) + 1`` holds);
-the official SDG script keeps only chunk 0's. Frames are uint8, decoded as
+the official SDG script keeps only chunk 0's. Video mode (:meth:`Gen3CTeacher.generate_video`, for 4D) keeps
+one cache per source frame: output frame ``t`` is warped from source frame ``t``. Frames are uint8, decoded as
 ``((1 + v).clamp(0, 2) / 2 * 255)`` truncated, as the official pipeline does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -34,6 +36,8 @@ from lyra.teacher.gen3c import CHUNK_FRAMES, chunk_ranges, encode_warped_frames,
 from lyra.teacher.memory import MemoryMode
 from lyra.teacher.text import DEFAULT_NEGATIVE_PROMPT, T5TextEncoder, prompt_embeddings
 
+# The transformer's 64 pose channels hold 2 cache buffers; video mode fills one (its frame's), the other is zeros.
+VIDEO_POSE_BUFFERS = 2
 DepthEstimator = Callable[[Tensor], Tensor]  # uint8 [H, W, 3] -> z-depth [H, W] (same camera as the frame)
 
 
@@ -192,20 +196,8 @@ class Gen3CTeacher:
             part = subrange(progress, j / len(chunks), (j + 1) / len(chunks), f"chunk {j + 1}/{len(chunks)}: ")
             warp_p, encode_p, sample_p, decode_p = stages(part, [1, 1, 6, 1])
             images, masks, rendered = cache.render(w2cs[start:end], camera.intrinsics[start:end], progress=warp_p)
-            pose = encode_warped_frames(self.tokenizer.encode, images[None], masks[None], buffer_max=cache.buffer_max)
-            clip = torch.zeros(1, 3, end - start, s.height, s.width)
-            clip[:, :, 0] = condition_image
-            condition_latent = self.tokenizer.encode(clip)
-            report(encode_p, 1.0, "encoded the condition")
-            noise = torch.randn(condition_latent.shape, generator=generator)
-            with self.memory.on_device(self.transformer if self.memory.offload == "model" else None):
-                latent = sample(
-                    self.transformer, condition_latent=condition_latent, condition_pose=pose,
-                    text_embeds=positive, negative_text_embeds=negative, noise=noise, guidance=s.guidance,
-                    num_steps=s.num_steps, fps=s.fps, progress=sample_p,
-                ).float().cpu()
-            video = to_uint8_video(self.tokenizer.decode(latent)[0])  # [121, H, W, 3]
-            report(decode_p, 1.0, "decoded the video")
+            latent, video = self._sample_chunk(images, masks, cache.buffer_max, condition_image, generator,
+                                               positive, negative, (encode_p, sample_p, decode_p))
             first = 0 if j == 0 else 1
             frames.append(video[first:])
             latents.append(latent[0, :, first:])
@@ -225,6 +217,111 @@ class Gen3CTeacher:
             camera=camera,
             depth=torch.cat(depths),
         )
+
+
+    def _sample_chunk(self, images, masks, buffer_max, condition_image, generator, positive, negative, parts):
+        """One 121-frame chunk: warped renders ``[F, N, 3, H, W]`` + condition frame -> (latent [1, 16, T, h, w], uint8 video)."""
+        s = self.settings
+        encode_p, sample_p, decode_p = parts
+        pose = encode_warped_frames(self.tokenizer.encode, images[None], masks[None], buffer_max=buffer_max)
+        clip = torch.zeros(1, 3, images.shape[0], s.height, s.width)
+        clip[:, :, 0] = condition_image
+        condition_latent = self.tokenizer.encode(clip)
+        report(encode_p, 1.0, "encoded the condition")
+        noise = torch.randn(condition_latent.shape, generator=generator)
+        with self.memory.on_device(self.transformer if self.memory.offload == "model" else None):
+            latent = sample(
+                self.transformer, condition_latent=condition_latent, condition_pose=pose,
+                text_embeds=positive, negative_text_embeds=negative, noise=noise, guidance=s.guidance,
+                num_steps=s.num_steps, fps=s.fps, progress=sample_p,
+            ).float().cpu()
+        video = to_uint8_video(self.tokenizer.decode(latent)[0])  # [F, H, W, 3]
+        report(decode_p, 1.0, "decoded the video")
+        return latent, video
+
+    # ------------------------------------------------------------ video mode
+    def generate_video(
+        self,
+        frames: Tensor,  # [F, H0, W0, 3] uint8 or float in 0..1
+        trajectories: Sequence[Camera],  # each [F]: camera t already composed with source frame t's pose
+        *,
+        depth: Tensor,  # [F, H0, W0] z-depth per frame
+        intrinsics: Tensor,  # [F, 4] pixels at H0 x W0
+        c2w: Tensor | None = None,  # [F, 4, 4] source poses (OpenCV camera-to-world); identity when None
+        names: Sequence[str] | None = None,
+        progress: Progress | None = None,
+    ) -> TeacherOutput:
+        """Video mode (Lyra's dynamic use of GEN3C): output frame ``t`` is conditioned on source frame ``t``.
+
+        The 3D cache is per source frame: frame ``t``'s image and depth, unprojected with its intrinsics and
+        pose, are warped into trajectory camera ``t`` only, giving one buffer per frame (the second of the 64
+        pose channels is padded with zero latents, as the image mode does while its cache holds one buffer).
+        The condition frame is source frame 0; trajectories longer than 121 frames run in the image mode's
+        chunks, a later chunk conditioned on the previous chunk's last generated frame (its warps still come
+        from the video, so no depth estimator is needed).
+        """
+        s = self.settings
+        frames = torch.as_tensor(frames)
+        count = frames.shape[0]
+        depth = torch.as_tensor(depth, dtype=torch.float32)
+        ks = torch.as_tensor(intrinsics, dtype=torch.float32).clone()
+        c2w = torch.eye(4).repeat(count, 1, 1) if c2w is None else torch.as_tensor(c2w, dtype=torch.float32)
+        if frames.dim() != 4 or depth.shape != frames.shape[:3] or ks.shape != (count, 4) or c2w.shape != (count, 4, 4):
+            raise InputDataError(
+                f"video mode needs frames [F, H, W, 3], depth [F, H, W], intrinsics [F, 4], c2w [F, 4, 4]; found "
+                f"{list(frames.shape)}, {list(depth.shape)}, {list(ks.shape)}, {list(c2w.shape)}"
+            )
+        if not trajectories:
+            raise InputDataError("give at least one camera trajectory")
+        names = [str(i) for i in range(len(trajectories))] if names is None else list(names)
+        if len(names) != len(trajectories) or any(len(camera) != count for camera in trajectories):
+            raise InputDataError(f"video mode needs one name and {count} cameras (one per video frame) per trajectory")
+        src_h, src_w = frames.shape[1:3]
+        ks[:, [0, 2]] *= s.width / src_w
+        ks[:, [1, 3]] *= s.height / src_h
+        source_w2c = torch.linalg.inv(c2w.double()).float()
+        _, condition_image, first_depth = self._prepare_input(image_to_unit_float(frames[0]), depth[0])
+        positive, negative = self.embeddings(s.prompt, s.negative_prompt)
+        outputs = []
+        parts = stages(progress, [1.0] * len(trajectories))
+        for index, (camera, name, part) in enumerate(zip(trajectories, names, parts, strict=True)):
+            prefix = f"trajectory {index + 1}/{len(trajectories)} ({name}): "
+            camera = camera.resized(s.width, s.height)
+            warp = functools.partial(self._warp_source_frames, frames, depth, ks, source_w2c, camera)
+            outputs.append(self._video_trajectory(name, camera, warp, condition_image, positive, negative,
+                                                  subrange(part, 0.0, 1.0, prefix)))
+        return TeacherOutput(outputs, input_depth=first_depth, input_intrinsics=ks[0], prompt=s.prompt)
+
+    def _warp_source_frames(self, frames, depth, ks, source_w2c, camera, start, end, progress):
+        """Source frame ``t`` warped into camera ``t`` for ``t`` in ``[start, end)``: images, masks, depth with N = 1."""
+        s = self.settings
+        target_w2c = torch.linalg.inv(camera.c2w[start:end].double()).float()
+        rendered = []
+        for i, t in enumerate(range(start, end)):
+            cache_image, _, cache_depth = self._prepare_input(image_to_unit_float(frames[t]), depth[t])
+            cache = Cache3D(cache_image, cache_depth, ks[t], source_w2c[t], filter_threshold=s.filter_threshold,
+                            foreground_masking=s.foreground_masking)
+            rendered.append(cache.render(target_w2c[i : i + 1], camera.intrinsics[t : t + 1]))
+            report(progress, (i + 1) / (end - start), f"warping source frame {t + 1}/{end}")
+        return tuple(torch.cat(parts) for parts in zip(*rendered, strict=True))
+
+    def _video_trajectory(self, name, camera, warp, condition_image, positive, negative, progress):
+        chunks = chunk_ranges(len(camera), CHUNK_FRAMES)
+        generator = torch.Generator().manual_seed(self.settings.seed)
+        frames, latents, depths = [], [], []
+        for j, (start, end) in enumerate(chunks):
+            part = subrange(progress, j / len(chunks), (j + 1) / len(chunks), f"chunk {j + 1}/{len(chunks)}: ")
+            warp_p, encode_p, sample_p, decode_p = stages(part, [1, 1, 6, 1])
+            images, masks, rendered = warp(start, end, warp_p)  # [F, 1, 3, H, W], [F, 1, 1, H, W], [F, 1, H, W]
+            latent, video = self._sample_chunk(images, masks, VIDEO_POSE_BUFFERS, condition_image, generator,
+                                               positive, negative, (encode_p, sample_p, decode_p))
+            first = 0 if j == 0 else 1
+            frames.append(video[first:])
+            latents.append(latent[0, :, first:])
+            depths.append(rendered[first:, 0])
+            condition_image = video[-1].permute(2, 0, 1).float() / 255.0 * 2 - 1
+        return TrajectoryOutput(name=name, frames=torch.cat(frames), latents=torch.cat(latents, dim=1), camera=camera,
+                                depth=torch.cat(depths))
 
 
 def load_gen3c_teacher(

@@ -119,7 +119,7 @@ def test_bad_inputs_get_one_clear_line_and_no_traceback(tmp_path, image_and_dept
         "missing model": ([str(photo), "--depth-model", str(tmp_path / "no-model")], "apple/DepthPro-hf"),
         "bad trajectory": ([str(photo), "--depth", str(depth), "--trajectories", "left,sideways"], "--trajectories"),
         "dynamic image": ([str(photo), "--depth", str(depth), "--dynamic"], "needs a video"),
-        "lyra 4D": ([str(tmp_path / "clip.mp4"), "--backend", "lyra"], "video mode"),
+        "lyra 4D without models": ([str(tmp_path / "clip.mp4"), "--backend", "lyra"], "decoder_dynamic"),
         "lyra without models": ([str(photo), "--depth", str(depth), "--backend", "lyra"], "the lyra backend needs"),
     }
     for name, (args, message) in cases.items():
