@@ -92,3 +92,18 @@ def test_lyra_backend_is_blocked_with_the_models_to_get(app, monkeypatch, tmp_pa
     panel._update_backend()
     assert not panel.generate_button.disabled and panel.generate_button.label == "Generate"
     assert "upload a depth file" in panel.models.content  # no depth model here: the lift says what to do
+
+
+def test_a_video_input_lists_the_dynamic_decoder_instead_of_the_static_one(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("LYRA_MODELS", str(tmp_path / "none.yaml"))
+    panel = app.panel("generate")
+    panel._missing_cache.clear()
+    panel.backend.value = "lyra (GEN3C + decoder)"
+    panel._update_backend()
+    assert "decoder_static" in panel.models.content and "decoder_dynamic" not in panel.models.content
+    frames = np.random.default_rng(1).integers(0, 256, (4, 32, 48, 3), dtype=np.uint8)
+    video = iio.imwrite("<bytes>", frames, extension=".mp4", fps=24)
+    upload(panel, "upload", "clip.mp4", video)
+    assert "video" in panel.input_info.content
+    assert "decoder_dynamic" in panel.models.content and "decoder_static" not in panel.models.content
+    assert panel.generate_button.disabled

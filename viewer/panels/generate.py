@@ -75,7 +75,8 @@ class GeneratePanel:
         app.uploads.on_upload(self.depth_upload, self._on_depth_upload)
         self.backend.on_update(lambda _: self._update_backend())
         self.generate_button.on_click(self._on_generate)
-        self._missing_cache: dict[str, object] = {}  # backend -> missing rows; "depth" -> hint or None
+        self._missing_cache: dict[object, object] = {}  # (backend, dynamic) -> missing rows; "depth" -> hint or None
+        self._input_is_video = False  # a video needs the dynamic decoder, an image the static one
         self._update_backend()
 
     # ------------------------------------------------------------ inputs
@@ -98,7 +99,8 @@ class GeneratePanel:
         def accept():
             path = self._save_upload(uploaded, "input")
             frames = read_input(path)  # refuse a non-image or a 1-frame video now, not after a wait
-            self._input = path
+            self._input, self._input_is_video = path, frames.is_video
+            self._update_backend()
             height, width = frames.size
             kind = f"video, {frames.frames.shape[0]} frames" if frames.is_video else "image"
             notes = "".join(f"  \n_{n}_" for n in frames.notices)
@@ -122,9 +124,10 @@ class GeneratePanel:
     def _missing(self, backend: str) -> list[dict]:
         from lyra.pipeline.generate_models import missing_models
 
-        if backend not in self._missing_cache:
-            self._missing_cache[backend] = missing_models(backend)
-        return self._missing_cache[backend]
+        key = (backend, self._input_is_video)
+        if key not in self._missing_cache:
+            self._missing_cache[key] = missing_models(backend, dynamic=self._input_is_video)
+        return self._missing_cache[key]
 
     def _depth_hint(self) -> str | None:
         from lyra.pipeline.preview import depth_model_hint
