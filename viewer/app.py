@@ -83,6 +83,7 @@ class ViewerApp:
         self.open_timeout_s = float(open_timeout_s)
         clean_stale_temporaries(self.output_dir)  # left by exports that were killed mid-write
         self.background_rgb = WHITE
+        self.keyframed_path = ""  # the Render panel's camera-path JSON; Generate can add it as a custom trajectory
         self.jobs: list[Job] = []
         self._jobs_lock = threading.Lock()
         server.gui.configure_theme(show_share_button=False, control_width="medium")

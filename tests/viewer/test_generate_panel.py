@@ -107,3 +107,21 @@ def test_a_video_input_lists_the_dynamic_decoder_instead_of_the_static_one(app, 
     assert "video" in panel.input_info.content
     assert "decoder_dynamic" in panel.models.content and "decoder_static" not in panel.models.content
     assert panel.generate_button.disabled
+
+
+def test_the_render_panels_keyframed_path_is_added_as_a_custom_trajectory(app, tmp_path):
+    app.paths.add(tmp_path)
+    image = tmp_path / "photo.png"
+    image.write_bytes(png_bytes(np.zeros((12, 16, 3), np.uint8)))
+    path_json = tmp_path / "path.json"
+    path_json.write_text("{}")
+    panel = app.panel("generate")
+    panel.path.value = str(image)
+    panel.use_render_path.value = True
+    with pytest.raises(Exception, match="Render panel has no keyframed path"):
+        panel._request()
+    app.panel("render").keyframes.value = str(path_json)  # the Render panel publishes it through the app
+    request = panel._request()
+    assert request["custom"] == str(path_json.resolve()) and request["trajectories"][-1] == "custom"
+    panel.use_render_path.value = False
+    assert panel._request()["custom"] is None

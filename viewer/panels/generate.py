@@ -60,6 +60,8 @@ class GeneratePanel:
             self.trajectories = {name: gui.add_checkbox(name, name in LYRA_TRAJECTORY_INDEX) for name in TRAJECTORIES}
             self.custom_path = gui.add_text("Custom trajectory", "", hint="Server path of a camera-path JSON "
                                             "(the Render panel's keyframed path) added as one more trajectory")
+            self.use_render_path = gui.add_checkbox("Add the Render panel's path", False,
+                                                    hint="Its keyframed camera-path JSON, as one more trajectory")
             self.movement = gui.add_slider("Movement", 0.25, 3.0, 0.05, 1.0, hint="Lyra's distance factor (2: more)")
             self.steps = gui.add_slider("Steps", 1, 100, 1, 35)
             self.guidance = gui.add_number("Guidance", 1.0, min=0.0, max=20.0, step=0.1)
@@ -139,7 +141,7 @@ class GeneratePanel:
     def _update_backend(self) -> None:
         backend = BACKENDS[self.backend.value]
         missing = self._missing(backend)
-        for name in ("custom_path", "movement", "steps", "guidance", "memory"):
+        for name in ("custom_path", "use_render_path", "movement", "steps", "guidance", "memory"):
             getattr(self, name).disabled = backend == "lift"
         for box in self.trajectories.values():
             box.disabled = backend == "lift"
@@ -174,7 +176,10 @@ class GeneratePanel:
         depth = self._depth or (confine(self.depth_path.value) if self.depth_path.value.strip() else None)
         backend = BACKENDS[self.backend.value]
         names = [name for name, box in self.trajectories.items() if box.value]
-        custom = str(confine(self.custom_path.value)) if self.custom_path.value.strip() else None
+        custom_raw = self.custom_path.value.strip() or (self.app.keyframed_path if self.use_render_path.value else "")
+        if self.use_render_path.value and not custom_raw:
+            raise InputDataError("the Render panel has no keyframed path: give its camera-path JSON there first")
+        custom = str(confine(custom_raw)) if custom_raw else None
         if custom:
             names.append("custom")
         if backend == "lyra" and not names:
