@@ -118,3 +118,13 @@ def make_tiny_config():
 @pytest.fixture(scope="session")
 def dynamic_checkpoint_dir(tmp_path_factory):
     return save_decoder(tiny_decoder("dynamic", seed=1), tmp_path_factory.mktemp("ckpt") / "dynamic")
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A real viser server on a free loopback port, shared by one test module."""
+    import viser
+
+    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+    yield server
+    server.stop()

@@ -109,7 +109,7 @@ def read_video(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Fram
 
 def read_vipe_folder(folder: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Frames:
     """A ViPE-style folder: frames, per-frame depth, poses and intrinsics (one NAME in each sub-folder)."""
-    from lyra.pipeline.sdg import _read_frames, read_depth_zip, read_rgb_video
+    from lyra.pipeline.sdg import read_depth_zip, read_npz_rows, read_rgb_video
 
     folder = Path(folder)
     videos = sorted((folder / "rgb").glob("*.mp4")) if (folder / "rgb").is_dir() else []
@@ -123,8 +123,8 @@ def read_vipe_folder(folder: str | os.PathLike, *, max_pixels: int = MAX_PIXELS)
     count = frames.shape[0]
     if count < 2:
         raise InputDataError(f"{videos[0]}: expected at least 2 frames for a 4D scene, found {count}")
-    c2w = _read_frames(folder / "pose" / f"{name}.npz", (4, 4), count)
-    intrinsics = _read_frames(folder / "intrinsics" / f"{name}.npz", (4,), count)
+    c2w = read_npz_rows(folder / "pose" / f"{name}.npz", (4, 4), count)
+    intrinsics = read_npz_rows(folder / "intrinsics" / f"{name}.npz", (4,), count)
     depth = read_depth_zip(folder / "depth" / f"{name}.zip")
     if tuple(depth.shape) != tuple(frames.shape[:3]):
         raise InputDataError(

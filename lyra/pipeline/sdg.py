@@ -114,7 +114,7 @@ def load_latent_file(path: str | os.PathLike) -> Tensor:
     return data.float()
 
 
-def _read_frames(path: Path, row_shape: tuple[int, ...], num_frames: int) -> Tensor:
+def read_npz_rows(path: Path, row_shape: tuple[int, ...], num_frames: int) -> Tensor:
     """Rows for frames 0..num_frames-1 of an npz ``data`` array (ordered by ``inds`` when present)."""
     if not path.is_file():
         raise InputDataError(f"{path}: file not found")
@@ -227,8 +227,8 @@ def read_trajectory(
     if latents.shape[0] != 16:
         raise InputDataError(f"{folder}: expected 16-channel Cosmos latents, found {latents.shape[0]} channels")
     num_frames = TEMPORAL_COMPRESSION * (latents.shape[1] - 1) + 1
-    c2w = _read_frames(folder / "pose" / f"{name}.npz", (4, 4), num_frames)
-    intrinsics = _read_frames(folder / "intrinsics" / f"{name}.npz", (4,), num_frames)
+    c2w = read_npz_rows(folder / "pose" / f"{name}.npz", (4, 4), num_frames)
+    intrinsics = read_npz_rows(folder / "intrinsics" / f"{name}.npz", (4,), num_frames)
     if (intrinsics[:, :2] <= 0).any():
         raise InputDataError(f"{folder / 'intrinsics' / (name + '.npz')}: focal lengths must be positive")
     trajectory = Trajectory(folder, name, latents, c2w, intrinsics)

@@ -12,6 +12,7 @@ from lyra.render import Camera, render
 from lyra.render.projection import project_gaussians
 from lyra.render.ut_projection import project_gaussians_ut
 from lyra.scene import Gaussians
+from tests.render.scenes import random_scene
 
 
 def naive_ut(g: Gaussians, cam: Camera):
@@ -100,16 +101,6 @@ def psnr(a, b, peak=1.0):
     return 10 * math.log10(peak**2 / (float(((a - b) ** 2).mean()) + 1e-20))
 
 
-def random_scene(n=120, sh_degree=0, seed=0, dtype=torch.float32):
-    gen = torch.Generator().manual_seed(seed)
-    means = torch.randn(n, 3, generator=gen) * 0.6 + torch.tensor([0.0, 0.0, 3.0])
-    g = Gaussians.from_rgb(
-        means, torch.randn(n, 4, generator=gen), torch.rand(n, 3, generator=gen) * 0.12 + 0.01,
-        torch.rand(n, generator=gen) * 0.9 + 0.05, torch.rand(n, 3, generator=gen), sh_degree=sh_degree,
-    )
-    if sh_degree:
-        g = g.replace(sh=torch.cat([g.sh[:, :1], 0.3 * torch.randn(n, g.sh.shape[1] - 1, 3, generator=gen)], 1))
-    return g.to(dtype=dtype)
 
 
 def near_scene(n=40, seed=0, dtype=torch.float32):

@@ -13,6 +13,7 @@ from lyra.render import Camera, render
 from lyra.render.projection import project_gaussians
 from lyra.scene import Gaussians
 from lyra.scene.sh import eval_sh
+from tests.render.scenes import random_scene
 
 
 def naive_render(g: Gaussians, cam: Camera, background, sh_degree=None):
@@ -63,16 +64,6 @@ def psnr(a, b):
     return -10 * math.log10(float(((a - b) ** 2).mean()) + 1e-20)
 
 
-def random_scene(n=120, sh_degree=0, seed=0, dtype=torch.float32):
-    gen = torch.Generator().manual_seed(seed)
-    means = torch.randn(n, 3, generator=gen) * 0.6 + torch.tensor([0.0, 0.0, 3.0])
-    g = Gaussians.from_rgb(
-        means, torch.randn(n, 4, generator=gen), torch.rand(n, 3, generator=gen) * 0.12 + 0.01,
-        torch.rand(n, generator=gen) * 0.9 + 0.05, torch.rand(n, 3, generator=gen), sh_degree=sh_degree,
-    )
-    if sh_degree:
-        g = g.replace(sh=torch.cat([g.sh[:, :1], 0.3 * torch.randn(n, g.sh.shape[1] - 1, 3, generator=gen)], 1))
-    return g.to(dtype=dtype)
 
 
 POSES = [([0.0, 0.0, 0.0], [0.0, 0.0, 3.0]), ([0.8, -0.5, 0.3], [0.1, 0.0, 3.0]), ([-2.0, 0.4, 2.5], [0.0, 0.2, 3.2])]

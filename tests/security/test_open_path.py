@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import viser
 
 import lyra.scene
 from lyra.scene import save
@@ -19,13 +18,6 @@ from tests.security.conftest import tiny_gaussians
 from viewer.app import ViewerApp
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def server():
-    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

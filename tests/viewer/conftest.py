@@ -44,15 +44,6 @@ def sequence_state() -> AppState:
     return state
 
 
-@pytest.fixture(scope="module")
-def server():
-    import viser
-
-    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def app(server, tmp_path):
     """A ViewerApp on a real local viser server (no browser), exports under ``tmp_path / "out"``."""

@@ -11,10 +11,19 @@
 from __future__ import annotations
 
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 from lyra.errors import SceneFileError
 from lyra.scene.gaussians import Gaussians
+
+# What reading one member of a hostile zip can raise: a bad header or CRC (BadZipFile), a ZIP64 member without
+# ZIP64 (LargeZipFile), a corrupt deflate stream (zlib.error), an encrypted member (RuntimeError), an unknown
+# compression method (NotImplementedError), a truncated stream (EOFError), and OSError/ValueError from reads
+# past a lying header. Readers turn these into SceneFileError without quoting the member's content.
+ZIP_MEMBER_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, RuntimeError, NotImplementedError,
+                     EOFError, OSError, ValueError)
 
 # A log-scale of 5 is a standard deviation of ~150 scene units: larger than any
 # sane splat, so a file whose *smallest* log-scale exceeds this stores linear scales.

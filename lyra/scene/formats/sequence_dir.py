@@ -33,11 +33,11 @@ import shutil
 import stat
 import tempfile
 import zipfile
-import zlib
 from pathlib import Path, PurePosixPath
 
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_directory, atomic_write, open_regular, require_file_or_folder
+from lyra.scene.formats.checks import ZIP_MEMBER_ERRORS
 from lyra.scene.formats.frame_info import frame_info
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.lazy_frames import LazyFrames
@@ -210,7 +210,7 @@ def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
                     with archive.open(info) as src, open(target, "wb") as dst:
                         # zipfile stops at the declared size, so ``total`` bounds what lands on disk
                         shutil.copyfileobj(src, dst, 1 << 20)
-                except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
+                except ZIP_MEMBER_ERRORS as exc:
                     raise SceneFileError(path, "intact archive members", f"member {index}: {type(exc).__name__}") from None
                 files[base] = target
             return _assemble(path, files, manifest, drop_invalid, keep_alive=holder)

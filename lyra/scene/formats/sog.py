@@ -35,7 +35,7 @@ import torch
 
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_write, open_regular
-from lyra.scene.formats.checks import reject_or_drop_invalid
+from lyra.scene.formats.checks import ZIP_MEMBER_ERRORS, reject_or_drop_invalid
 from lyra.scene.formats.ply_compressed import morton_order
 from lyra.scene.formats.sog_quantize import codebook_1d, palette
 from lyra.scene.gaussians import Gaussians, normalize_quats
@@ -92,7 +92,7 @@ class _Source:
             return data
         except KeyError:
             raise SceneFileError(self.path, f"a member {_shown(name)} in the bundle", "none") from None
-        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, EOFError, ValueError) as exc:
+        except ZIP_MEMBER_ERRORS as exc:
             raise SceneFileError(self.path, f"an intact member {_shown(name)}", f"{type(exc).__name__}") from None
 
     def close(self) -> None:
