@@ -37,10 +37,10 @@ def upload(panel, handle_name: str, name: str, content: bytes) -> None:
 
 
 def wait_for_jobs(app, timeout=60.0):
+    """Until every job's thread has ended, so its final notification has been sent too (status flips first)."""
     deadline = time.monotonic() + timeout
-    while any(job.running for job in app.jobs):
-        assert time.monotonic() < deadline, "job did not finish"
-        time.sleep(0.05)
+    for job in list(app.jobs):
+        assert job.wait(max(0.0, deadline - time.monotonic())), "job did not finish"
 
 
 def test_image_and_depth_upload_then_lift_adds_a_framed_layer(app, make_gaussians):
