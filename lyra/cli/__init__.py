@@ -38,6 +38,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _parse_and_run(argv)
+        finally:
+            # Flush here, inside the try: output to a pipe is block-buffered, so a reader that went away
+            # (`lyra info --json | head`) often shows only at this flush (or at the interpreter's last one).
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Stop quietly, as Unix tools do: Python's documented recipe (`signal` module docs, "Note on
+        # SIGPIPE"). Point stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _parse_and_run(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(command).parse_args(argv)
@@ -52,11 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lyra {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader went away (`lyra info --json | head`): stop quietly, as Unix tools do. Point stdout at
-        # /dev/null so the interpreter's final flush does not raise the same error again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":
