@@ -66,6 +66,18 @@ def theirs(source_ply: Path, folder: Path, suffixes: list[str]) -> dict:
     return out
 
 
+def dc_colour_error(path: Path, original: Gaussians) -> dict:
+    """Worst and mean DC colour error (0-1 scale) of a decoded file, splats matched by nearest centre."""
+    from scipy.spatial import cKDTree
+
+    from lyra.scene.sh import SH_C0
+
+    decoded = load(path)
+    _, index = cKDTree(original.means.numpy()).query(decoded.means.numpy())
+    error = ((decoded.sh[:, 0] - original.sh[torch.from_numpy(index), 0]) * SH_C0).abs()
+    return {"max": round(float(error.max()), 5), "mean": round(float(error.mean()), 6)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--splats", type=int, default=1_000_000)
@@ -79,11 +91,14 @@ def main() -> None:
         ply_bytes = result["ours"][".ply"]["bytes"]
         result["size_ratio_vs_ply"] = {s: round(ply_bytes / v["bytes"], 2) for s, v in result["ours"].items()}
         small = scene(args.sog_compare_splats, seed=1)
+        (tmp / "ours.sog").unlink()
         result["ours_small"] = {"splats": len(small), **ours(small, tmp, [".sog"])}
         if SPLAT_TRANSFORM.is_file():
             result["splat_transform"] = theirs(tmp / "ours.ply", tmp, [".spz"])
             save(small, tmp / "small.ply")
             result["splat_transform_small"] = {"splats": len(small), **theirs(tmp / "small.ply", tmp, [".sog"])}
+            result["sog_dc_colour_error"] = {"ours": dc_colour_error(tmp / "ours.sog", small),
+                                             "splat_transform": dc_colour_error(tmp / "st.sog", small)}
             ratio = result["splat_transform_small"][".sog"]["ply_to_format_s"] / result["ours_small"][".sog"]["save_s"]
             result["sog_write_speedup_vs_splat_transform"] = round(ratio, 1)
             result["spz_write_speedup_vs_splat_transform"] = round(

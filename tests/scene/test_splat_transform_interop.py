@@ -83,3 +83,51 @@ def test_we_read_what_splat_transform_writes(tmp_path, splat_transform, scene, s
     assert (ours.means - reference.means).abs().max() < 2e-3
     assert (ours.opacities - reference.opacities).abs().max() < 3 / 255
     assert (ours.sh[:, 0] - reference.sh[:, 0]).abs().max() < 0.05
+
+
+def _colour_scene(kind: str, n: int = 3000):
+    """SH-3 splats on a grid whose DC colours are normal (random scene) or a photo's, with a few saturated ones."""
+    from skimage import data
+
+    from lyra.scene import Gaussians
+    from lyra.scene.sh import SH_C0
+
+    gen = torch.Generator().manual_seed(7)
+    side = round(n ** (1 / 3)) + 1
+    means = torch.stack(torch.meshgrid(*[torch.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n].float() * 0.5
+    if kind == "normal":
+        dc = torch.randn(n, 3, generator=gen) * 0.7
+    else:  # a photo's colours (shadows, highlights) with sensor noise, and 1% blown-out or clipped pixels
+        photo = torch.from_numpy(data.stereo_motorcycle()[0][::6, ::6].reshape(-1, 3)[:n].copy()).float() / 255
+        rgb = photo + torch.randn(n, 3, generator=gen) * 0.01
+        rgb[torch.randperm(n, generator=gen)[: n // 100]] = torch.tensor([1.6, -0.4, 2.0])
+        dc = (rgb - 0.5) / SH_C0
+    return Gaussians(means, torch.nn.functional.normalize(torch.randn(n, 4, generator=gen), dim=1),
+                     torch.rand(n, 3, generator=gen) * 0.05 + 0.01, torch.rand(n, generator=gen) * 0.9 + 0.05,
+                     torch.cat([dc[:, None], torch.randn(n, 15, 3, generator=gen) * 0.1], 1))
+
+
+def _dc_colour_error(path: Path, original) -> torch.Tensor:
+    from lyra.scene.sh import SH_C0
+
+    decoded = load(path)
+    return ((decoded.sh[:, 0] - matched(decoded, original).sh[:, 0]) * SH_C0).abs()
+
+
+@pytest.mark.parametrize("kind", ["normal", "photo"])
+def test_our_sog_colours_are_no_worse_than_splat_transforms(tmp_path, splat_transform, kind):
+    """Issue 19: the DC codebook's worst and mean colour error against splat-transform's SOG of the same scene.
+
+    The old Lloyd's-from-quantiles codebook left tail colours up to 0.08 off (0-1 scale) where
+    splat-transform's stayed under 0.01. The two codebooks optimise slightly different objectives (see
+    ``codebook_1d``): ours is better on normal and heavy-tailed colours, a hair worse on a photo's
+    (0.0051 vs 0.0046 worst, +2% mean), hence the tolerance of half an 8-bit display step and 3%.
+    """
+    scene = _colour_scene(kind)
+    save(scene, tmp_path / "scene.ply")
+    save(scene, tmp_path / "ours.sog")
+    splat_transform(tmp_path / "scene.ply", tmp_path / "theirs.sog")
+    ours, theirs = _dc_colour_error(tmp_path / "ours.sog", scene), _dc_colour_error(tmp_path / "theirs.sog", scene)
+    assert float(ours.max()) <= float(theirs.max()) + 0.5 / 255
+    assert float(ours.mean()) <= float(theirs.mean()) * 1.03
+    assert float(ours.max()) < 0.02  # and small in absolute terms: the old codebook's tails were 0.08 off
