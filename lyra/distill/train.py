@@ -38,7 +38,7 @@ from lyra.errors import CheckpointError, InputDataError
 from lyra.fileio import atomic_directory, atomic_write
 from lyra.model.checkpoint import load_decoder, save_decoder
 from lyra.model.decoder import LyraDecoder, packed_to_gaussians
-from lyra.model.tokenizer import load_cosmos_tokenizer
+from lyra.model.tokenizer import load_cosmos_tokenizer, video_frames
 from lyra.progress import Progress, report
 from lyra.scene.gaussians import Gaussians
 from lyra.teacher.synthetic import VERSION as SYNTHETIC_VERSION
@@ -222,7 +222,7 @@ def train(
         nonlocal metrics
         if rank == 0:
             stage = config.stage_at(min(at, end - 1))
-            specs = eval_specs(eval_set, stage.views, config.eval.targets, 8 * (stage.latent_frames - 1) + 1)
+            specs = eval_specs(eval_set, stage.views, config.eval.targets, video_frames(stage.latent_frames))
             metrics = evaluate(model, conditioner, eval_set, specs[: config.eval.scenes], stage.resolution,
                                stage.latent_frames, stage.prune_ratio)
             log.write({"split": "eval", "step": at, **metrics, "time": time.monotonic() - started})
@@ -237,7 +237,7 @@ def train(
     while step < end:
         stage = config.stage_at(step)
         rng = np.random.default_rng([config.seed, step])
-        num_frames = 8 * (stage.latent_frames - 1) + 1
+        num_frames = video_frames(stage.latent_frames)
         specs = [draw_spec(rng, train_set, stage.views, stage.targets, num_frames, stage.dynamic)
                  for _ in range(config.batch_size)]
         samples = [train_set.sample(s, stage.resolution, stage.latent_frames) for s in specs[rank::world]]

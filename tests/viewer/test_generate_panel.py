@@ -83,7 +83,7 @@ def test_lyra_backend_is_blocked_with_the_models_to_get(app, monkeypatch, tmp_pa
     monkeypatch.setenv("LYRA_MODELS", str(tmp_path / "none.yaml"))
     panel = app.panel("generate")
     panel._missing_cache.clear()
-    panel.backend.value = "lyra (GEN3C + decoder)"
+    panel.backend.value = "lyra (teacher + decoder)"
     panel._update_backend()
     assert panel.generate_button.disabled
     assert "blocked" in panel.generate_button.label
@@ -98,7 +98,7 @@ def test_a_video_input_lists_the_dynamic_decoder_instead_of_the_static_one(app, 
     monkeypatch.setenv("LYRA_MODELS", str(tmp_path / "none.yaml"))
     panel = app.panel("generate")
     panel._missing_cache.clear()
-    panel.backend.value = "lyra (GEN3C + decoder)"
+    panel.backend.value = "lyra (teacher + decoder)"
     panel._update_backend()
     assert "decoder_static" in panel.models.content and "decoder_dynamic" not in panel.models.content
     frames = np.random.default_rng(1).integers(0, 256, (4, 32, 48, 3), dtype=np.uint8)
@@ -118,10 +118,10 @@ def test_the_render_panels_keyframed_path_is_added_as_a_custom_trajectory(app, t
     panel = app.panel("generate")
     panel.path.value = str(image)
     panel.use_render_path.value = True
-    with pytest.raises(Exception, match="Render panel has no keyframed path"):
-        panel._request()
+    with pytest.raises(Exception, match="custom_path: the Render panel has no keyframed path"):
+        panel.build_request()
     app.panel("render").keyframes.value = str(path_json)  # the Render panel publishes it through the app
-    request = panel._request()
-    assert request["custom"] == str(path_json.resolve()) and request["trajectories"][-1] == "custom"
+    request = panel.build_request()
+    assert request.custom_path == str(path_json.resolve()) and request.trajectories[-1] == "custom"
     panel.use_render_path.value = False
-    assert panel._request()["custom"] is None
+    assert panel.build_request().custom_path is None
