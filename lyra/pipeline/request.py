@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from lyra.device import DEVICE_CHOICES, resolve_device
-from lyra.errors import InputDataError
+from lyra.errors import InputDataError, SceneFileError
 from lyra.model.tokenizer import TEMPORAL_COMPRESSION
 from lyra.progress import Cancelled, Progress, report
 from lyra.render.trajectories import LYRA_TRAJECTORY_INDEX, TRAJECTORY_FOLDERS
@@ -282,8 +282,9 @@ class GenerateRequest:
             try:
                 with open_regular(source, "a request YAML file") as handle:
                     data = handle.read(MAX_YAML_BYTES + 1)
-            except OSError as exc:
-                raise RequestError("request", f"{os.fspath(source)}: cannot read ({exc.strerror or exc})") from None
+            except (OSError, SceneFileError) as exc:
+                found = exc.found if isinstance(exc, SceneFileError) else exc.strerror or str(exc)
+                raise RequestError("request", f"{os.fspath(source)}: cannot read ({found})") from None
             if len(data) > MAX_YAML_BYTES:
                 raise RequestError("request", f"{os.fspath(source)}: more than {MAX_YAML_BYTES} bytes")
             source = data.decode("utf-8", errors="replace")
