@@ -75,3 +75,24 @@ def test_the_library_imports_downhill_only(path):
     uphill = sorted({n for n in imported_modules(path) if (p := lyra_package(n)) in LEVELS and LEVELS[p] > level
                      and p != own})
     assert not uphill, f"{path.relative_to(ROOT)} ({own}, level {level}) imports uphill: {uphill}"
+
+
+# ------------------------------------------------------------------ one place for each rule
+ONE_PLACE = {
+    r"0\.2820947": "lyra/scene/sh.py",  # SH_C0
+    r"\b8 \* \([^()]+ - 1\) \+ 1": None,  # the latent/frame relation: lyra.model.tokenizer.video_frames only
+    r"\bdef resolve_device\b": "lyra/device.py",
+    r"\bdef parse_times\b": "lyra/pipeline/request.py",
+    r"\bTRAJECTORY_FOLDERS\s*(\[[^]]+\])?\s*=": "lyra/render/trajectories.py",
+    r"\bclass GenerateRequest\b": "lyra/pipeline/request.py",
+}
+
+
+@pytest.mark.parametrize("pattern", sorted(ONE_PLACE))
+def test_each_rule_is_written_in_one_place(pattern):
+    import re
+
+    found = sorted({str(p.relative_to(ROOT)) for folder in ("lyra", "viewer", "scenes") for p in sources(folder)
+                    if re.search(pattern, p.read_text())})
+    expected = [ONE_PLACE[pattern]] if ONE_PLACE[pattern] else []
+    assert found == expected

@@ -50,16 +50,16 @@ STATE_FILE = "train_state.pt"
 # ------------------------------------------------------------------ setup
 def setup_distributed() -> tuple[int, int, torch.device]:
     """``(rank, world, device)``; joins the torchrun process group when ``WORLD_SIZE`` > 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    cuda = torch.cuda.is_available()
+    from lyra.device import resolve_device
+    from lyra.pipeline.teach import rank_and_world
+
+    rank, world = rank_and_world()
+    device = resolve_device("auto")  # the rank's GPU (LOCAL_RANK) when CUDA is present, else the CPU
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    if cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device("cpu")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return rank, world, device
 
 
 def resolve_data(config: TrainConfig, rank: int, world: int, progress: Progress | None = None) -> tuple[Path, Path, Path]:
