@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from lyra.cli import main
-from lyra.pipeline.request import parse_times  # the one parser, shared with lyra generate
 from lyra.errors import InputDataError
+from lyra.pipeline.request import parse_times  # the one parser, shared with lyra generate
 from lyra.scene import load
 
 

@@ -175,3 +175,37 @@ def test_run_checks_cancel_and_says_what_it_assumed(photo):
     assert any("60 degree" in n for n in notes)
     with pytest.raises(LyraError, match="^dynamic: "):
         run(GenerateRequest(input=str(image), depth=str(depth), dynamic=True))
+
+
+def test_resume_keys_know_which_decoder_and_teacher_files_a_run_would_load(tmp_path, monkeypatch):
+    """Issue 20 section 3.5, for models from the registry: identities come from their files, without loading them."""
+    import os
+
+    from lyra.pipeline.generate_models import decoder_identity, teacher_identity
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(f"kind: static  # {name}\n")
+    (tmp_path / "gen3c.pt").write_bytes(b"weights")
+
+    def use(decoder_folder):
+        registry = tmp_path / "models.yaml"
+        registry.write_text(f"decoder_static:\n  path: {tmp_path / decoder_folder}\n  file: config.yaml\n"
+                            f"gen3c:\n  path: {tmp_path / 'gen3c.pt'}\n")
+        monkeypatch.setenv("LYRA_MODELS", str(registry))
+
+    request = GenerateRequest(input="photo.png", backend="lyra")
+    use("a")
+    first = decoder_identity(request, dynamic=False)
+    assert first == decoder_identity(request, dynamic=False)  # stable
+    use("b")
+    assert decoder_identity(request, dynamic=False) != first  # another checkpoint
+    use("a")
+    stat = os.stat(tmp_path / "a" / "config.yaml")
+    os.utime(tmp_path / "a" / "config.yaml", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert decoder_identity(request, dynamic=False) != first  # the same path, rewritten
+    gen3c = teacher_identity(request)
+    assert gen3c["class"] == "Gen3CTeacher" and gen3c["weights"]["size"] == len(b"weights")
+    assert teacher_identity(GenerateRequest(input="photo.png", backend="lyra", teacher="lift"))["class"] == "LiftTeacher"
+    (tmp_path / "gen3c.pt").write_bytes(b"other weights")
+    assert teacher_identity(request) != gen3c
