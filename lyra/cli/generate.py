@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         end_ranks()
     if result is None:
-        print(f"rank {rank}: trajectories written to {request.resolved_work_dir() / 'sdg'}; rank 0 decodes")
+        shared = f"trajectories written to {request.resolved_work_dir() / 'sdg'}; " if request.backend == "lyra" else ""
+        print(f"rank {rank}: {shared}rank 0 writes {request.output}")
     elif isinstance(result, GaussianSequence):
         print(f"wrote {request.output} ({len(result)} frames at {result.fps:g} fps, "
               f"{sum(len(f) for f in result.frames)} splats in all)")

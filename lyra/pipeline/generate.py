@@ -13,9 +13,13 @@ leaving its result in ``work_dir`` so that a run resumes where it stopped:
 
 The 3D cache (unprojection of the image with its depth, forward warping into
 each camera) lives inside the teacher (:mod:`lyra.teacher`), which the
-pipeline calls per trajectory. Every stage folder is written atomically and
-ends with ``stage.json`` holding a key of everything the stage depends on; a
-folder whose key differs (other seed, steps, input, ...) is recomputed.
+pipeline calls per trajectory through the one engine, :mod:`lyra.pipeline.teach`
+(trajectories shared round-robin over torchrun's ranks). Every stage folder is
+written atomically and ends with ``stage.json`` holding a key of everything the
+stage depends on; a folder whose key differs (other seed, steps, input, decoder
+checkpoint, teacher weights, ...) is recomputed. The options come from one
+:class:`lyra.pipeline.request.GenerateRequest`; :func:`lyra.pipeline.request.run`
+is the way in.
 
 Video -> 4D (``frames.is_video``): per-frame depth (from a ViPE-style folder or
 the depth network), each Lyra trajectory composed with each frame's pose

@@ -348,6 +348,13 @@ def run(
         raise RequestError("request", f"expected a GenerateRequest, found {type(request).__name__}")
     progress = _checked(progress, cancel)
     notify = notify or (lambda message: None)
+    if request.backend == "lift":
+        from lyra.pipeline.teach import rank_and_world
+
+        rank, _ = rank_and_world()
+        if rank != 0:  # nothing to share: one lift, by rank 0 (the others would race to write the output)
+            notify(f"rank {rank}: the lift backend runs on rank 0 only")
+            return None
     device = resolve_device(request.device)
     report(progress, 0.0, "reading the input")
     frames = read_input(request.input)

@@ -125,7 +125,7 @@ def test_torchrun_lyra_generate_shares_the_trajectories_and_rank_0_writes_the_sc
     ranks = subprocess.run([*torchrun, *flags, "--out", str(tmp_path / "ranks.ply")], env=env, cwd=ROOT,
                            capture_output=True, text=True, timeout=TIMEOUT_S)
     assert ranks.returncode == 0, ranks.stderr[-3000:]
-    assert "rank 1: trajectories written" in ranks.stdout and "wrote" in ranks.stdout
+    assert "rank 1: trajectories written" in ranks.stdout and f"wrote {tmp_path / 'ranks.ply'}" in ranks.stdout
     made_by = {json.loads((tmp_path / "ranks.ply.work" / "sdg" / f / STAGE_FILE).read_text())["trajectory"]
                for f in ("0", "1")}
     assert made_by == {"left", "right"}
