@@ -40,13 +40,13 @@ from lyra.device import DEVICE_CHOICES, resolve_device
 from lyra.errors import InputDataError, SceneFileError
 from lyra.model.tokenizer import TEMPORAL_COMPRESSION
 from lyra.progress import Cancelled, Progress, report
-from lyra.render.trajectories import LYRA_TRAJECTORY_INDEX, TRAJECTORY_FOLDERS
+from lyra.render.trajectories import CUSTOM_TRAJECTORY, LYRA_TRAJECTORY_INDEX, TRAJECTORY_FOLDERS
 
 __all__ = ["BACKENDS", "TEACHERS", "GenerateRequest", "RequestError", "parse_times", "resolve_device", "run"]
 
 BACKENDS = ("lift", "lyra")
 TEACHERS = ("gen3c", "lift")  # the lyra backend's teacher: GEN3C (a large CUDA GPU) or the CPU lift preview
-CUSTOM = "custom"  # the trajectory of a keyframed camera path (the Render panel's JSON)
+CUSTOM = CUSTOM_TRAJECTORY  # the trajectory of a keyframed camera path (the Render panel's JSON)
 MEMORY_MODES = ("none", "model", "group", "model+fp8", "group+fp8")  # the GEN3C teacher's (lyra.teacher.memory)
 DEFAULT_SIZE = (1280, 704)  # Lyra's generation size, width x height
 MAX_YAML_BYTES = 1 << 20

@@ -51,7 +51,8 @@ LYRA_DEMO_ORDER = (5, 0, 1, 2, 3, 4)
 # The one trajectory folder order: SDG folder name of each trajectory a run can ask for. Lyra's six
 # keep their official indices, the two extra presets follow, a keyframed camera path is "custom".
 TRAJECTORY_FOLDERS = {name: str(i) for i, name in enumerate((*LYRA_TRAJECTORY_INDEX, "down", "counterclockwise"))}
-TRAJECTORY_FOLDERS["custom"] = "custom"
+CUSTOM_TRAJECTORY = "custom"
+TRAJECTORY_FOLDERS[CUSTOM_TRAJECTORY] = CUSTOM_TRAJECTORY
 
 
 def decode_order(folders) -> list[str]:

@@ -33,14 +33,14 @@ import viser
 from lyra.errors import InputDataError
 from lyra.pipeline.request import DEFAULT_SIZE, MEMORY_MODES, GenerateRequest
 from lyra.render.framing import frame_scene
-from lyra.render.trajectories import LYRA_TRAJECTORY_INDEX, TRAJECTORY_FOLDERS
+from lyra.render.trajectories import CUSTOM_TRAJECTORY, LYRA_TRAJECTORY_INDEX, TRAJECTORY_FOLDERS
 from viewer.export import resolve_inside
 from viewer.panels.scene import safe_upload_name
 
 BACKEND_LABELS = {"lift (fast preview)": "lift", "lyra (teacher + decoder)": "lyra"}
 TEACHER_LABELS = {"GEN3C (large CUDA GPU)": "gen3c", "lift (CPU preview of the trajectories)": "lift"}
 CAMERA_MODES = ("auto", "field of view", "intrinsics")
-TRAJECTORIES = tuple(t for t in TRAJECTORY_FOLDERS if t != "custom")
+TRAJECTORIES = tuple(t for t in TRAJECTORY_FOLDERS if t != CUSTOM_TRAJECTORY)
 
 
 def _label(labels: dict[str, str], value: str) -> str:
