@@ -318,7 +318,9 @@ class GeneratePanel:
             path = self._request_path()
             path.parent.mkdir(parents=True, exist_ok=True)
             self.build_request().to_yaml(path)
-            self.app.notify("Request saved", f"{path} ({path.stat().st_size} bytes)", event.client)
+            kept = ("; its input is an upload, kept only while this viewer runs: give a server path to re-run it "
+                    "later") if self._input is not None or self._depth is not None else ""
+            self.app.notify("Request saved", f"{path} ({path.stat().st_size} bytes){kept}", event.client)
 
         self.app.action("Save request", save, event.client)
 
