@@ -73,9 +73,11 @@ def bench_pipeline() -> dict:
 
     from lyra.model import LyraDecoder, LyraDecoderConfig
     from lyra.pipeline.depth import default_intrinsics, make_depth_map
-    from lyra.pipeline.generate import GenerateSettings, generate_scene
+    from lyra.pipeline.generate import generate_scene
     from lyra.pipeline.inputs import Frames
-    from lyra.pipeline.lift_teacher import LiftTeacher
+    from lyra.pipeline.lift import lift_image
+    from lyra.pipeline.request import GenerateRequest
+    from lyra.teacher.lift import LiftTeacher
 
     torch.manual_seed(0)
     vae = AutoencoderKLCosmos(
@@ -88,8 +90,8 @@ def bench_pipeline() -> dict:
     )
     decoder = LyraDecoder(config).eval()
     height, width, frames = 32, 48, 9
-    settings = GenerateSettings(trajectories=["left", "right"], num_frames=frames, width=width,
-                                height=height, prune_ratio=0.0)
+    settings = GenerateRequest(input="bench.png", backend="lyra", trajectories=["left", "right"], num_frames=frames,
+                               size=(width, height), prune_ratio=0.0)
     image = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, height, width, 3), dtype=np.uint8))
 
     class ConstantDepth:
@@ -99,7 +101,7 @@ def bench_pipeline() -> dict:
             return make_depth_map(torch.full(image.shape[:2], 2.0), default_intrinsics(width, height), "bench")
 
     network = {"teacher (render + tokenizer)": 0.0, "decoder + conditioning encoders": 0.0}
-    teacher = LiftTeacher(vae)
+    teacher = LiftTeacher(vae, lift_image)
     original_generate = teacher.generate
 
     in_teacher = {"now": False}

@@ -382,3 +382,37 @@ def _swap_directory(tmp_dir: Path, path: Path, overwrite: bool) -> None:
         shutil.rmtree(aside.parent, ignore_errors=True)
         raise
     shutil.rmtree(aside.parent, ignore_errors=True)
+
+
+MAX_IDENTITY_FILES = 10_000
+
+
+def file_identity(path: str | os.PathLike | None) -> dict | None:
+    """What tells one model file or folder from another without reading it: path, sizes and mtimes.
+
+    A folder (a diffusers model) lists its files (relative path, size, mtime in ns), sorted; ``None``
+    stays ``None`` (no model). Used in resume keys: another checkpoint at the same path differs in size
+    or mtime, another path differs by name.
+    """
+    if path is None:
+        return None
+    path = Path(path).resolve()
+    try:
+        info = path.stat()
+    except OSError:
+        return {"path": str(path), "missing": True}
+    if not path.is_dir():
+        return {"path": str(path), "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    files = []
+    for root, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in sorted(names):
+            full = Path(root) / name
+            try:
+                stat = full.stat()
+            except OSError:
+                continue
+            files.append([str(full.relative_to(path)), stat.st_size, stat.st_mtime_ns])
+            if len(files) >= MAX_IDENTITY_FILES:
+                return {"path": str(path), "files": files, "truncated": True}
+    return {"path": str(path), "files": files}

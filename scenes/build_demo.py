@@ -10,7 +10,7 @@ across, centred on the origin. The "front" faces -z: a camera at
 is -y) shows the scene upright. In a viser client use
 ``server.scene.set_up_direction("-y")``.
 
-Objects are modelled in a y-up frame (:mod:`scenes.primitives`) and turned
+Objects are modelled in a y-up frame (:mod:`lyra.scene.procedural`) and turned
 into the stored frame at the end by a 180-degree rotation about x
 (``lyra.edit.ops.rotate``, which also rotates the view-dependent SH).
 
@@ -44,7 +44,7 @@ import torch
 
 from lyra.edit.ops import rotate
 from lyra.scene import Gaussians, GaussianSequence, save
-from scenes import primitives as prim
+from lyra.scene import procedural as prim
 
 DEMO_VERSION = 1  # bump when the scenes change so cached copies are rebuilt
 DEMO_SEED = 0

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="model kind of an official .pt file (auto: 'dynamic' if the file name says so)",
     )
     parser.add_argument(
-        "--views", default="5,0,1,2,3,4", help="trajectory folders in input order (official: 5,0,1,2,3,4)"
+        "--views", default=None, help="trajectory folders in input order (default: the official 5,0,1,2,3,4)"
     )
     parser.add_argument("--name", default=None, help="NAME of latent/NAME.pkl when a folder holds several")
     parser.add_argument(
@@ -43,50 +43,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="all",
         help="dynamic model: target frame indices: all, a list 0,60,120, or start:stop:step (official demo: 0:121:4)",
     )
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when present")
     parser.add_argument(
         "--dtype", choices=["float32", "bfloat16"], default=None, help="default: bfloat16 on CUDA, else float32"
     )
     parser.add_argument("--out", type=Path, required=True, help="output .ply (static) or sequence folder (dynamic)")
 
 
-def parse_times(text: str, num_frames: int | None = None) -> list[int] | None:
-    """``all`` -> None (every frame); ``a,b,c`` -> list; ``start:stop[:step]`` -> range."""
-    text = text.strip()
-    if text == "all":
-        return None
-    try:
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] <= 0):
-                raise ValueError
-            return list(range(*parts))
-        return [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise InputDataError(
-            f"--times: expected all, a list like 0,60,120 or start:stop:step, found {text!r}"
-        ) from None
-
-
-def resolve_device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise InputDataError("--device cuda: expected a CUDA GPU, found none")
-    return torch.device(choice)
-
-
 def run(args: argparse.Namespace) -> int:
     from lyra.cli.progress_bar import progress_bar
+    from lyra.device import resolve_device
     from lyra.model.checkpoint import load_decoder
     from lyra.model.tokenizer import load_cosmos_tokenizer
     from lyra.pipeline.decode import decode_scene
+    from lyra.pipeline.request import parse_times
     from lyra.scene import save
 
     device = resolve_device(args.device)
     dtype_name = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
     dtype = getattr(torch, dtype_name)
-    views = [v.strip() for v in args.views.split(",") if v.strip()]
+    from lyra.render.trajectories import LYRA_DEMO_ORDER
+
+    views = [v.strip() for v in args.views.split(",") if v.strip()] if args.views is not None else list(LYRA_DEMO_ORDER)
     if not views:
         raise InputDataError("--views: expected a comma-separated list of trajectory folders")
     if not args.scene_dir.is_dir():

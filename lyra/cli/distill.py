@@ -24,7 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--trajectories", default="left,right,up,zoom_out,zoom_in,clockwise", help="gen3c: Lyra trajectories")
     make.add_argument("--steps", type=int, default=35, help="gen3c: sampling steps")
     make.add_argument("--latent-frames", type=int, default=2, help="synthetic: latent frames (8(T-1)+1 video frames)")
-    make.add_argument("--seed", type=int, default=1000, help="synthetic: first scene seed")
+    make.add_argument("--seed", type=int, default=None, help="synthetic: first scene seed (1000); gen3c: the trajectories' seed (0)")
+    make.add_argument("--depth-model", default=None, help="gen3c: depth network folder or hub id (default: the registry's)")
+    make.add_argument("--png-depth-scale", type=float, default=1000.0, help="gen3c: 16-bit PNG depth units per metre")
+    make.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="gen3c: auto = CUDA when present")
+    make.add_argument("--offload", default="none", help="gen3c: the teacher's memory mode (none, model, group, +fp8)")
     make.add_argument("--tokenizer", default=None, help="Cosmos tokenizer folder (default: a tiny random one)")
 
 
@@ -45,24 +49,26 @@ def run(args: argparse.Namespace) -> int:
     rank, world = rank_and_world()
     if args.teacher == "gen3c":
         from lyra.distill.gen3c_data import make_gen3c_data
-        from lyra.pipeline.generate import GenerateSettings
         from lyra.pipeline.generate_models import require_models
+        from lyra.pipeline.request import GenerateRequest
 
         if args.images is None:
-            raise InputDataError("--teacher gen3c needs --images DIR (one scene per image)")
-        require_models(teacher=True, decoder=False, dynamic=False)  # names what to get before any work
-        settings = GenerateSettings(
-            trajectories=[t.strip() for t in args.trajectories.split(",") if t.strip()], steps=args.steps,
-            seed=args.seed, width=width, height=height,
+            raise InputDataError("images: --teacher gen3c needs --images DIR (one scene per image)")
+        # The request every image's run starts from; each image replaces its input (lyra.distill.gen3c_data).
+        request = GenerateRequest(
+            input=args.images, backend="lyra", teacher="gen3c", trajectories=args.trajectories, steps=args.steps,
+            seed=0 if args.seed is None else args.seed, size=(width, height), device=args.device, depth_model=args.depth_model,
+            depth_units=args.png_depth_scale, memory=args.offload,
         )
-        made = make_gen3c_data(args.images, args.out, settings=settings, depth_dir=args.depth_dir, progress=progress)
+        require_models(teacher=True, decoder=False, dynamic=False)  # names what to get before any work
+        made = make_gen3c_data(args.images, args.out, request=request, depth_dir=args.depth_dir, progress=progress)
         print(file=sys.stderr)
         print(json.dumps({"out": args.out, "rank": rank, "world_size": world, "made": len(made)}))
         return 0
     vae = load_cosmos_tokenizer(args.tokenizer) if args.tokenizer else None
     root = make_synthetic_data(
         args.out, train_scenes=args.scenes, eval_scenes=args.eval_scenes, width=width, height=height,
-        latent_frames=args.latent_frames, seed=args.seed, vae=vae, progress=progress,
+        latent_frames=args.latent_frames, seed=1000 if args.seed is None else args.seed, vae=vae, progress=progress,
     )
     print(file=sys.stderr)
     print(json.dumps({"out": str(root), "rank": rank, "world_size": world}))

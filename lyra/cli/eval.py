@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from lyra.distill.student import Conditioner
     from lyra.errors import InputDataError
     from lyra.model import load_decoder
-    from lyra.model.tokenizer import load_cosmos_tokenizer
+    from lyra.model.tokenizer import latent_frames as latent_frames_of
+    from lyra.model.tokenizer import load_cosmos_tokenizer, video_frames
 
     data = Path(args.data)
     scenes_root = data / "eval" if (data / "eval").is_dir() else data
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_decoder(args.checkpoint)
     conditioner = Conditioner(load_cosmos_tokenizer(_tokenizer_folder(scenes_root, args.tokenizer)))
     stored_frames, stored_size = dataset.stored_shape()
-    latent_frames = stored_frames if args.frames is None else (args.frames - 1) // 8 + 1
+    latent_frames = stored_frames if args.frames is None else latent_frames_of(args.frames)
     if args.size:
         try:
             height, width = (int(v) for v in args.size.lower().split("x"))
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputDataError(f"--size must be HxW, found {args.size!r}") from exc
     else:
         height, width = stored_size
-    specs = eval_specs(dataset, args.views, args.targets, 8 * (latent_frames - 1) + 1)
+    specs = eval_specs(dataset, args.views, args.targets, video_frames(latent_frames))
     metrics = evaluate(model, conditioner, dataset, specs[: args.scenes], (height, width), latent_frames)
     print(json.dumps({"checkpoint": args.checkpoint, "scenes": len(specs[: args.scenes]), **metrics}))
     return 0

@@ -19,6 +19,7 @@ import yaml
 from lyra.distill.losses import LossWeights
 from lyra.errors import InputDataError
 from lyra.model.config import LyraDecoderConfig
+from lyra.model.tokenizer import latent_frames as latent_frames_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Stage:
 
     @property
     def latent_frames(self) -> int:
-        return (self.frames - 1) // 8 + 1
+        return latent_frames_of(self.frames)
 
 
 @dataclasses.dataclass(frozen=True)

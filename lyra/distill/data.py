@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.errors import InputDataError
+from lyra.model.tokenizer import video_frames
 from lyra.pipeline.sdg import read_depth_zip, read_rgb_video, read_trajectory
 from lyra.render.rays import scale_intrinsics
 
@@ -150,7 +151,7 @@ class SDGDataset:
         """Assemble one sample at ``resolution`` (H, W) using the first ``latent_frames`` latent frames."""
         inputs = [self._load(spec.scene, p, resolution) for p in spec.inputs]
         frames_t = min(latent_frames, inputs[0]["latents"].shape[1])
-        num_frames = 8 * (frames_t - 1) + 1
+        num_frames = video_frames(frames_t)
         reference = inputs[0]["c2w"][0]
         to_ref = torch.linalg.inv(reference)
         latents = torch.cat([e["latents"][:, :frames_t].permute(1, 0, 2, 3) for e in inputs])  # [V*T, 16, h, w]

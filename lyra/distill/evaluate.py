@@ -23,6 +23,7 @@ from lyra.distill.data import SampleSpec, SDGDataset, eval_specs
 from lyra.distill.student import Conditioner, run_student
 from lyra.errors import InputDataError
 from lyra.model.decoder import LyraDecoder
+from lyra.model.tokenizer import video_frames
 from lyra.progress import Progress, report
 from lyra.scene.gaussians import Gaussians
 
@@ -144,7 +145,7 @@ def held_out_scenes(
     model = load_decoder(checkpoint)
     conditioner = Conditioner(load_cosmos_tokenizer(tokenizer))
     latent_frames, size = dataset.stored_shape()
-    specs = eval_specs(dataset, views, 1, 8 * (latent_frames - 1) + 1)[:max_scenes]
+    specs = eval_specs(dataset, views, 1, video_frames(latent_frames))[:max_scenes]
     out = []
     with torch.no_grad():
         for i, spec in enumerate(specs):

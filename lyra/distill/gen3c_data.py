@@ -1,48 +1,57 @@
-"""``lyra distill make-data --teacher gen3c``: GEN3C trajectories of many images as SDG training data.
+"""``lyra distill make-data --teacher gen3c``: a teacher's trajectories of many images as SDG training data.
 
-Each image of ``--images`` becomes a scene ``ROOT/train/<stem>/<i>/`` (``i`` = Lyra trajectory
-index). The work units (image, trajectory) are split over ranks and finished trajectory folders
-are skipped (:func:`lyra.distill.make_data.run_units`). Per image, the input stage of the Lyra
-pipeline (depth, fitting to the generation size) runs once and is cached in
-``ROOT/.work/<stem>/``; the teacher (GEN3C from the model registry unless given) is loaded only
-when a trajectory is still missing. Depth comes from ``--depth-dir/<stem>.{npy,exr,png}`` when
-present, else from the registry's depth model.
+Each image of ``--images`` becomes one :class:`lyra.pipeline.request.GenerateRequest` (the template's
+options, that image as ``input``, ``--depth-dir/<stem>.{npy,exr,png}`` as its ``depth`` when present)
+and its trajectories become units of the one engine, :func:`lyra.pipeline.teach.teach`: scene
+``ROOT/train/<stem>/<i>/`` (``i`` = the trajectory folder, Lyra's index), sharded round-robin over
+ranks, finished folders skipped. Per image, the input stage of the Lyra pipeline (depth, fitting to
+the generation size) runs once per rank and is kept in ``ROOT/.work/<stem>.rank<r>/``; the teacher (the request's, from
+the model registry unless given) is loaded only when a trajectory is still missing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
-from lyra.distill.make_data import Unit, rank_and_world, run_units
+from lyra.device import resolve_device
+from lyra.distill.make_data import rank_and_world, unit_folder
 from lyra.errors import InputDataError
 from lyra.pipeline.depth import DepthEstimator
-from lyra.pipeline.generate import GenerateSettings, prepare_input, trajectory_cameras
+from lyra.pipeline.generate import input_key, prepare_input, teach_trajectories, trajectory_key
+from lyra.pipeline.generate_models import teacher_identity
 from lyra.pipeline.inputs import read_input
-from lyra.progress import Progress
-from lyra.render.trajectories import LYRA_TRAJECTORY_INDEX
-from lyra.teacher.base import TrajectoryOutput
+from lyra.pipeline.request import GenerateRequest
+from lyra.pipeline.teach import Unit, is_finished, shard
+from lyra.progress import Progress, subrange
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEPTH_SUFFIXES = (".npy", ".exr", ".png")
 
 
-def image_units(images_dir: str | os.PathLike, trajectories) -> list[Unit]:
+def image_requests(images_dir: str | os.PathLike, template: GenerateRequest,
+                   depth_dir: str | os.PathLike | None = None) -> list[GenerateRequest]:
+    """One request per image of ``images_dir`` (sorted): the template with that ``input`` and its ``depth`` file."""
     folder = Path(images_dir)
     if not folder.is_dir():
-        raise InputDataError(f"{folder}: images folder not found")
+        raise InputDataError(f"images: {folder}: folder not found")
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
-        raise InputDataError(f"{folder}: expected images ({', '.join(IMAGE_SUFFIXES)}), found none")
-    indices = [LYRA_TRAJECTORY_INDEX.index(t) for t in trajectories]
-    return [Unit("train", p.stem, str(p), i) for p in images for i in indices]
+        raise InputDataError(f"images: {folder}: expected images ({', '.join(IMAGE_SUFFIXES)}), found none")
+    requests = []
+    for image in images:
+        found = [Path(depth_dir) / f"{image.stem}{s}" for s in DEPTH_SUFFIXES] if depth_dir is not None else []
+        depth = next((p for p in found if p.is_file()), None)
+        requests.append(dataclasses.replace(template, input=str(image), depth=str(depth) if depth else None, output=None))
+    return requests
 
 
 def make_gen3c_data(
     images_dir: str | os.PathLike,
     root: str | os.PathLike,
     *,
-    settings: GenerateSettings | None = None,
+    request: GenerateRequest,
     teacher=None,
     estimator: DepthEstimator | None = None,
     depth_dir: str | os.PathLike | None = None,
@@ -50,45 +59,53 @@ def make_gen3c_data(
     world: int | None = None,
     progress: Progress | None = None,
 ) -> list[Unit]:
-    """Make this rank's missing trajectories; returns the units it made."""
-    settings = settings or GenerateSettings()
+    """Make this rank's missing trajectories of every image; returns the units it made.
+
+    ``request`` is the template (trajectories, size, frames, steps, seed, teacher, device, depth model
+    and units); its ``input`` is replaced by each image.
+    """
     root = Path(root)
     env_rank, env_world = rank_and_world()
     rank, world = env_rank if rank is None else rank, env_world if world is None else world
-    units = image_units(images_dir, settings.trajectories)
-    prepared: dict[str, tuple] = {}
+    requests = image_requests(images_dir, request, depth_dir)
     loaded: dict[str, object] = {}
 
-    def depth_file(stem: str) -> Path | None:
-        if depth_dir is None:
+    def depth_model(req: GenerateRequest):
+        if req.depth is not None:
             return None
-        found = [Path(depth_dir) / f"{stem}{s}" for s in DEPTH_SUFFIXES if (Path(depth_dir) / f"{stem}{s}").is_file()]
-        return found[0] if found else None
+        if estimator is not None:
+            return estimator
+        if "estimator" not in loaded:
+            from lyra.pipeline.request import _depth_estimator
 
-    def make(unit: Unit) -> TrajectoryOutput:
-        if unit.source not in prepared:
-            given = depth_file(unit.scene)
-            depth_model = estimator
-            if given is None and depth_model is None:
-                from lyra.pipeline.preview import default_depth_estimator
+            loaded["estimator"] = _depth_estimator(req, resolve_device(req.device))
+        return loaded["estimator"]
 
-                depth_model = loaded.setdefault("estimator", default_depth_estimator("cpu"))
-            prepared.clear()  # one image at a time in memory (units of an image are consecutive per rank)
-            prepared[unit.source] = prepare_input(
-                read_input(unit.source), settings, root / ".work" / unit.scene, depth_file=given,
-                estimator=depth_model, intrinsics=None, png_units_per_metre=1000.0, progress=None,
-            )
-        images, depth, intrinsics, _ = prepared[unit.source]
+    def get_teacher():
         if "teacher" not in loaded:
-            if teacher is None:
-                from lyra.pipeline.generate_models import default_teacher
+            from lyra.pipeline.generate_models import default_teacher
 
-                loaded["teacher"] = default_teacher(settings)
-            else:
-                loaded["teacher"] = teacher
-        name = LYRA_TRAJECTORY_INDEX[unit.index]
-        camera = trajectory_cameras(name, settings, intrinsics[0])
-        output = loaded["teacher"].generate(images[0], [camera], depth=depth[0], intrinsics=intrinsics[0], names=[name])
-        return output.trajectories[0]
+            loaded["teacher"] = teacher if teacher is not None else default_teacher(request)
+        return loaded["teacher"]
 
-    return run_units(root, units, make, rank, world, progress)
+    identity = teacher_identity(request, teacher)
+    units, images = [], {}
+    for req in requests:
+        stem = Path(req.input).stem
+        frames = read_input(req.input)
+        model = depth_model(req)
+        key = input_key(frames, req, model, req.intrinsics)
+        images[req.input] = (req, frames, model)
+        units += [Unit(str(unit_folder(root, "train", stem, t)), stem, t, req.input, trajectory_key(req, t, key, identity))
+                  for t in req.trajectories]
+    mine = [u for u in shard(units, rank, world) if not is_finished(u.folder, u.key)]
+    sources = list(dict.fromkeys(u.source for u in mine))  # this rank's images with work left, in order
+    made = []
+    for n, source in enumerate(sources):
+        req, frames, model = images[source]
+        step = subrange(progress, n / len(sources), (n + 1) / len(sources), f"{Path(source).stem}: ")
+        images_, depth, intrinsics, poses = prepare_input(frames, req, root / ".work" / f"{Path(source).stem}.rank{rank}",
+                                                          estimator=model, intrinsics=req.intrinsics, progress=None)
+        todo = [u for u in mine if u.source == source]
+        made += teach_trajectories(get_teacher, images_, depth, intrinsics, poses, req, todo, step, rank=0, world=1)
+    return made

@@ -38,7 +38,7 @@ from lyra.errors import CheckpointError, InputDataError
 from lyra.fileio import atomic_directory, atomic_write
 from lyra.model.checkpoint import load_decoder, save_decoder
 from lyra.model.decoder import LyraDecoder, packed_to_gaussians
-from lyra.model.tokenizer import load_cosmos_tokenizer
+from lyra.model.tokenizer import load_cosmos_tokenizer, video_frames
 from lyra.progress import Progress, report
 from lyra.scene.gaussians import Gaussians
 from lyra.teacher.synthetic import VERSION as SYNTHETIC_VERSION
@@ -50,16 +50,16 @@ STATE_FILE = "train_state.pt"
 # ------------------------------------------------------------------ setup
 def setup_distributed() -> tuple[int, int, torch.device]:
     """``(rank, world, device)``; joins the torchrun process group when ``WORLD_SIZE`` > 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    cuda = torch.cuda.is_available()
+    from lyra.device import resolve_device
+    from lyra.pipeline.teach import rank_and_world
+
+    rank, world = rank_and_world()
+    device = resolve_device("auto")  # the rank's GPU (LOCAL_RANK) when CUDA is present, else the CPU
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    if cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device("cpu")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return rank, world, device
 
 
 def resolve_data(config: TrainConfig, rank: int, world: int, progress: Progress | None = None) -> tuple[Path, Path, Path]:
@@ -222,7 +222,7 @@ def train(
         nonlocal metrics
         if rank == 0:
             stage = config.stage_at(min(at, end - 1))
-            specs = eval_specs(eval_set, stage.views, config.eval.targets, 8 * (stage.latent_frames - 1) + 1)
+            specs = eval_specs(eval_set, stage.views, config.eval.targets, video_frames(stage.latent_frames))
             metrics = evaluate(model, conditioner, eval_set, specs[: config.eval.scenes], stage.resolution,
                                stage.latent_frames, stage.prune_ratio)
             log.write({"split": "eval", "step": at, **metrics, "time": time.monotonic() - started})
@@ -237,7 +237,7 @@ def train(
     while step < end:
         stage = config.stage_at(step)
         rng = np.random.default_rng([config.seed, step])
-        num_frames = 8 * (stage.latent_frames - 1) + 1
+        num_frames = video_frames(stage.latent_frames)
         specs = [draw_spec(rng, train_set, stage.views, stage.targets, num_frames, stage.dynamic)
                  for _ in range(config.batch_size)]
         samples = [train_set.sample(s, stage.resolution, stage.latent_frames) for s in specs[rank::world]]

@@ -137,3 +137,19 @@ def load_decoder(path: str | os.PathLike, kind: str | None = None, **to_kwargs) 
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found; {OFFICIAL_WEIGHTS_HINT}")
     return load_official_decoder(path, kind=kind, **to_kwargs)
+
+
+def module_fingerprint(module: torch.nn.Module) -> str:
+    """A digest of a network's weights (names, dtypes, shapes, bytes): the identity of a model given in memory.
+
+    Resume keys use it for models handed over as objects; models loaded from the registry use their
+    files' identity instead (:func:`lyra.fileio.file_identity`), which costs no read.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        value = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()[:24]

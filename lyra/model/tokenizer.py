@@ -29,6 +29,21 @@ from torch import Tensor
 from lyra.errors import CheckpointError, InputDataError
 
 SIGMA_DATA = 0.5
+# The CV8x8x8 tokenizer's compression: 8 video frames per latent frame after the first, 8x8 pixels per latent.
+TEMPORAL_COMPRESSION = 8
+SPATIAL_COMPRESSION = 8
+
+
+def video_frames(latent_frames: int) -> int:
+    """Video frames of ``T`` latent frames: ``F = 8 (T - 1) + 1`` (the one place this relation is written)."""
+    return TEMPORAL_COMPRESSION * (int(latent_frames) - 1) + 1
+
+
+def latent_frames(video_frames: int) -> int:
+    """Latent frames ``T`` of ``F`` video frames, ``T = (F - 1) / 8 + 1``; ``F`` must be ``8k + 1``."""
+    if video_frames < 1 or (video_frames - 1) % TEMPORAL_COMPRESSION:
+        raise InputDataError(f"video frames must be 8k + 1 (1, 9, 17, ..., 121), found {video_frames}")
+    return (int(video_frames) - 1) // TEMPORAL_COMPRESSION + 1
 
 TOKENIZER_HINT = (
     "get the Cosmos tokenizer nvidia/Cosmos-Tokenize1-CV8x8x8-720p in diffusers format "

@@ -1,4 +1,9 @@
-"""Wiring of the generation stack: conditioning, the SDG folder layout, decoding, depth, the lift.
+"""Wiring of the generation stack: the front door, the teaching engine, conditioning, SDG folders, decoding, depth.
+
+* :mod:`lyra.pipeline.request` - :class:`GenerateRequest` and :func:`run`: the one front door of generation
+  (``lyra generate``, the Generate panel, make-data and Python build a request);
+* :mod:`lyra.pipeline.teach` - teacher x units -> SDG folders: atomic, resumable, round-robin over ranks;
+* :mod:`lyra.pipeline.generate` - the lyra backend's stages (input, trajectories, decode);
 
 * :mod:`lyra.pipeline.conditioning` - decoder inputs from in-memory latents and
   :class:`lyra.render.Camera` batches (denormalised latents, rays, Plucker and

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from lyra.errors import InputDataError
-from lyra.model.tokenizer import denormalize_latents, encode_video
+from lyra.model.tokenizer import denormalize_latents, encode_video, video_frames
 from lyra.progress import Progress, report
 from lyra.render.camera import Camera
 from lyra.render.rays import pixel_rays, plucker_embedding, scale_intrinsics
@@ -116,8 +116,8 @@ def decoder_inputs(
         if tuple(lat.shape) != (channels, frames, height, width):
             raise InputDataError(f"trajectory {view}: latents {list(lat.shape)} differ from the first's {list(latents[0].shape)}")
         c2w, intrinsics = cams.c2w.reshape(-1, 4, 4).float(), cams.intrinsics.reshape(-1, 4).float()
-        if len(c2w) != 8 * (frames - 1) + 1:
-            raise InputDataError(f"trajectory {view}: {len(c2w)} cameras for {frames} latent frames, expected {8 * (frames - 1) + 1}")
+        if len(c2w) != video_frames(frames):
+            raise InputDataError(f"trajectory {view}: {len(c2w)} cameras for {frames} latent frames, expected {video_frames(frames)}")
         images.append(denormalize_latents(lat.float(), mean, std).permute(1, 0, 2, 3))  # [T, C, h, w]
         c2w = relative_poses(c2w, reference)
         o, d = gaussian_rays(c2w, intrinsics, height, width)

@@ -3,7 +3,8 @@
 :func:`decode_latents` works on in-memory trajectories (what a teacher returns);
 :func:`decode_scene` reads an official SDG scene folder first (:mod:`lyra.pipeline.sdg`).
 A static model gives one :class:`Gaussians`; a dynamic model one Gaussian set per
-target frame index, as a :class:`GaussianSequence` at times ``index / 24``.
+target frame index, as a :class:`GaussianSequence` at times ``index / fps`` (``fps``: the input video's
+frame rate, 24 unless given).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def decode_latents(
     target_frames: Sequence[int] | None = None,
     prune_ratio: float | None = None,
     vae_folder: str | os.PathLike | None = None,
+    fps: float = FPS,
     progress: Progress | None = None,
 ) -> Gaussians | GaussianSequence:
     """Decode trajectories held in memory; ``prune_ratio`` None = the model config's (0.8 released).
@@ -73,7 +75,7 @@ def decode_latents(
         report(decode, i / len(frames), f"decoding target frame {frame} ({i + 1}/{len(frames)})")
         packed.append(run(embed(frame)))
     report(decode, 1.0, "decoded")
-    return packed_to_sequence(packed, frames, fps=FPS)
+    return packed_to_sequence(packed, frames, fps=fps)
 
 
 def decode_scene(
@@ -85,6 +87,7 @@ def decode_scene(
     name: str | None = None,
     vae_folder: str | os.PathLike | None = None,
     prune_ratio: float | None = None,
+    fps: float = FPS,
     progress: Progress | None = None,
 ) -> Gaussians | GaussianSequence:
     """Decode an official SDG scene folder (trajectories ``views`` in input order); see :func:`decode_latents`."""
@@ -97,5 +100,6 @@ def decode_scene(
         target_frames=target_frames,
         prune_ratio=prune_ratio,
         vae_folder=vae_folder,
+        fps=fps,
         progress=progress,
     )

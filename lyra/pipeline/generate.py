@@ -13,9 +13,13 @@ leaving its result in ``work_dir`` so that a run resumes where it stopped:
 
 The 3D cache (unprojection of the image with its depth, forward warping into
 each camera) lives inside the teacher (:mod:`lyra.teacher`), which the
-pipeline calls per trajectory. Every stage folder is written atomically and
-ends with ``stage.json`` holding a key of everything the stage depends on; a
-folder whose key differs (other seed, steps, input, ...) is recomputed.
+pipeline calls per trajectory through the one engine, :mod:`lyra.pipeline.teach`
+(trajectories shared round-robin over torchrun's ranks). Every stage folder is
+written atomically and ends with ``stage.json`` holding a key of everything the
+stage depends on; a folder whose key differs (other seed, steps, input, decoder
+checkpoint, teacher weights, ...) is recomputed. The options come from one
+:class:`lyra.pipeline.request.GenerateRequest`; :func:`lyra.pipeline.request.run`
+is the way in.
 
 Video -> 4D (``frames.is_video``): per-frame depth (from a ViPE-style folder or
 the depth network), each Lyra trajectory composed with each frame's pose
@@ -26,9 +30,7 @@ the depth network), each Lyra trajectory composed with each frame's pose
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,74 +41,35 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.errors import InputDataError, LyraError
-from lyra.fileio import atomic_directory, atomic_write
-from lyra.pipeline.depth import PNG_UNITS_PER_METRE, DepthEstimator
-from lyra.pipeline.generate_models import default_decoder, default_teacher, memory_mode, require_models
+from lyra.fileio import atomic_directory
+from lyra.pipeline.depth import DepthEstimator
+from lyra.pipeline.generate_models import (
+    decoder_identity,
+    default_decoder,
+    default_teacher,
+    require_models,
+    teacher_identity,
+)
 from lyra.pipeline.inputs import Frames
 from lyra.pipeline.preview import frame_depth, relative_poses
-from lyra.pipeline.sdg import write_trajectory
+from lyra.pipeline.request import CUSTOM, GenerateRequest
+from lyra.pipeline.teach import (
+    Unit,
+    barrier,
+    is_finished,
+    mark_finished,
+    rank_and_world,
+    read_stage_key,
+    stage_key,
+    start_ranks,
+    teach,
+)
 from lyra.progress import Progress, report, stages, subrange
 from lyra.render.camera import Camera
-from lyra.render.trajectories import LYRA_TRAJECTORY_INDEX, lyra_trajectory
+from lyra.render.trajectories import TRAJECTORY_FOLDERS, decode_order, lyra_trajectory
 from lyra.scene import Gaussians, GaussianSequence, load, save
 
-# Folder index of each trajectory: Lyra's six first (their official indices), then the two extra presets.
-TRAJECTORY_FOLDERS = {name: str(i) for i, name in enumerate((*LYRA_TRAJECTORY_INDEX, "down", "counterclockwise"))}
-CUSTOM = "custom"  # a keyframed camera path (the Render panel's JSON), folder "custom"
-TRAJECTORY_FOLDERS[CUSTOM] = CUSTOM
 SDG_NAME = "scene"
-STAGE_FILE = "stage.json"
-
-
-@dataclasses.dataclass
-class GenerateSettings:
-    """What a Lyra run depends on (the UI's options); defaults are Lyra's."""
-
-    trajectories: Sequence[str] = LYRA_TRAJECTORY_INDEX
-    movement: float = 1.0  # Lyra's distance factor (2 = more motion)
-    steps: int = 35
-    guidance: float = 1.0
-    seed: int = 0
-    target_times: Sequence[int] | None = None  # 4D: frame indices the dynamic decoder is queried at
-    offload: str = "none"  # the teacher's memory mode
-    device: str = "auto"
-    num_frames: int = 121
-    width: int = 1280
-    height: int = 704
-    prune_ratio: float | None = None  # None: the decoder checkpoint's (0.8 released)
-    custom_path: str | None = None  # camera-path JSON for the "custom" trajectory
-
-    def __post_init__(self) -> None:
-        self.trajectories = list(self.trajectories)
-        unknown = [t for t in self.trajectories if t not in TRAJECTORY_FOLDERS]
-        if not self.trajectories or unknown:
-            raise InputDataError(f"trajectories must be among {sorted(TRAJECTORY_FOLDERS)}, found {self.trajectories}")
-        if self.num_frames < 9 or (self.num_frames - 1) % 8:
-            raise InputDataError(f"num_frames must be 8k + 1 (9, 17, ..., 121), found {self.num_frames}")
-        if CUSTOM in self.trajectories and not self.custom_path:
-            raise InputDataError("the custom trajectory needs a camera-path JSON (custom_path)")
-        if self.custom_path and not Path(self.custom_path).is_file():
-            raise InputDataError(f"{self.custom_path}: camera path file not found")
-        memory_mode(self)  # a bad memory mode is an input error now, not after the depth stage
-        if self.width % 16 or self.height % 16:
-            raise InputDataError(f"generation size must be a multiple of 16, found {self.width}x{self.height}")
-
-
-# --------------------------------------------------------------------------- stage bookkeeping
-def _key(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _stage_done(folder: Path, key: str) -> bool:
-    try:
-        return json.loads((folder / STAGE_FILE).read_text())["key"] == key
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def _mark_done(folder: Path, key: str, **info) -> None:
-    with atomic_write(folder / STAGE_FILE, "w") as handle:
-        json.dump({"key": key, **info}, handle)
 
 
 # --------------------------------------------------------------------------- stage 1: input
@@ -137,24 +100,33 @@ def fit_to_size(
     return fitted, depth, new_k
 
 
+def input_key(frames: Frames, request: GenerateRequest, estimator: DepthEstimator | None,
+              intrinsics: Sequence[float] | None) -> str:
+    """Everything the input stage depends on: the pixels, the depth file's bytes, the camera, size and depth model."""
+    digest = hashlib.sha256(frames.frames.numpy().tobytes()).hexdigest()[:16]
+    depth_digest = hashlib.sha256(Path(request.depth).read_bytes()).hexdigest()[:16] if request.depth else None
+    return stage_key({"frames": digest, "depth_file": depth_digest, "intrinsics": intrinsics, "size": list(request.size),
+                      "estimator": getattr(estimator, "kind", None), "units": request.depth_units})
+
+
 def prepare_input(
     frames: Frames,
-    settings: GenerateSettings,
+    request: GenerateRequest,
     work_dir: Path,
     *,
-    depth_file: str | os.PathLike | None,
     estimator: DepthEstimator | None,
     intrinsics: Sequence[float] | None,
-    png_units_per_metre: float,
     progress: Progress | None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """Stage 1 -> ``(images [F, H, W, 3] uint8, depth [F, H, W], intrinsics [F, 4], c2w [F, 4, 4] or None)``."""
+    """Stage 1 -> ``(images [F, H, W, 3] uint8, depth [F, H, W], intrinsics [F, 4], c2w [F, 4, 4] or None)``.
+
+    The depth file and its units come from ``request`` (``depth``, ``depth_units``); ``intrinsics`` are
+    the input's camera as :func:`lyra.pipeline.request.run` chose them (None: the depth model's or the default).
+    """
     folder = work_dir / "input"
-    digest = hashlib.sha256(frames.frames.numpy().tobytes()).hexdigest()[:16]
-    depth_digest = hashlib.sha256(Path(depth_file).read_bytes()).hexdigest()[:16] if depth_file else None
-    key = _key({"frames": digest, "depth_file": depth_digest, "intrinsics": intrinsics, "size": [settings.width, settings.height],
-                "estimator": getattr(estimator, "kind", None), "units": png_units_per_metre})
-    if _stage_done(folder, key):
+    depth_file = request.depth
+    key = input_key(frames, request, estimator, intrinsics)
+    if is_finished(folder, key):
         report(progress, 1.0, "input: reused")
         with np.load(folder / "input.npz") as data:
             c2w = torch.from_numpy(data["c2w"]) if "c2w" in data else None
@@ -167,8 +139,8 @@ def prepare_input(
         # Depth first at the input size (a depth file matches the input), then both are fitted together.
         report(step, 0.0, "estimating")
         found = frame_depth(frames, i, depth_file=depth_file, estimator=estimator, intrinsics=intrinsics,
-                            png_units_per_metre=png_units_per_metre, progress=step)
-        image, depth, k = fit_to_size(frames.frames[i], found.depth, found.intrinsics, settings.width, settings.height)
+                            png_units_per_metre=request.depth_units, progress=step)
+        image, depth, k = fit_to_size(frames.frames[i], found.depth, found.intrinsics, request.width, request.height)
         images.append(image), depths.append(depth), ks.append(k)
         report(step, 1.0, "ready")
     arrays = {"images": torch.stack(images).numpy(), "depth": torch.stack(depths).numpy(), "intrinsics": torch.stack(ks).numpy()}
@@ -176,7 +148,7 @@ def prepare_input(
         arrays["c2w"] = relative_poses(frames.c2w).float().numpy()
     with atomic_directory(folder) as tmp:
         np.savez(tmp / "input.npz", **arrays)
-        _mark_done(tmp, key)
+        mark_finished(tmp, key)
     c2w = torch.from_numpy(arrays["c2w"]) if "c2w" in arrays else None
     return torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["depth"]), torch.from_numpy(arrays["intrinsics"]), c2w
 
@@ -184,7 +156,7 @@ def prepare_input(
 # --------------------------------------------------------------------------- stage 2: trajectories
 def trajectory_cameras(
     name: str,
-    settings: GenerateSettings,
+    request: GenerateRequest,
     intrinsics: Tensor,  # [4] or [F, 4]
     *,
     poses: Tensor | None = None,  # [F, 4, 4] input video poses (relative to frame 0) for 4D
@@ -192,157 +164,168 @@ def trajectory_cameras(
 ) -> Camera:  # [F]
     """Lyra preset ``name`` (its distance drawn from the preset's range with the run's seed, times the movement).
 
-    ``custom``: the keyframed path of ``settings.custom_path``, made relative to its first camera (the
+    ``custom``: the keyframed path of ``request.custom_path``, made relative to its first camera (the
     input view) and scaled by the movement factor, with the input's intrinsics (Lyra keeps them fixed).
     With ``poses``, camera ``i`` is the preset's camera ``i`` placed relative to input frame ``i``'s camera.
     """
+    frames, width, height = request.num_frames, request.width, request.height
     if name == CUSTOM:
         from lyra.render.paths import CameraPath
 
-        sampled, _ = CameraPath.load(settings.custom_path).sample(settings.num_frames, settings.width, settings.height)
+        sampled, _ = CameraPath.load(request.custom_path).sample(frames, width, height)
         c2w = torch.linalg.inv(sampled.c2w[0].double()) @ sampled.c2w.double()
-        c2w[:, :3, 3] *= settings.movement
-        k = torch.as_tensor(intrinsics, dtype=torch.float32).expand(settings.num_frames, 4).clone()
-        camera = Camera(c2w.float(), k, settings.width, settings.height)
+        c2w[:, :3, 3] *= request.movement
+        k = torch.as_tensor(intrinsics, dtype=torch.float32).expand(frames, 4).clone()
+        camera = Camera(c2w.float(), k, width, height)
     else:
         index = list(TRAJECTORY_FOLDERS).index(name)
-        rng = np.random.default_rng([settings.seed, index])
+        rng = np.random.default_rng([request.seed, index])
         camera = lyra_trajectory(
-            name, settings.num_frames, distance_factor=settings.movement, center_depth=center_depth, rng=rng,
-            width=settings.width, height=settings.height, intrinsics=intrinsics,
+            name, frames, distance_factor=request.movement, center_depth=center_depth, rng=rng,
+            width=width, height=height, intrinsics=intrinsics,
         )
     if poses is None:
         return camera
-    if poses.shape[0] != settings.num_frames:
-        raise InputDataError(f"4D needs {settings.num_frames} input frames, found {poses.shape[0]}")
+    if poses.shape[0] != frames:
+        raise InputDataError(f"num_frames: 4D needs {frames} input frames, found {poses.shape[0]}")
     return Camera(poses.to(camera.c2w) @ camera.c2w, camera.intrinsics, camera.width, camera.height)
 
 
-def run_teacher(
+def trajectory_key(request: GenerateRequest, name: str, input_key: str, teacher: dict) -> str:
+    """Everything a trajectory folder depends on: the input, the trajectory and its options, the teacher."""
+    custom = hashlib.sha256(Path(request.custom_path).read_bytes()).hexdigest() if name == CUSTOM else None
+    return stage_key({"input": input_key, "trajectory": name, "seed": request.seed, "steps": request.steps,
+                      "guidance": request.guidance, "movement": request.movement, "frames": request.num_frames,
+                      "path": custom, "teacher": teacher})
+
+
+def trajectory_units(request: GenerateRequest, sdg: Path, input_key: str, teacher: dict, *, name: str = SDG_NAME,
+                     source: str = "input") -> list[Unit]:
+    """One unit per trajectory of ``request``, in its order (the trajectory folder names of TRAJECTORY_FOLDERS)."""
+    return [Unit(str(sdg / TRAJECTORY_FOLDERS[t]), name, t, source, trajectory_key(request, t, input_key, teacher))
+            for t in request.trajectories]
+
+
+def teach_trajectories(
     get_teacher,
     images: Tensor,
     depth: Tensor,
     intrinsics: Tensor,
     poses: Tensor | None,
-    settings: GenerateSettings,
-    work_dir: Path,
-    input_key: str,
+    request: GenerateRequest,
+    units: Sequence[Unit],
     progress: Progress | None,
-) -> list[str]:
-    """Stage 2: one SDG trajectory folder per trajectory, skipping those already on disk; returns the folder names.
+    *,
+    rank: int | None = None,
+    world: int | None = None,
+) -> list[Unit]:
+    """Stage 2: this rank's trajectory folders through :func:`lyra.pipeline.teach.teach`; returns those made.
 
     ``get_teacher()`` is called only when a trajectory is missing (loading GEN3C takes minutes).
     """
-    sdg = work_dir / "sdg"
-    folders = []
     dynamic = images.shape[0] > 1
     center = float(depth[0][depth[0] > 0].median()) if dynamic and (depth[0] > 0).any() else 1.0
-    for n, name in enumerate(settings.trajectories):
-        step = subrange(progress, n / len(settings.trajectories), (n + 1) / len(settings.trajectories),
-                        f"trajectory {n + 1}/{len(settings.trajectories)} ({name}): ")
-        folder_name = TRAJECTORY_FOLDERS[name]
-        folders.append(folder_name)
-        custom = hashlib.sha256(Path(settings.custom_path).read_bytes()).hexdigest() if name == CUSTOM else None
-        key = _key({"input": input_key, "trajectory": name, "seed": settings.seed, "steps": settings.steps,
-                    "guidance": settings.guidance, "movement": settings.movement, "frames": settings.num_frames,
-                    "path": custom})
-        if _stage_done(sdg / folder_name, key):
-            report(step, 1.0, "reused")
-            continue
-        camera = trajectory_cameras(name, settings, intrinsics[0] if not dynamic else intrinsics, poses=poses,
-                                    center_depth=center)
+
+    def make(unit: Unit, step: Progress | None):
+        camera = trajectory_cameras(unit.trajectory, request, intrinsics[0] if not dynamic else intrinsics,
+                                    poses=poses, center_depth=center)
         teacher = get_teacher()
         if dynamic:
             if not hasattr(teacher, "generate_video"):
                 raise LyraError(f"the teacher {type(teacher).__name__} has no video mode (generate_video) for 4D")
             output = teacher.generate_video(images, [camera], depth=depth, intrinsics=intrinsics, c2w=poses,
-                                            names=[name], progress=step)
+                                            names=[unit.trajectory], progress=step)
         else:
-            output = teacher.generate(images[0], [camera], depth=depth[0], intrinsics=intrinsics[0], names=[name],
-                                      progress=step)
-        result = output.trajectories[0]
-        with atomic_directory(sdg / folder_name) as tmp:
-            write_trajectory(tmp, latents=result.latents, c2w=result.camera.c2w, intrinsics=result.camera.intrinsics,
-                             frames=result.frames, depth=result.depth, name=SDG_NAME)
-            _mark_done(tmp, key, trajectory=name)
-    return folders
+            output = teacher.generate(images[0], [camera], depth=depth[0], intrinsics=intrinsics[0],
+                                      names=[unit.trajectory], progress=step)
+        return output.trajectories[0]
+
+    return teach(units, make, rank=rank, world=world, progress=progress)
 
 
 # --------------------------------------------------------------------------- the whole run
 def generate_scene(
     frames: Frames,
-    settings: GenerateSettings,
+    request: GenerateRequest,
     *,
     work_dir: str | os.PathLike,
     teacher=None,
     decoder=None,
     tokenizer=None,
     tokenizer_folder: str | os.PathLike | None = None,
-    depth_file: str | os.PathLike | None = None,
     estimator: DepthEstimator | None = None,
     intrinsics: Sequence[float] | None = None,
-    png_units_per_metre: float = PNG_UNITS_PER_METRE,
     progress: Progress | None = None,
-) -> Gaussians | GaussianSequence:
-    """Run (or resume) the pipeline in ``work_dir``; models not given are loaded from the model registry.
+) -> Gaussians | GaussianSequence | None:
+    """Run (or resume) the lyra backend in ``work_dir``; models not given are loaded from the model registry.
 
-    Raises :class:`lyra.errors.LyraError` subclasses for bad input and missing
-    models (naming what to get), :class:`lyra.progress.Cancelled` when cancelled.
+    Under torchrun (``WORLD_SIZE`` > 1) rank 0 prepares the input, every rank makes its round-robin
+    share of the trajectories, all wait at a barrier, and rank 0 decodes; other ranks return ``None``.
+    Raises :class:`lyra.errors.LyraError` subclasses for bad input and missing models (naming what to
+    get), :class:`lyra.progress.Cancelled` when cancelled.
     """
+    from lyra.device import resolve_device
+
     dynamic = frames.is_video
-    require_models(teacher is None, decoder is None or tokenizer is None, dynamic)
+    require_models(teacher is None and request.teacher == "gen3c", decoder is None or tokenizer is None, dynamic)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    teacher_share = 8.0 * len(settings.trajectories)
+    rank, world = rank_and_world()
+    start_ranks(world, resolve_device(request.device))
+    teacher_share = 8.0 * len(request.trajectories) / world
     depth_stage, teacher_stage, decode_stage = stages(progress, [1.0 + dynamic * 2.0, teacher_share, 1.0])
-    images, depth, ks, poses = prepare_input(
-        frames, settings, work_dir, depth_file=depth_file, estimator=estimator, intrinsics=intrinsics,
-        png_units_per_metre=png_units_per_metre, progress=depth_stage,
-    )
-    input_key = json.loads((work_dir / "input" / STAGE_FILE).read_text())["key"]
+
+    def prepare():
+        return prepare_input(frames, request, work_dir, estimator=estimator, intrinsics=intrinsics, progress=depth_stage)
+
+    if rank == 0:
+        images, depth, ks, poses = prepare()
+    barrier(world)  # the other ranks read the input stage rank 0 wrote
+    if rank != 0:
+        images, depth, ks, poses = prepare()
+    input_key = read_stage_key(work_dir / "input")
     if dynamic:
-        if images.shape[0] < settings.num_frames:
-            raise InputDataError(f"4D needs a video of at least {settings.num_frames} frames, found {images.shape[0]}")
-        images, depth, ks = images[: settings.num_frames], depth[: settings.num_frames], ks[: settings.num_frames]
-        poses = (poses if poses is not None else torch.eye(4).repeat(images.shape[0], 1, 1))[: settings.num_frames]
+        if images.shape[0] < request.num_frames:
+            raise InputDataError(f"num_frames: 4D needs a video of at least {request.num_frames} frames, "
+                                 f"found {images.shape[0]}")
+        images, depth, ks = images[: request.num_frames], depth[: request.num_frames], ks[: request.num_frames]
+        poses = (poses if poses is not None else torch.eye(4).repeat(images.shape[0], 1, 1))[: request.num_frames]
     loaded = {}
 
     def get_teacher():
         if "teacher" not in loaded:
-            loaded["teacher"] = teacher if teacher is not None else default_teacher(settings)
+            loaded["teacher"] = teacher if teacher is not None else default_teacher(request)
         return loaded["teacher"]
 
-    folders = run_teacher(get_teacher, images, depth, ks, poses, settings, work_dir, input_key, teacher_stage)
-    return decode_stage_run(folders, settings, work_dir, input_key, decoder, tokenizer, tokenizer_folder,
-                            dynamic, decode_stage)
+    units = trajectory_units(request, work_dir / "sdg", input_key, teacher_identity(request, teacher))
+    teach_trajectories(get_teacher, images, depth, ks, poses, request, units, teacher_stage, rank=rank, world=world)
+    barrier(world)  # every trajectory is on disk
+    if rank != 0:
+        report(progress, 1.0, f"rank {rank}: trajectories done; rank 0 decodes")
+        return None
+    return decode_stage_run(units, request, work_dir, input_key, decoder, tokenizer, tokenizer_folder, dynamic,
+                            frames.fps, decode_stage)
 
 
-def decode_stage_run(folders, settings, work_dir, input_key, decoder, tokenizer, tokenizer_folder, dynamic, progress):
-    """Stage 3: the decoder over the SDG folders (reused when already decoded with the same key)."""
+def decode_stage_run(units, request, work_dir, input_key, decoder, tokenizer, tokenizer_folder, dynamic, fps, progress):
+    """Stage 3: the decoder over the SDG folders (reused when decoded before with the same key, decoder included)."""
     from lyra.pipeline.decode import decode_scene
 
     folder = work_dir / "scene"
-    key = _key({"input": input_key, "sdg": [_stage_key(work_dir / "sdg" / f) for f in folders],
-                "times": settings.target_times, "prune": settings.prune_ratio})
+    key = stage_key({"input": input_key, "sdg": [u.key for u in units], "times": request.times,
+                     "prune": request.prune_ratio, "fps": fps,
+                     "decoder": decoder_identity(request, dynamic, decoder, tokenizer)})
     target = folder / ("sequence" if dynamic else "scene.ply")
-    if _stage_done(folder, key):
+    if is_finished(folder, key):
         report(progress, 1.0, "decode: reused")
         return load(target)
     if decoder is None or tokenizer is None:
-        decoder, tokenizer, tokenizer_folder = default_decoder(settings, dynamic, decoder, tokenizer, tokenizer_folder)
-    # Lyra's decoder reads the views in its demo order (5, 0, 1, 2, 3, 4) when they are there.
-    order = [f for f in ("5", "0", "1", "2", "3", "4") if f in folders] + [f for f in folders if f not in "501234"]
-    result = decode_scene(decoder, tokenizer, work_dir / "sdg", views=order, target_frames=settings.target_times,
-                          name=SDG_NAME, vae_folder=tokenizer_folder, prune_ratio=settings.prune_ratio,
+        decoder, tokenizer, tokenizer_folder = default_decoder(request, dynamic, decoder, tokenizer, tokenizer_folder)
+    views = decode_order(TRAJECTORY_FOLDERS[u.trajectory] for u in units)
+    result = decode_scene(decoder, tokenizer, work_dir / "sdg", views=views, target_frames=request.times,
+                          name=SDG_NAME, vae_folder=tokenizer_folder, prune_ratio=request.prune_ratio, fps=fps,
                           progress=progress)
     with atomic_directory(folder) as tmp:
         save(result, tmp / target.name)
-        _mark_done(tmp, key)
+        mark_finished(tmp, key)
     return result
-
-
-def _stage_key(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / STAGE_FILE).read_text())["key"]
-    except (OSError, ValueError, KeyError):
-        return None

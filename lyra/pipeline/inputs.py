@@ -136,7 +136,23 @@ def read_vipe_folder(folder: str | os.PathLike, *, max_pixels: int = MAX_PIXELS)
         factor = stacked.shape[2] / frames.shape[2]
         depth = F.interpolate(depth[:, None], size=tuple(stacked.shape[1:3]), mode="nearest-exact")[:, 0]
         intrinsics = intrinsics * factor
-    return Frames(stacked, DEFAULT_FPS, depth.float(), c2w, intrinsics, notices)
+    return Frames(stacked, video_fps(videos[0]), depth.float(), c2w, intrinsics, notices)
+
+
+def video_fps(path: str | os.PathLike) -> float:
+    """A video's frame rate from its header (:data:`DEFAULT_FPS` when it names none)."""
+    import imageio_ffmpeg
+
+    reader = None
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        fps = float(next(reader).get("fps") or DEFAULT_FPS)
+    except (OSError, RuntimeError, StopIteration, KeyError, ValueError, TypeError):
+        fps = DEFAULT_FPS
+    finally:
+        if reader is not None:
+            reader.close()
+    return fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
 
 
 def _as_rgb_frames(frames: np.ndarray, path: Path, max_pixels: int) -> tuple[Tensor, list[str]]:

@@ -34,6 +34,7 @@ from torch import Tensor
 from lyra.edit.ops import quat_multiply
 from lyra.errors import InputDataError
 from lyra.scene.gaussians import Gaussians, rotmats_to_quats
+from lyra.scene.sh import SH_C0
 
 # Disc standard deviation in input-view pixels. The rasterizer adds its own 0.3 px^2 low-pass
 # (classic 3DGS), so a 0.25 px disc is drawn as a ~0.6 px blob: enough overlap that a nearby
@@ -50,7 +51,6 @@ EDGE_START = 0.05
 EDGE_FULL = 0.2
 MIN_EDGE_OPACITY = 0.5
 MAX_OPACITY = 0.99
-SH_C0 = 0.28209479177387814
 
 
 def lift_image(

@@ -31,8 +31,8 @@ from lyra.progress import Progress, report, subrange
 from lyra.scene import Gaussians, GaussianSequence
 
 NO_DEPTH_HELP = (
-    "give a depth file (--depth: EXR, 16-bit PNG or NPY) or a depth model "
-    "(--depth-model: a folder or hub id of Depth Pro, apple/DepthPro-hf, or Depth Anything V2 metric)"
+    "give a depth file (depth: EXR, 16-bit PNG or NPY) or a depth model "
+    "(depth_model: a folder or hub id of Depth Pro, apple/DepthPro-hf, or Depth Anything V2 metric)"
 )
 
 
@@ -50,7 +50,7 @@ def frame_depth(
     if frames.depth is not None:
         known = frames.intrinsics[index] if frames.intrinsics is not None else intrinsics
         if known is None:
-            raise InputDataError("the input has depth but no intrinsics; give them (--intrinsics fx,fy,cx,cy)")
+            raise InputDataError("intrinsics: the input has depth but no intrinsics; give them (fx, fy, cx, cy in pixels)")
         return make_depth_map(frames.depth[index], as_intrinsics(known), "input")
     if depth_file is not None:
         if frames.is_video:

@@ -42,12 +42,12 @@ from torch import Tensor
 
 from lyra.errors import InputDataError
 from lyra.fileio import atomic_write
+from lyra.model.tokenizer import SPATIAL_COMPRESSION, TEMPORAL_COMPRESSION, video_frames
 from lyra.render.camera import Camera
+from lyra.render.trajectories import LYRA_DEMO_ORDER
 
-OFFICIAL_VIEW_ORDER = (5, 0, 1, 2, 3, 4)
+OFFICIAL_VIEW_ORDER = LYRA_DEMO_ORDER  # the trajectory folders in the order the official decoder reads them
 FPS = 24.0
-TEMPORAL_COMPRESSION = 8
-SPATIAL_COMPRESSION = 8
 DEPTH_CHANNEL = "Z"
 _MAX_DEPTH_MEMBER_BYTES = 256 << 20  # one float16 EXR frame of 704x1280 is < 2 MB; far larger is not a depth map
 
@@ -283,9 +283,25 @@ def _intrinsics_rows(intrinsics: Tensor | np.ndarray) -> np.ndarray:  # [F, 4] o
     return values
 
 
+# Zip members carry this fixed date, so equal data gives equal bytes (np.savez and ZipFile.write stamp the
+# current time): SDG folders made by one rank or by several are byte-identical.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _zip_member(name: str) -> zipfile.ZipInfo:
+    member = zipfile.ZipInfo(name, ZIP_DATE)
+    member.external_attr = 0o644 << 16
+    return member
+
+
 def _save_npz(path: Path, data: np.ndarray) -> None:
+    """``data`` and ``inds`` as an ``.npz`` (what np.savez writes, with fixed member dates)."""
     buffer = io.BytesIO()
-    np.savez(buffer, data=data, inds=np.arange(len(data), dtype=np.int64))
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in (("data", data), ("inds", np.arange(len(data), dtype=np.int64))):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+            archive.writestr(_zip_member(f"{name}.npy"), member.getvalue())
     with atomic_write(path, "wb") as handle:
         handle.write(buffer.getvalue())
 
@@ -306,7 +322,8 @@ def write_depth_zip(path: str | os.PathLike, depth: Tensor | np.ndarray) -> Path
                 local = os.path.join(scratch, "frame.exr")
                 with OpenEXR.File(header, {DEPTH_CHANNEL: np.ascontiguousarray(frame.astype(np.float16))}) as exr:
                     exr.write(local)
-                archive.write(local, f"{index:05d}.exr")
+                with open(local, "rb") as exr_file:
+                    archive.writestr(_zip_member(f"{index:05d}.exr"), exr_file.read())
     return path
 
 
@@ -333,7 +350,7 @@ def write_trajectory(
         latents = latents[None]
     if latents.dim() != 5 or latents.shape[:2] != (1, 16):
         raise InputDataError(f"latents must be [16, T, h, w] or [1, 16, T, h, w], found {list(latents.shape)}")
-    num_frames = TEMPORAL_COMPRESSION * (latents.shape[2] - 1) + 1
+    num_frames = video_frames(latents.shape[2])
     size = tuple(SPATIAL_COMPRESSION * s for s in latents.shape[-2:])
     poses = np.asarray(torch.as_tensor(c2w).detach().cpu(), dtype=np.float32)
     rows = _intrinsics_rows(intrinsics)

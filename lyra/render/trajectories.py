@@ -48,6 +48,18 @@ LYRA_PRESETS: dict[str, tuple[str | None, float, tuple[float, float]]] = {
 # Lyra's six generation trajectories by index, and the order its demos show them.
 LYRA_TRAJECTORY_INDEX = ("left", "right", "up", "zoom_out", "zoom_in", "clockwise")
 LYRA_DEMO_ORDER = (5, 0, 1, 2, 3, 4)
+# The one trajectory folder order: SDG folder name of each trajectory a run can ask for. Lyra's six
+# keep their official indices, the two extra presets follow, a keyframed camera path is "custom".
+TRAJECTORY_FOLDERS = {name: str(i) for i, name in enumerate((*LYRA_TRAJECTORY_INDEX, "down", "counterclockwise"))}
+CUSTOM_TRAJECTORY = "custom"
+TRAJECTORY_FOLDERS[CUSTOM_TRAJECTORY] = CUSTOM_TRAJECTORY
+
+
+def decode_order(folders) -> list[str]:
+    """Trajectory folders in the order Lyra's decoder reads them: its demo order (5, 0, 1, 2, 3, 4) first."""
+    folders = [str(f) for f in folders]
+    official = [str(i) for i in LYRA_DEMO_ORDER]
+    return [f for f in official if f in folders] + [f for f in folders if f not in official]
 ROTATION_MODES = ("center_facing", "none", "trajectory_aligned")
 DEFAULT_NUM_FRAMES = 121
 DEFAULT_FOV_Y = math.radians(60.0)

@@ -1,7 +1,7 @@
 """The synthetic teacher: procedural scenes with known geometry, rendered along the Lyra trajectories.
 
 A scene is a few textured primitives (spheres, boxes, tori, cylinders, cones from
-:mod:`scenes.primitives`) in front of a textured back wall and floor, all built as
+:mod:`lyra.scene.procedural`) in front of a textured back wall and floor, all built as
 Gaussians. It is rendered with our renderer along the six Lyra trajectories
 (:data:`lyra.render.LYRA_TRAJECTORY_INDEX`, first camera at the origin looking at
 ``(0, 0, 1)``, OpenCV frame, -y up) and the RGB videos are encoded with the Cosmos
@@ -24,11 +24,11 @@ import torch
 from torch import Tensor
 
 from lyra.errors import InputDataError
-from lyra.model.tokenizer import encode_video, latent_statistics, normalize_latents
+from lyra.model.tokenizer import encode_video, latent_statistics, normalize_latents, video_frames
 from lyra.render import LYRA_TRAJECTORY_INDEX, Camera, lyra_trajectory, render
+from lyra.scene import procedural as primitives
 from lyra.scene.gaussians import Gaussians
 from lyra.teacher.base import TrajectoryOutput
-from scenes import primitives
 
 
 @dataclasses.dataclass
@@ -220,7 +220,7 @@ def synthetic_scene(
     """
     if width % 16 or height % 16:
         raise InputDataError(f"image size must be a multiple of 16 (latent grid of even size), got {width}x{height}")
-    num_frames = 8 * (latent_frames - 1) + 1
+    num_frames = video_frames(latent_frames)
     scene = random_scene(seed, splats_per_object)
     out = []
     for i, name in enumerate(trajectories):
@@ -229,3 +229,18 @@ def synthetic_scene(
         frames = (rgb * 255).round().to(torch.uint8)
         out.append(TrajectoryOutput(name, frames, encode_frames(vae, frames), cams, depth.float()))
     return SyntheticScene(out, scene.means.detach().clone())
+
+
+class SyntheticTeacher:
+    """The synthetic teacher for make-data: scene ``source`` (its seed) along one Lyra trajectory at a time."""
+
+    def __init__(self, vae, width: int, height: int, latent_frames: int):
+        self.vae, self.width, self.height, self.latent_frames = vae, width, height, latent_frames
+
+    def trajectory(self, source: str, name: str) -> TrajectoryOutput:
+        index = LYRA_TRAJECTORY_INDEX.index(name)
+        scene = synthetic_scene(
+            int(source), self.vae, latent_frames=self.latent_frames, width=self.width, height=self.height,
+            trajectories=(name,), trajectory_seed=index,
+        )
+        return scene.trajectories[0]

@@ -1,53 +1,70 @@
-"""make-data: rank sharding and resume (finished trajectory folders are skipped)."""
+"""The teaching engine (lyra.pipeline.teach) as make-data uses it: round-robin sharding, one finished rule, resume."""
 
 import torch
 
-from lyra.distill.make_data import Unit, is_finished, run_units, shard, trajectory_folder
+from lyra.pipeline.teach import STAGE_FILE, Unit, is_finished, shard, teach
 from lyra.render import lyra_trajectory
 from lyra.teacher.base import TrajectoryOutput
 
 
 class FakeTeacher:
-    """Satisfies the make-data protocol; counts what it was asked for."""
+    """Makes one small trajectory per unit; counts what it was asked for."""
 
     def __init__(self):
         self.calls = []
 
-    def trajectory(self, source: str, index: int) -> TrajectoryOutput:
-        self.calls.append((source, index))
+    def trajectory(self, unit: Unit) -> TrajectoryOutput:
+        self.calls.append(unit)
         cams = lyra_trajectory("left", 9, width=32, height=16)
-        frames = torch.full((9, 16, 32, 3), 10 * index, dtype=torch.uint8)
+        frames = torch.full((9, 16, 32, 3), 10 * len(self.calls), dtype=torch.uint8)
         return TrajectoryOutput("left", frames, torch.zeros(16, 2, 2, 4), cams, torch.ones(9, 16, 32))
 
 
-def _units():
-    return [Unit("train", f"scene_{s}", str(s), i) for s in range(3) for i in range(2)]
+def _units(root):
+    return [Unit(str(root / "train" / f"scene_{s}" / str(i)), f"scene_{s}", "left", str(s), f"key-{s}-{i}")
+            for s in range(3) for i in range(2)]
 
 
-def test_ranks_split_the_work_exactly_once():
-    units = _units()
+def test_ranks_split_the_work_round_robin_exactly_once(tmp_path):
+    units = _units(tmp_path)
     parts = [shard(units, r, 4) for r in range(4)]
-    assert sorted(u for p in parts for u in p) == sorted(units)
-    assert sum(len(p) for p in parts) == len(units)
+    assert parts[1] == [units[1], units[5]]  # rank r takes units r, r + W, ...
+    assert sorted(u.folder for p in parts for u in p) == sorted(u.folder for u in units)
 
 
 def test_two_ranks_make_everything_and_a_rerun_makes_nothing(tmp_path):
-    units, teacher = _units(), FakeTeacher()
-    make = lambda u: teacher.trajectory(u.source, u.index)  # noqa: E731
-    made = run_units(tmp_path, units, make, rank=0, world=2) + run_units(tmp_path, units, make, rank=1, world=2)
-    assert sorted(made) == sorted(units)
-    assert all(is_finished(trajectory_folder(tmp_path, u), u.scene) for u in units)
-    assert run_units(tmp_path, units, make, rank=0, world=1) == []
+    units, teacher = _units(tmp_path), FakeTeacher()
+    make = lambda u, step: teacher.trajectory(u)  # noqa: E731
+    made = teach(units, make, rank=0, world=2) + teach(units, make, rank=1, world=2)
+    assert sorted(u.folder for u in made) == sorted(u.folder for u in units)
+    assert all(is_finished(u.folder, u.key) for u in units)
+    assert teach(units, make, rank=0, world=1) == []
     assert len(teacher.calls) == len(units)
 
 
-def test_resume_redoes_only_unfinished_folders(tmp_path):
-    units, teacher = _units(), FakeTeacher()
-    make = lambda u: teacher.trajectory(u.source, u.index)  # noqa: E731
-    run_units(tmp_path, units, make)
+def test_resume_redoes_only_unfinished_or_changed_folders(tmp_path):
+    units, teacher = _units(tmp_path), FakeTeacher()
+    make = lambda u, step: teacher.trajectory(u)  # noqa: E731
+    teach(units, make)
     victim = units[3]
-    (trajectory_folder(tmp_path, victim) / "depth" / f"{victim.scene}.zip").unlink()  # killed before the last file
-    assert run_units(tmp_path, units, make) == [victim]
+    (tmp_path / "train" / victim.name / "1" / STAGE_FILE).unlink()  # as if killed before the folder was finished
+    assert teach(units, make) == [victim]
+    changed = [Unit(u.folder, u.name, u.trajectory, u.source, u.key + "-other-teacher") if u is units[0] else u
+               for u in units]
+    assert [u.folder for u in teach(changed, make)] == [units[0].folder]  # another key (teacher, seed, ...) remakes
+
+
+def test_a_failing_teacher_leaves_no_half_written_folder(tmp_path):
+    units = _units(tmp_path)
+
+    def broken(unit, step):
+        raise RuntimeError("out of memory")
+
+    try:
+        teach(units[:1], broken)
+    except RuntimeError:
+        pass
+    assert not (tmp_path / "train").exists() or not any((tmp_path / "train").rglob("*.pkl"))
 
 
 class FakeGen3C:
@@ -55,6 +72,7 @@ class FakeGen3C:
 
     def __init__(self):
         self.calls = 0
+        self.identity = {"class": "FakeGen3C"}
 
     def generate(self, image, trajectories, *, depth=None, intrinsics=None, names=None, progress=None):
         from lyra.teacher.base import TeacherOutput
@@ -66,13 +84,13 @@ class FakeGen3C:
         return TeacherOutput([TrajectoryOutput(names[0], frames, latents, cam, depth[None].expand(len(frames), -1, -1))])
 
 
-def test_gen3c_data_shards_images_and_resumes(tmp_path):
+def test_gen3c_data_builds_one_request_per_image_shards_and_resumes(tmp_path):
     import imageio.v3 as iio
     import numpy as np
 
     from lyra.distill.data import SDGDataset
-    from lyra.distill.gen3c_data import make_gen3c_data
-    from lyra.pipeline.generate import GenerateSettings
+    from lyra.distill.gen3c_data import image_requests, make_gen3c_data
+    from lyra.pipeline.request import GenerateRequest
     from lyra.teacher.base import Teacher
 
     images, depths = tmp_path / "images", tmp_path / "depth"
@@ -80,12 +98,17 @@ def test_gen3c_data_shards_images_and_resumes(tmp_path):
     for i in range(3):
         iio.imwrite(images / f"img{i}.png", np.full((32, 48, 3), 40 * i, np.uint8))
         np.save(depths / f"img{i}.npy", np.full((32, 48), 2.0, np.float32))
-    settings = GenerateSettings(trajectories=["left", "zoom_in"], num_frames=9, width=48, height=32)
+    template = GenerateRequest(input=str(images), backend="lyra", trajectories=["left", "zoom_in"], num_frames=9,
+                               size=(48, 32), depth_units=5000.0)
+    requests = image_requests(images, template, depths)
+    assert [r.input for r in requests] == [str(images / f"img{i}.png") for i in range(3)]
+    assert requests[1].depth == str(depths / "img1.npy") and requests[1].depth_units == 5000.0
     teacher = FakeGen3C()
     assert isinstance(teacher, Teacher)
-    kwargs = dict(settings=settings, teacher=teacher, depth_dir=depths)
+    kwargs = dict(request=template, teacher=teacher, depth_dir=depths)
     made = [make_gen3c_data(images, tmp_path / "out", rank=r, world=2, **kwargs) for r in (0, 1)]
     assert sorted(len(m) for m in made) == [3, 3] and teacher.calls == 6
+    assert made[0][0].folder.endswith("img0/0") and made[1][0].folder.endswith("img0/4")  # round-robin
     assert make_gen3c_data(images, tmp_path / "out", rank=0, world=1, **kwargs) == []  # all finished
     ds = SDGDataset(tmp_path / "out" / "train")
     assert [p.name for p in ds.scenes] == ["img0", "img1", "img2"]

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from lyra.cli import main
-from lyra.cli.decode import parse_times
 from lyra.errors import InputDataError
+from lyra.pipeline.request import parse_times  # the one parser, shared with lyra generate
 from lyra.scene import load
 
 
@@ -70,5 +70,5 @@ def test_dynamic_decode_writes_a_sequence_folder(scene_dir, vae_dir, dynamic_che
 
 
 def test_malformed_times_option_is_reported():
-    with pytest.raises(InputDataError, match="--times"):
+    with pytest.raises(InputDataError, match="^times: "):
         parse_times("0:x")

@@ -117,7 +117,7 @@ def test_bad_inputs_get_one_clear_line_and_no_traceback(tmp_path, image_and_dept
         "one.mp4": ([str(tmp_path / "one.mp4"), "--dynamic"], "at least 2 frames"),
         "no depth": ([str(photo)], "no depth"),
         "missing model": ([str(photo), "--depth-model", str(tmp_path / "no-model")], "apple/DepthPro-hf"),
-        "bad trajectory": ([str(photo), "--depth", str(depth), "--trajectories", "left,sideways"], "--trajectories"),
+        "bad trajectory": ([str(photo), "--depth", str(depth), "--trajectories", "left,sideways"], "trajectories: expected"),
         "dynamic image": ([str(photo), "--depth", str(depth), "--dynamic"], "needs a video"),
         "lyra 4D without models": ([str(tmp_path / "clip.mp4"), "--backend", "lyra"], "decoder_dynamic"),
         "lyra without models": ([str(photo), "--depth", str(depth), "--backend", "lyra"], "the lyra backend needs"),

@@ -1,13 +1,15 @@
 """The Lyra pipeline end to end with tiny models: stages, the SDG folder, resume after a stage, 4D.
 
-The teacher is :class:`lyra.pipeline.lift_teacher.LiftTeacher` (the Teacher protocol without a
-video model): it renders the lifted input along each trajectory and encodes the video with the
-tiny Cosmos tokenizer, so the latents, cameras and frames it hands the pipeline are consistent.
-Decoder and tokenizer are the tiny random models of tests/conftest.py.
+The teacher is :class:`lyra.teacher.lift.LiftTeacher` (the Teacher protocol without a video model),
+here with a recorder of the trajectories it was asked for: it renders the lifted input along each
+trajectory and encodes the video with the tiny Cosmos tokenizer, so the latents, cameras and frames
+it hands the pipeline are consistent. Decoder and tokenizer are the tiny random models of
+tests/conftest.py. Runs go through the front door, :func:`lyra.pipeline.request.run`.
 """
 
 import json
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
@@ -17,14 +19,33 @@ from lyra.model.checkpoint import load_decoder
 from lyra.model.tokenizer import load_cosmos_tokenizer
 from lyra.pipeline.decode import decode_scene
 from lyra.pipeline.depth import default_intrinsics, make_depth_map
-from lyra.pipeline.generate import GenerateSettings, fit_to_size, generate_scene, trajectory_cameras
+from lyra.pipeline.generate import fit_to_size, generate_scene, trajectory_cameras
 from lyra.pipeline.inputs import Frames
-from lyra.pipeline.lift_teacher import LiftTeacher
+from lyra.pipeline.lift import lift_image
+from lyra.pipeline.request import GenerateRequest
+from lyra.pipeline.request import run as run_request
 from lyra.pipeline.sdg import read_trajectory
 from lyra.progress import Cancelled
 from lyra.scene import GaussianSequence
+from lyra.teacher.lift import LiftTeacher
 
 H, W, NUM_FRAMES = 32, 48, 9
+
+
+class RecordingLiftTeacher(LiftTeacher):
+    """The lift teacher recording the trajectory names it generated (tests only)."""
+
+    def __init__(self, tokenizer):
+        super().__init__(tokenizer, lift_image)
+        self.calls: list[str] = []
+
+    def generate(self, image, trajectories, *, names=None, **kwargs):
+        self.calls += list(names)
+        return super().generate(image, trajectories, names=names, **kwargs)
+
+    def generate_video(self, frames, trajectories, *, names, **kwargs):
+        self.calls += list(names)
+        return super().generate_video(frames, trajectories, names=names, **kwargs)
 
 
 class CountingDepth:
@@ -48,24 +69,25 @@ def models(vae_dir, static_checkpoint_dir):
 
 
 @pytest.fixture
-def photo():
+def photo(tmp_path):
     rng = np.random.default_rng(3)
     base = rng.integers(0, 256, (5, 8, 3)).astype(np.uint8)
-    return Frames(torch.from_numpy(base.repeat(8, 0).repeat(8, 1))[None])  # [1, 40, 64, 3] blocky picture
+    iio.imwrite(tmp_path / "photo.png", base.repeat(8, 0).repeat(8, 1))  # [40, 64, 3] blocky picture
+    return tmp_path / "photo.png"
 
 
 def settings(**overrides):
-    values = dict(trajectories=["left", "right"], num_frames=NUM_FRAMES, width=W, height=H, prune_ratio=0.0)
+    values = dict(input="photo.png", backend="lyra", trajectories=["left", "right"], num_frames=NUM_FRAMES,
+                  size=(W, H), prune_ratio=0.0)
     values.update(overrides)
-    return GenerateSettings(**values)
+    return GenerateRequest(**values)
 
 
-def run(photo, models, work_dir, teacher=None, depth=None, progress=None, **overrides):
-    vae, decoder = models
-    return generate_scene(
-        photo, settings(**overrides), work_dir=work_dir, teacher=teacher or LiftTeacher(vae), decoder=decoder,
-        tokenizer=vae, estimator=depth or CountingDepth(), progress=progress,
-    )
+def run(photo, models, work_dir, teacher=None, depth=None, progress=None, decoder=None, **overrides):
+    vae, default_decoder = models
+    request = settings(input=str(photo), work_dir=str(work_dir), **overrides)
+    return run_request(request, progress, teacher=teacher or RecordingLiftTeacher(vae),
+                       decoder=decoder or default_decoder, tokenizer=vae, estimator=depth or CountingDepth())
 
 
 def test_image_to_gaussians_through_an_official_sdg_folder(photo, models, tmp_path):
@@ -95,7 +117,7 @@ def test_image_to_gaussians_through_an_official_sdg_folder(photo, models, tmp_pa
 def test_a_cancelled_run_resumes_after_the_finished_stages(photo, models, tmp_path):
     vae, _ = models
     work = tmp_path / "work"
-    teacher, depth = LiftTeacher(vae), CountingDepth()
+    teacher, depth = RecordingLiftTeacher(vae), CountingDepth()
 
     def cancel_in_second_trajectory(fraction, text):
         if "trajectory 2/2" in text:
@@ -108,7 +130,7 @@ def test_a_cancelled_run_resumes_after_the_finished_stages(photo, models, tmp_pa
     assert not (work / "sdg" / "1").exists()  # the interrupted trajectory left nothing half-written
     assert not (work / "scene").exists()
 
-    resumed_teacher = LiftTeacher(vae)
+    resumed_teacher = RecordingLiftTeacher(vae)
     scene = run(photo, models, work, teacher=resumed_teacher, depth=depth)
     assert resumed_teacher.calls == ["right"]  # only the missing trajectory is generated
     assert depth.calls == 1  # depth was reused from disk
@@ -116,7 +138,7 @@ def test_a_cancelled_run_resumes_after_the_finished_stages(photo, models, tmp_pa
     assert torch.allclose(scene.means, fresh.means, atol=1e-5)  # same result as an uninterrupted run
 
     # A finished run reuses everything; another seed redraws the trajectory distances and regenerates.
-    third = LiftTeacher(vae)
+    third = RecordingLiftTeacher(vae)
     run(photo, models, work, teacher=third, depth=depth)
     assert third.calls == []
     run(photo, models, work, teacher=third, depth=depth, seed=5)
@@ -144,14 +166,15 @@ def test_4d_trajectories_follow_each_input_frame_and_the_dynamic_decoder_gives_a
     video = torch.from_numpy(rng.integers(0, 256, (NUM_FRAMES, H, W, 3), dtype=np.uint8))
     poses = torch.eye(4).repeat(NUM_FRAMES, 1, 1)
     poses[:, 0, 3] = torch.linspace(0.0, 0.4, NUM_FRAMES)  # the video's camera pans right
-    frames = Frames(video, 24.0, torch.full((NUM_FRAMES, H, W), 3.0), poses, torch.tensor([[40.0, 40.0, 24.0, 16.0]] * NUM_FRAMES))
-    teacher = LiftTeacher(vae)
+    # An 8 fps clip: the sequence is timed at the clip's rate, not the decoder's nominal 24 fps.
+    frames = Frames(video, 8.0, torch.full((NUM_FRAMES, H, W), 3.0), poses, torch.tensor([[40.0, 40.0, 24.0, 16.0]] * NUM_FRAMES))
+    teacher = RecordingLiftTeacher(vae)
     result = generate_scene(
-        frames, settings(trajectories=["left"], target_times=[0, 4, 8]), work_dir=tmp_path / "work",
+        frames, settings(trajectories=["left"], times=[0, 4, 8]), work_dir=tmp_path / "work",
         teacher=teacher, decoder=decoder, tokenizer=vae,
     )
     assert isinstance(result, GaussianSequence) and len(result) == 3
-    assert result.times == pytest.approx([0.0, 4 / 24, 8 / 24])
+    assert result.fps == 8.0 and result.times == pytest.approx([0.0, 4 / 8, 8 / 8])
     written = read_trajectory(tmp_path / "work" / "sdg" / "0")
     preset = trajectory_cameras("left", settings(), torch.tensor([40.0, 40.0, 24.0, 16.0]), center_depth=3.0)
     # Frame i of the trajectory = the preset's camera i placed relative to input frame i's camera.
@@ -172,5 +195,30 @@ def test_custom_camera_path_starts_at_the_input_view_with_the_input_intrinsics(t
     assert torch.allclose(camera.c2w[0], torch.eye(4), atol=1e-5)  # relative to its first keyframe
     assert camera.c2w[-1, 0, 3].item() == pytest.approx(1.0, abs=1e-4)  # 0.5 along x, times movement 2
     assert torch.equal(camera.intrinsics, k.expand(NUM_FRAMES, 4))
-    with pytest.raises(InputDataError, match="not found"):
+    with pytest.raises(InputDataError, match="custom_path: .*not found"):
         settings(trajectories=["custom"], custom_path=str(tmp_path / "missing.json"))
+
+
+@pytest.mark.slow
+def test_another_decoder_or_teacher_is_never_reused(photo, models, tmp_path, vae_dir, make_tiny_decoder):
+    """Issue 20 section 3.5: the decode key holds the decoder's identity, the teacher key the teacher's."""
+    vae, decoder = models
+    work = tmp_path / "work"
+    seen = []
+    first = run(photo, models, work)
+    other = make_tiny_decoder("static", seed=7)
+    second = run(photo, models, work, decoder=other, progress=lambda f, t: seen.append(t))
+    assert not any("decode: reused" in t for t in seen)  # another decoder decodes again
+    assert not torch.allclose(first.means, second.means)
+    assert torch.equal(second.means, decode_scene(other, vae, work / "sdg", views=["0", "1"], name="scene",
+                                                  prune_ratio=0.0).means)
+    seen.clear()
+    run(photo, models, work, decoder=other, progress=lambda f, t: seen.append(t))
+    assert any("decode: reused" in t for t in seen)  # the same decoder again: reused
+    # A teacher with other weights (another tokenizer) makes the trajectories again.
+    other_vae = load_cosmos_tokenizer(vae_dir)
+    with torch.no_grad():
+        next(other_vae.parameters()).add_(0.5)
+    again = RecordingLiftTeacher(other_vae)
+    run(photo, models, work, teacher=again, decoder=other)
+    assert again.calls == ["left", "right"]

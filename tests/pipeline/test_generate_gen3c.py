@@ -12,8 +12,9 @@ from teacher_tiny import random_transformer  # noqa: E402
 
 from lyra.model.checkpoint import load_decoder  # noqa: E402
 from lyra.model.tokenizer import load_cosmos_tokenizer  # noqa: E402
-from lyra.pipeline.generate import GenerateSettings, generate_scene, trajectory_cameras  # noqa: E402
+from lyra.pipeline.generate import generate_scene, trajectory_cameras  # noqa: E402
 from lyra.pipeline.inputs import Frames  # noqa: E402
+from lyra.pipeline.request import GenerateRequest  # noqa: E402
 from lyra.pipeline.sdg import read_trajectory  # noqa: E402
 from lyra.scene import GaussianSequence  # noqa: E402
 from lyra.teacher.teacher import Gen3CSettings, Gen3CTeacher  # noqa: E402
@@ -29,11 +30,12 @@ def test_image_through_gen3c_to_the_sdg_folder_and_the_decoder(tmp_path, vae_dir
     image = torch.from_numpy(rng.integers(0, 256, (1, 48, 72, 3), dtype=np.uint8))
     depth = np.full((48, 72), 1.5, np.float32) + np.linspace(0, 0.1, 72, dtype=np.float32)
     np.save(tmp_path / "depth.npy", depth)
-    settings = GenerateSettings(trajectories=["left"], width=W, height=H, num_frames=121, steps=2, prune_ratio=0.0)
+    settings = GenerateRequest(input="photo.png", backend="lyra", trajectories=["left"], size=(W, H), num_frames=121,
+                               steps=2, prune_ratio=0.0, depth=str(tmp_path / "depth.npy"))
     progress = []
     scene = generate_scene(
         Frames(image), settings, work_dir=tmp_path / "work", teacher=teacher, decoder=load_decoder(static_checkpoint_dir),
-        tokenizer=vae, depth_file=tmp_path / "depth.npy", intrinsics=[60.0, 60.0, 36.0, 24.0],
+        tokenizer=vae, intrinsics=[60.0, 60.0, 36.0, 24.0],
         progress=lambda f, t: progress.append(t),
     )
     trajectory = read_trajectory(tmp_path / "work" / "sdg" / "0", rgb=True, depth=True)
@@ -56,8 +58,8 @@ def test_video_through_gen3c_video_mode_to_the_dynamic_decoder_at_the_target_tim
     poses[:, 0, 3] = torch.linspace(0.0, 0.4, count)  # the video's camera pans right
     k = torch.tensor([40.0, 40.0, 24.0, 16.0])
     frames = Frames(video, 24.0, torch.full((count, H, W), 3.0), poses, k.expand(count, 4).clone())
-    settings = GenerateSettings(trajectories=["left"], width=W, height=H, num_frames=count, steps=2, prune_ratio=0.0,
-                                target_times=[0, 60, 120])
+    settings = GenerateRequest(input="clip.mp4", backend="lyra", trajectories=["left"], size=(W, H), num_frames=count,
+                               steps=2, prune_ratio=0.0, times=[0, 60, 120])
     result = generate_scene(frames, settings, work_dir=tmp_path / "work", teacher=teacher,
                             decoder=load_decoder(dynamic_checkpoint_dir), tokenizer=vae)
     assert isinstance(result, GaussianSequence) and len(result) == 3

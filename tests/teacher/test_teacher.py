@@ -157,14 +157,15 @@ def test_text_encoder_runs_once_then_is_freed(monkeypatch, tiny_vae):
 @pytest.mark.slow
 def test_image_to_sdg_folder_to_lyra_decode_to_a_scene(tmp_path, tiny_vae, vae_dir, static_checkpoint_dir):
     from lyra.pipeline.sdg import read_trajectory
-    from lyra.pipeline.teacher_sdg import write_teacher_output
+    from lyra.pipeline.teach import Unit, write_unit
     from lyra.scene import load
 
     teacher = Gen3CTeacher(random_transformer(), tiny_vae, settings=Gen3CSettings(height=H, width=W, num_steps=2))
     image, depth, trajectories = inputs()
     out = teacher.generate(image, trajectories, depth=depth, intrinsics=K, names=["0", "1"])
     scene = tmp_path / "sdg"
-    write_teacher_output(out, scene)
+    for trajectory in out.trajectories:  # the one SDG writer: lyra.pipeline.teach
+        write_unit(Unit(str(scene / trajectory.name), "scene", trajectory.name, "image", "k"), trajectory)
     back = read_trajectory(scene / "1", rgb=True, depth=True)
     assert torch.equal(back.latents, out.trajectories[1].latents)
     assert torch.allclose(back.c2w, out.trajectories[1].camera.c2w, atol=1e-6)

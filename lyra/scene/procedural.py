@@ -1,10 +1,10 @@
-"""Procedural surfaces made of flat, oriented Gaussians (the building blocks of the demo scenes).
+"""Procedural surfaces made of flat, oriented Gaussians (the demo scenes, the synthetic teacher, tests).
 
 Every sampler returns a :class:`lyra.scene.Gaussians` whose splats are thin
 discs lying in the surface: local x/y axes along the surface tangents, local
 z along the normal, with in-plane sizes matched to the sample spacing so the
 surface renders closed. Samplers work in a *y-up* modelling frame
-(x right, y up, z towards the viewer); :mod:`scenes.build_demo` turns the
+(x right, y up, z towards the viewer); the demo builder (``scenes/build_demo.py``) turns the
 finished scene into the project's stored frame.
 
 Randomness only comes from the ``torch.Generator`` passed in, so the same
