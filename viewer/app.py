@@ -109,17 +109,27 @@ class ViewerApp:
     # ------------------------------------------------------------- actions
     def action(self, label: str, fn: Callable[[], object], client: viser.ClientHandle | None = None) -> object:
         """Run a user action; a LyraError becomes a notification and the state is left as it was."""
+        start, before = time.perf_counter(), self.state.last_action
         try:
             result = fn()
         except LyraError as exc:
             self.notify(f"{label} failed", str(exc), client, error=True)
+            self._action_ended(f"{label} failed", start)
             return None
         except Exception as exc:  # a bug, not a user error: say so and keep serving
             traceback.print_exc()
             self.notify(f"{label} failed", f"internal error: {type(exc).__name__}: {exc}", client, error=True)
+            self._action_ended(f"{label} failed", start)
             return None
+        if self.state.last_action is before:  # edits record their own, more precise label
+            self.state.record_action(label, time.perf_counter() - start)
         self.refresh()
         return result
+
+    def _action_ended(self, label: str, start: float) -> None:
+        """Put ``label`` on the status line's "last:" and show it."""
+        self.state.record_action(label, time.perf_counter() - start)
+        self.panel("status").refresh()
 
     def refresh(self) -> None:
         """Send changed buffers and update every panel that mirrors the state."""
@@ -139,16 +149,20 @@ class ViewerApp:
                   on_done: Callable[[Job], None] | None = None) -> Job:
         """Run ``fn(job)`` in the background; it shows in its own row of the jobs panel, errors as notifications."""
         rows = self.panel("jobs")
+        start = time.perf_counter()
 
         def changed(job: Job) -> None:
             rows.show(job)
             if job.status == "failed":
                 self.notify(f"{name} failed", job.error or "unknown error", client, error=True)
+                self._action_ended(f"{name} failed", start)
             elif job.status == "cancelled":
                 self.notify(name, "cancelled", client)
+                self._action_ended(f"{name} cancelled", start)
             elif job.status == "done":
                 if on_done is not None:
                     on_done(job)
+                self.state.record_action(name, time.perf_counter() - start)
                 self.refresh()
 
         job = Job(name, fn, changed)
@@ -191,18 +205,23 @@ class ViewerApp:
         return self._add_loaded(loaded, path, name, caught, start, replace)
 
     def open_path(self, raw: str, client: viser.ClientHandle | None = None, drop_invalid: bool = False,
-                  replace: bool = False) -> Job | None:
+                  replace: bool = False, on_refused: Callable[[str], None] | None = None) -> Job | None:
         """Open-by-path for a client: confined to the served folders, loaded as a job with a deadline.
 
-        Returns the job (None when the path was refused; the client is told why). The callback
-        thread returns at once, so stuck reads can never use up viser's callback threads.
+        Returns the job (None when the path was refused; the client is told why in a notification,
+        and ``on_refused(reason)`` lets a panel keep the reason on screen). The callback thread
+        returns at once, so stuck reads can never use up viser's callback threads.
         """
         from lyra.scene import load
 
+        start = time.perf_counter()
         try:
             path = self.paths.check(raw)
         except LyraError as exc:
             self.notify("Open failed", str(exc), client, error=True)
+            if on_refused is not None:
+                on_refused(str(exc))
+            self._action_ended("Open refused", start)
             return None
         start = time.perf_counter()
 

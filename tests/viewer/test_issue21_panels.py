@@ -1,0 +1,136 @@
+"""What a new user saw (issue 21, items 5 and 6), each as a behaviour: the Export layer, save
+confirmations, Open refusals explained in the page, and the status line's "last:"."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from lyra.scene import load
+from viewer.export import describe_size, written_bytes
+from viewer.panels.status import status_line
+
+CLIENT = SimpleNamespace(client=None)
+
+
+@pytest.fixture
+def notes(app):
+    seen: list[tuple[str, str]] = []
+    app.notify = lambda title, body, client=None, error=False: seen.append((title, body))
+    return seen
+
+
+def _finish(app):
+    job = app.jobs[-1]
+    assert job.wait(60), "the job did not end"
+    return job
+
+
+def test_export_layer_follows_the_layer_last_edited_not_a_hidden_generated_one(app, make_gaussians):
+    app.state.add_scene(make_gaussians(40), "demo")
+    app.refresh()
+    app.state.add_scene(make_gaussians(60, seed=1), "generated")  # a generated layer arrives, made active
+    app.refresh()
+    panel = app.panel("export")
+    assert panel.layer.value == "generated"
+    # What the user did: hide the generated layer, pick the demo layer, edit it.
+    app.action("Visibility", lambda: app.state.set_visible("generated", False))
+    app.action("Select layer", lambda: app.state.set_active("demo"))
+    app.action("Select", lambda: app.state.select(lambda i, g: g.means[:, 0] > 0))
+    app.action("Delete", app.state.delete_selected)
+    assert panel.layer.value == "demo"
+
+
+def test_a_layer_picked_in_the_export_panel_stays_until_another_is_selected(app, make_gaussians):
+    app.state.add_scene(make_gaussians(40), "a")
+    app.state.add_scene(make_gaussians(40, seed=1), "b")
+    app.refresh()
+    panel = app.panel("export")
+    panel.layer.value = "a"  # chosen on purpose in the Export tab
+    app.action("Visibility", lambda: app.state.set_visible("b", True))
+    assert panel.layer.value == "a"
+    app.action("Select layer", lambda: app.state.set_active("a"))
+    app.action("Select layer", lambda: app.state.set_active("b"))
+    assert panel.layer.value == "b"
+
+
+def test_every_save_is_confirmed_with_its_path_and_size(app, make_gaussians, notes):
+    app.state.add_scene(make_gaussians(50), "demo")
+    app.refresh()
+    panel = app.panel("export")
+    panel.name.value = "edited"
+    panel._save(CLIENT)
+    assert _finish(app).status == "done"
+    path = app.output_dir / "edited.ply"
+    size = describe_size(path.stat().st_size)
+    assert len(load(path)) == 50
+    assert ("Saved", f"Wrote {path} ({size})") in notes
+    assert str(path) in panel.saved.content and size in panel.saved.content  # stays after the note closes
+
+    panel.format.value = "sequence"
+    panel.name.value = "clip"
+    panel._save(CLIENT)
+    assert _finish(app).status == "done"
+    folder = app.output_dir / "clip"
+    assert folder.is_dir() and f"({describe_size(written_bytes(folder))})" in notes[-1][1]
+
+
+def test_sizes_read_as_people_write_them():
+    assert [describe_size(n) for n in (0, 999, 1000, 14_200, 3_400_000, 1_200_000_000)] == [
+        "0 bytes", "999 bytes", "1.0 KB", "14.2 KB", "3.4 MB", "1.20 GB"]
+
+
+def test_download_is_confirmed_with_its_size(app, make_gaussians, notes):
+    app.state.add_scene(make_gaussians(30), "demo")
+    app.refresh()
+    sent = []
+    client = SimpleNamespace(send_file_download=lambda name, content, save_immediately: sent.append(content))
+    app.panel("export")._download(SimpleNamespace(client=client))
+    assert _finish(app).status == "done"
+    assert notes[-1] == ("Downloaded", f"edited.ply ({describe_size(len(sent[0]))})")
+
+
+def test_an_open_path_outside_the_served_folders_is_explained_in_the_page(server, tmp_path, make_gaussians):
+    from lyra.scene import save
+    from viewer.app import ViewerApp
+
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    data.mkdir()
+    elsewhere.mkdir()
+    save(make_gaussians(10), elsewhere / "there.ply")
+    app = ViewerApp(server, output_dir=tmp_path / "out", data_dirs=[data])
+    try:
+        app.notify = lambda *args, **kwargs: None
+        panel = app.panel("scene")
+        assert "--data-dir" in panel.open_note.content  # said before anyone is refused
+        shown = []
+        for raw in (elsewhere / "there.ply", elsewhere / "missing.ply"):
+            panel.path.value = str(raw)
+            panel._open_path(CLIENT)
+            assert panel.open_note.content.startswith("**Not opened.**")
+            assert "outside" in panel.open_note.content
+            shown.append(panel.open_note.content.replace(str(raw), "PATH"))
+            assert "last: Open refused" in status_line(app.state)
+        assert shown[0] == shown[1]  # the same words whether the file exists or not
+        assert app.state.layer_names() == []
+    finally:
+        app.stop()
+        server.gui.reset()
+        server.scene.reset()
+
+
+def test_the_status_lines_last_follows_every_action_and_job(app, make_gaussians, notes):
+    app.state.add_scene(make_gaussians(40), "demo")
+    app.action("Select", lambda: app.state.select(lambda i, g: torch.ones(len(g), dtype=torch.bool)))
+    app.action("Delete", app.state.delete_selected)
+    first = status_line(app.state)
+    assert "last: Delete" in first
+    app.action("Visibility", lambda: app.state.set_visible("demo", False))
+    assert "last: Visibility" in status_line(app.state)  # it used to stay on the delete
+    app.action("Remove layer", lambda: app.state.remove_scene("nope"))  # fails: named as failed
+    assert "last: Remove layer failed" in status_line(app.state)
+    app.panel("export")._save(CLIENT)
+    assert _finish(app).status == "done"
+    assert "last: Export" in status_line(app.state)
