@@ -134,3 +134,96 @@ def test_the_status_lines_last_follows_every_action_and_job(app, make_gaussians,
     app.panel("export")._save(CLIENT)
     assert _finish(app).status == "done"
     assert "last: Export" in status_line(app.state)
+
+
+# ------------------------------------------------------------------ item 9: keyframes in the Render panel
+def _view(x: float, fov: float = 1.0):
+    """A browser camera at (x, 0, -3), looking along +z."""
+    return SimpleNamespace(wxyz=(1.0, 0.0, 0.0, 0.0), position=(x, 0.0, -3.0), fov=fov, aspect=1.5)
+
+
+def _positions(editor) -> list[float]:
+    return [k.position[0] for k in editor.keyframes]
+
+
+def test_keyframes_are_added_from_the_view_reordered_and_deleted(app, notes):
+    editor = app.panel("render").editor
+    assert editor.path() is None and "No keyframes" in editor.listing.content
+    for x in (0.0, 1.0, 2.0):
+        app.action("Add keyframe", lambda x=x: editor.add_from_camera(_view(x)))
+    assert _positions(editor) == [0.0, 1.0, 2.0] and editor.chosen.value == "3"
+    assert editor.keyframes[0].fov_deg == pytest.approx(57.2958, abs=1e-3)  # 1 rad, vertical
+    assert "these 3 keyframes" in editor.listing.content
+    editor.chosen.value = "1"
+    app.action("Move keyframe", lambda: editor.move(+1))
+    assert _positions(editor) == [1.0, 0.0, 2.0] and editor.chosen.value == "2"  # the moved one stays chosen
+    app.action("Add keyframe", lambda: editor.add_from_camera(_view(5.0)))  # inserted after the chosen one
+    assert _positions(editor) == [1.0, 0.0, 5.0, 2.0]
+    editor.chosen.value = "1"
+    app.action("Move keyframe", lambda: editor.move(-1))
+    assert notes[-1][0] == "Move keyframe failed" and "already the first" in notes[-1][1]
+    app.action("Delete keyframe", editor.delete)
+    assert _positions(editor) == [0.0, 5.0, 2.0]
+    assert editor.chosen.options == ("1", "2", "3")
+
+
+def test_render_mp4_follows_the_keyframes(app):
+    from lyra.render.framing import trajectory_cameras
+    from lyra.scene.synthetic import random_gaussians
+
+    editor = app.panel("render").editor
+    for x in (0.0, 2.0):
+        editor.add_from_camera(_view(x))
+    cameras, times = trajectory_cameras(random_gaussians(20), editor.path(), 5, 48, 32)
+    assert times is None
+    assert cameras.c2w[:, 0, 3].tolist() == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0], abs=1e-5)
+
+
+def test_the_camera_path_is_saved_inside_the_output_folder_and_loads_back(app, notes):
+    from lyra.render.paths import CameraPath
+
+    panel = app.panel("render")
+    editor = panel.editor
+    for x in (0.0, 1.0):
+        editor.add_from_camera(_view(x))
+    editor.file.value = "shots/path"
+    app.action("Save camera path", editor.save)
+    target = app.output_dir / "shots" / "path.json"
+    assert [k.position for k in CameraPath.load(target).keyframes] == [k.position for k in editor.keyframes]
+    assert panel.keyframes.value == str(target) and app.keyframed_path == str(target)  # Generate can use it
+    assert list(target.parent.iterdir()) == [target]  # written atomically: no temporary left
+    assert editor.file.value == "shots/path.json"
+
+    editor.delete()
+    editor.delete()
+    assert editor.path() is None
+    app.action("Load camera path", editor.load)
+    assert _positions(editor) == [0.0, 1.0]
+
+
+def test_saving_a_camera_path_never_leaves_the_output_folder_or_replaces_another_file(app, notes, tmp_path):
+    editor = app.panel("render").editor
+    editor.add_from_camera(_view(0.0))
+    for name in ("../escape.json", str(tmp_path / "abs.json")):
+        editor.file.value = name
+        app.action("Save camera path", editor.save)
+        assert notes[-1][0] == "Save camera path failed"
+    assert not (tmp_path / "escape.json").exists() and not (tmp_path / "abs.json").exists()
+    app.output_dir.mkdir(parents=True, exist_ok=True)
+    other = app.output_dir / "notes.json"
+    other.write_text('{"mine": true}')
+    editor.file.value = "notes.json"
+    app.action("Save camera path", editor.save)
+    assert "not a camera path" in notes[-1][1] and other.read_text() == '{"mine": true}'
+
+
+def test_loading_a_camera_path_is_confined_like_open_path(app, notes, tmp_path):
+    from lyra.render.paths import CameraPath, Keyframe
+
+    outside = CameraPath([Keyframe((0.0, 0.0, 0.0), look_at=(0.0, 0.0, 1.0))]).save(tmp_path / "elsewhere.json")
+    editor = app.panel("render").editor
+    for raw in (str(outside), str(tmp_path / "missing.json")):
+        editor.file.value = raw
+        app.action("Load camera path", editor.load)
+        assert notes[-1][0] == "Load camera path failed" and "outside" in notes[-1][1]
+    assert editor.path() is None
