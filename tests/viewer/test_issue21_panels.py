@@ -227,3 +227,34 @@ def test_loading_a_camera_path_is_confined_like_open_path(app, notes, tmp_path):
         app.action("Load camera path", editor.load)
         assert notes[-1][0] == "Load camera path failed" and "outside" in notes[-1][1]
     assert editor.path() is None
+
+
+def _readme() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_readme_export_list_names_every_format_the_export_panel_writes():
+    from lyra.scene.formats import writable_formats
+
+    export = next(line for line in _readme().split("\n- **") if line.startswith("Export**"))
+    names = {"ply": "PLY", "ply-compressed": "compressed PLY", "splat": ".splat", "sequence": "sequence folder",
+             "spz": "SPZ", "sog": "SOG"}
+    assert set(writable_formats()) == set(names)
+    assert all(label in export for label in names.values())
+
+
+def test_readme_documents_the_camera_path_json_and_its_example_loads():
+    import json
+    import re
+
+    from lyra.render.paths import CameraPath
+
+    readme = _readme()
+    section = readme.split("### Camera paths", 1)[1].split("\n## ", 1)[0]
+    example = json.loads(re.search(r"```json\n(.*?)```", section, flags=re.S).group(1))
+    path = CameraPath.from_dict(example, "README example")
+    assert len(path.keyframes) == 2 and path.keyframes[1].wxyz == (1.0, 0.0, 0.0, 0.0)
+    for field in ("position", "look_at", "wxyz", "fov_deg", "time", "loop", "up"):
+        assert f"`{field}`" in section or f'"{field}"' in section
