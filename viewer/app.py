@@ -32,6 +32,7 @@ from lyra.errors import LyraError
 from lyra.fileio import clean_stale_temporaries
 from lyra.render.framing import Framing, frame_scene
 from lyra.scene import Gaussians, GaussianSequence
+from viewer.client_patches import install_client_patches
 from viewer.jobs import Job
 from viewer.open_path import DEFAULT_OPEN_TIMEOUT_S, PathConfinement, load_with_deadline
 from viewer.panels import distill, edit, export, generate, jobs, render, scene, status, time_panel
@@ -72,6 +73,7 @@ class ViewerApp:
         """``data_dirs``: folders clients may open paths in (command-line scenes are added as they open);
         ``open_anywhere`` lifts that confinement; ``open_timeout_s`` bounds one Open-by-path load."""
         refuse_share(server)  # whoever built the server: no public tunnel, whatever a client asks
+        install_client_patches(server)  # before any splats: viser's splat quads would log a NaN bounding sphere
         self.server = server
         self.state = state or AppState()
         self.sync_scene = SceneSync(server, self.state)

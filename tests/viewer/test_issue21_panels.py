@@ -258,3 +258,27 @@ def test_readme_documents_the_camera_path_json_and_its_example_loads():
     assert len(path.keyframes) == 2 and path.keyframes[1].wxyz == (1.0, 0.0, 0.0, 0.0)
     for field in ("position", "look_at", "wxyz", "fov_deg", "time", "loop", "up"):
         assert f"`{field}`" in section or f'"{field}"' in section
+
+
+def test_the_buffers_sent_at_first_load_are_finite_and_the_client_fix_is_queued(app, make_gaussians, monkeypatch):
+    import numpy as np
+
+    from viewer import scene_sync
+    from viewer.client_patches import SPLAT_BOUNDING_SPHERE_JS, install_client_patches
+
+    sent = []
+    original = scene_sync.add_packed_splats
+    monkeypatch.setattr(scene_sync, "add_packed_splats", lambda scene, name, buffer, visible=True: (
+        sent.append(buffer), original(scene, name, buffer, visible))[1])
+    app.state.add_scene(make_gaussians(300), "a")
+    app.state.add_scene(make_gaussians(200, seed=1, sh_degree=2), "b")
+    app.refresh()
+    assert [len(b) for b in sent] == [300, 200]
+    for buffer in sent:  # centres float32, covariance float16: nothing the client could turn into NaN
+        assert np.isfinite(np.ascontiguousarray(buffer[:, 0:3]).view(np.float32)).all()
+        assert np.isfinite(np.ascontiguousarray(buffer[:, 4:7]).view(np.float16)).all()
+
+    queued = []
+    fake = SimpleNamespace(gui=SimpleNamespace(_websock_interface=SimpleNamespace(queue_message=queued.append)))
+    install_client_patches(fake)
+    assert queued[0].source == SPLAT_BOUNDING_SPHERE_JS and "itemSize === 2" in queued[0].source
