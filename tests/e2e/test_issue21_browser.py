@@ -1,7 +1,9 @@
-"""The demo viewer's first load in a real browser leaves no errors in the console (issue 21, item 6).
+"""What a new user saw in the browser (issue 21, items 5 and 6).
 
-The error seen was three.js's "computeBoundingSphere(): Computed radius is NaN", logged for viser's
-splat quad geometry (viewer/client_patches.py explains why and how the page is fixed).
+* the first load left "computeBoundingSphere(): Computed radius is NaN" in the console (viser's
+  splat quad geometry; viewer/client_patches.py explains why and how the page is fixed);
+* an Open path outside the served folders was explained only in the server log;
+* no saved confirmation was visible after an export.
 """
 
 from __future__ import annotations
@@ -51,3 +53,29 @@ def test_first_load_and_a_splat_count_change_log_no_console_errors(viewer):
     nan = [text for _, text in messages if "Computed radius is NaN" in text]
     errors = [f"{kind}: {text}" for kind, text in messages if kind in ("error", "pageerror")]
     assert nan == [] and errors == [], errors
+
+
+def test_an_open_path_refusal_is_written_in_the_page(viewer, page):
+    viewer.panel("scene").path.value = "/etc/definitely-not-served.ply"
+    page.get_by_role("tab", name="Scene").click()
+    page.get_by_role("button", name="Open path").click()
+    page.get_by_text("Not opened.", exact=False).first.wait_for(timeout=60_000)
+    assert "outside" in viewer.panel("scene").open_note.content
+    assert viewer.state.layer_names() and "definitely" not in " ".join(viewer.state.layer_names())
+
+
+def test_a_save_is_confirmed_in_the_page_with_its_path_and_size(viewer, page):
+    from viewer.export import describe_size
+
+    panel = viewer.panel("export")
+    panel.format.value = "ply"  # of the 4D demo layer: the frame shown now, named so
+    panel.name.value = "confirmed"
+    page.get_by_role("tab", name="Export").click()
+    page.get_by_role("button", name="Save on server").click()
+    deadline = time.monotonic() + 120
+    while not any(j.name == "Export" and not j.running for j in viewer.jobs):
+        assert time.monotonic() < deadline, f"the export did not finish: {[(j.name, j.status) for j in viewer.jobs]}"
+        time.sleep(0.5)
+    (written,) = viewer.output_dir.glob("confirmed*.ply")
+    page.get_by_text(f"{written.name} ({describe_size(written.stat().st_size)})", exact=False).first.wait_for(
+        timeout=60_000)
