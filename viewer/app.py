@@ -32,6 +32,7 @@ from lyra.errors import LyraError
 from lyra.fileio import clean_stale_temporaries
 from lyra.render.framing import Framing, frame_scene
 from lyra.scene import Gaussians, GaussianSequence
+from viewer.client_patches import install_client_patches
 from viewer.jobs import Job
 from viewer.open_path import DEFAULT_OPEN_TIMEOUT_S, PathConfinement, load_with_deadline
 from viewer.panels import distill, edit, export, generate, jobs, render, scene, status, time_panel
@@ -72,6 +73,7 @@ class ViewerApp:
         """``data_dirs``: folders clients may open paths in (command-line scenes are added as they open);
         ``open_anywhere`` lifts that confinement; ``open_timeout_s`` bounds one Open-by-path load."""
         refuse_share(server)  # whoever built the server: no public tunnel, whatever a client asks
+        install_client_patches(server)  # before any splats: viser's splat quads would log a NaN bounding sphere
         self.server = server
         self.state = state or AppState()
         self.sync_scene = SceneSync(server, self.state)
@@ -109,17 +111,27 @@ class ViewerApp:
     # ------------------------------------------------------------- actions
     def action(self, label: str, fn: Callable[[], object], client: viser.ClientHandle | None = None) -> object:
         """Run a user action; a LyraError becomes a notification and the state is left as it was."""
+        start, before = time.perf_counter(), self.state.last_action
         try:
             result = fn()
         except LyraError as exc:
             self.notify(f"{label} failed", str(exc), client, error=True)
+            self._action_ended(f"{label} failed", start)
             return None
         except Exception as exc:  # a bug, not a user error: say so and keep serving
             traceback.print_exc()
             self.notify(f"{label} failed", f"internal error: {type(exc).__name__}: {exc}", client, error=True)
+            self._action_ended(f"{label} failed", start)
             return None
+        if self.state.last_action is before:  # edits record their own, more precise label
+            self.state.record_action(label, time.perf_counter() - start)
         self.refresh()
         return result
+
+    def _action_ended(self, label: str, start: float) -> None:
+        """Put ``label`` on the status line's "last:" and show it."""
+        self.state.record_action(label, time.perf_counter() - start)
+        self.panel("status").refresh()
 
     def refresh(self) -> None:
         """Send changed buffers and update every panel that mirrors the state."""
@@ -139,16 +151,20 @@ class ViewerApp:
                   on_done: Callable[[Job], None] | None = None) -> Job:
         """Run ``fn(job)`` in the background; it shows in its own row of the jobs panel, errors as notifications."""
         rows = self.panel("jobs")
+        start = time.perf_counter()
 
         def changed(job: Job) -> None:
             rows.show(job)
             if job.status == "failed":
                 self.notify(f"{name} failed", job.error or "unknown error", client, error=True)
+                self._action_ended(f"{name} failed", start)
             elif job.status == "cancelled":
                 self.notify(name, "cancelled", client)
+                self._action_ended(f"{name} cancelled", start)
             elif job.status == "done":
                 if on_done is not None:
                     on_done(job)
+                self.state.record_action(name, time.perf_counter() - start)
                 self.refresh()
 
         job = Job(name, fn, changed)
@@ -191,18 +207,23 @@ class ViewerApp:
         return self._add_loaded(loaded, path, name, caught, start, replace)
 
     def open_path(self, raw: str, client: viser.ClientHandle | None = None, drop_invalid: bool = False,
-                  replace: bool = False) -> Job | None:
+                  replace: bool = False, on_refused: Callable[[str], None] | None = None) -> Job | None:
         """Open-by-path for a client: confined to the served folders, loaded as a job with a deadline.
 
-        Returns the job (None when the path was refused; the client is told why). The callback
-        thread returns at once, so stuck reads can never use up viser's callback threads.
+        Returns the job (None when the path was refused; the client is told why in a notification,
+        and ``on_refused(reason)`` lets a panel keep the reason on screen). The callback thread
+        returns at once, so stuck reads can never use up viser's callback threads.
         """
         from lyra.scene import load
 
+        start = time.perf_counter()
         try:
             path = self.paths.check(raw)
         except LyraError as exc:
             self.notify("Open failed", str(exc), client, error=True)
+            if on_refused is not None:
+                on_refused(str(exc))
+            self._action_ended("Open refused", start)
             return None
         start = time.perf_counter()
 

@@ -93,6 +93,24 @@ def export_to_server(state: AppState, layer: str | None, output_dir: str | os.Pa
     return save(scene, target, format=fmt, overwrite=overwrite)
 
 
+def written_bytes(path: str | os.PathLike) -> int:
+    """Bytes on disk of an exported file, or of every file in an exported sequence folder."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def describe_size(size: int) -> str:
+    """``size`` bytes for people: ``812 bytes``, ``14.2 KB``, ``3.4 MB``, ``1.20 GB`` (powers of 1000)."""
+    if size < 1000:
+        return f"{size} bytes"
+    for unit, scale in (("KB", 1e3), ("MB", 1e6)):
+        if size < 1000 * scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1e9:.2f} GB"
+
+
 def export_bytes(state: AppState, layer: str | None, name: str, fmt: str) -> tuple[str, bytes]:
     """``(file name, content)`` for a browser download; a sequence comes as a zip of its folder."""
     if fmt not in writable_formats():

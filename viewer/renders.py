@@ -22,6 +22,7 @@ from lyra.progress import Progress
 from lyra.render.camera import Camera
 from lyra.render.framing import DEFAULT_FOV_Y, trajectory_cameras
 from lyra.render.looks import default_look, look_options
+from lyra.render.paths import CameraPath
 from lyra.render.render import render
 from lyra.render.video import render_video, to_uint8
 from lyra.scene import GaussianSequence
@@ -37,7 +38,7 @@ def render_still(state: AppState, camera: Camera, background=None, look: str | N
 
 def render_path_video(
     state: AppState,
-    trajectory: str,
+    trajectory: str | CameraPath,
     num_frames: int,
     width: int,
     height: int,
@@ -50,7 +51,8 @@ def render_path_video(
     fov_y: float = DEFAULT_FOV_Y,
     progress: Progress | None = None,
 ) -> Path:
-    """An MP4 of the visible scene along ``trajectory`` (a name of ``trajectory_names()`` or a JSON path).
+    """An MP4 of the visible scene along ``trajectory`` (a name of ``trajectory_names()``, a JSON path or a
+    :class:`lyra.render.paths.CameraPath`).
 
     A 4D scene plays over the video (its whole clip spread over the frames, as
     ``lyra render`` does) unless ``freeze_time``, which holds the frame shown now.

@@ -570,3 +570,8 @@ class AppState:
         self.last_action = (label, time.perf_counter() - start)
         self._changed()
 
+    def record_action(self, label: str, seconds: float) -> None:
+        """What the status line's "last:" shows: any user action or job (edits record themselves)."""
+        with self.lock:
+            self.last_action = (label, float(seconds))
+

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,13 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="stop at this cumulative step")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this wall time")
     parser.add_argument("--data", default=None, help="SDG data root (overrides the config's data.root)")
-    parser.add_argument("--view", action="store_true", help="serve the student's eval scene, refreshed at each eval")
+    parser.add_argument("--view", action="store_true", help="serve the student's eval scene and its renders beside the "
+                        "teacher's frames, refreshed at each eval; the page stays up after the run until Ctrl-C")
     parser.add_argument("--port", type=int, default=8080, help="viewer port with --view")
 
 
 def run(args: argparse.Namespace) -> int:
     from lyra.distill.config import load_config
-    from lyra.distill.train import psnr_gain, train
+    from lyra.distill.train import CHECKPOINT_DIR, psnr_gain, train
 
     config = load_config(args.config)
     changes = {}
@@ -47,5 +49,11 @@ def run(args: argparse.Namespace) -> int:
     metrics = train(config, args.out, resume=args.resume, max_steps=args.max_steps, on_eval=on_eval, progress=progress)
     print(file=sys.stderr)
     gain = psnr_gain(f"{args.out}/metrics.jsonl")
-    print(json.dumps({"out": args.out, "eval": metrics, "psnr_gain_db": gain}))
+    print(json.dumps({"out": args.out, "eval": metrics, "psnr_gain_db": gain}), flush=True)
+    if on_eval is not None:
+        checkpoint = Path(args.out) / CHECKPOINT_DIR
+        on_eval.finish(checkpoint)
+        print(f"training finished; the page shows the final checkpoint {checkpoint}. Ctrl-C to close it.",
+              file=sys.stderr, flush=True)
+        on_eval.serve_until_interrupted()
     return 0

@@ -162,17 +162,31 @@ class MetricsLog:
                 handle.write(json.dumps(record) + "\n")
 
 
+@dataclasses.dataclass
+class EvalPreview:
+    """What the live view shows after an evaluation: the student's scene for one held-out sample and,
+    from that sample's target cameras, the teacher's frames beside the student's renders."""
+
+    gaussians: Gaussians  # relative to the sample's first input camera
+    target_rgb: torch.Tensor  # [N, H, W, 3] float in [0, 1]: the teacher's frames
+    student_rgb: torch.Tensor  # [N, H, W, 3] float in [0, 1]: the student rendered from the same cameras
+
+
 @torch.no_grad()
-def decode_first(model: LyraDecoder, conditioner: Conditioner, dataset: SDGDataset, spec, stage) -> Gaussians:
-    """The student's Gaussians for one held-out sample (relative to its first input camera)."""
+def decode_first(model: LyraDecoder, conditioner: Conditioner, dataset: SDGDataset, spec, stage) -> EvalPreview:
+    """The student's Gaussians for one held-out sample and its renders at the sample's target cameras."""
     was_training = model.training
     model.eval()
     try:
         sample = dataset.sample(spec, stage.resolution, stage.latent_frames)
-        packed = run_student(model, conditioner, [sample], stage.prune_ratio).packed[0]
+        output = run_student(model, conditioner, [sample], stage.prune_ratio)
     finally:
         model.train(was_training)
-    return packed_to_gaussians(packed.float().cpu())
+    return EvalPreview(
+        gaussians=packed_to_gaussians(output.packed[0].float().cpu()),
+        target_rgb=sample.target_rgb.float().cpu().clamp(0, 1),
+        student_rgb=output.rgb[0].float().cpu().clamp(0, 1),
+    )
 
 
 def train(
@@ -181,13 +195,13 @@ def train(
     *,
     resume: bool = False,
     max_steps: int | None = None,
-    on_eval: Callable[[int, Gaussians], None] | None = None,
+    on_eval: Callable[[int, EvalPreview], None] | None = None,
     progress: Progress | None = None,
 ) -> dict:
     """Run (or resume) training into ``out``; returns the last eval metrics.
 
-    ``max_steps`` stops early at that cumulative step (CI); ``on_eval(step, gaussians)`` gets the
-    decoded first held-out scene on rank 0 after each evaluation (the live viewer).
+    ``max_steps`` stops early at that cumulative step (CI); ``on_eval(step, preview)`` gets an
+    :class:`EvalPreview` of the first held-out sample on rank 0 after each evaluation (the live viewer).
     """
     started = time.monotonic()
     out = Path(out)

@@ -2,6 +2,9 @@
 
 Formats come from the library's table (:data:`lyra.scene.formats.FORMAT_TABLE`). A 4D layer
 defaults to a sequence; a single-frame format writes the frame shown now, named and announced so.
+The layer follows the one last edited or selected (the active layer) whenever that changes, so an
+edit is never followed by a save of some other, perhaps hidden, layer. Every save is confirmed with
+its path and size, in a notification and in the panel.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import viser
 
 from lyra.errors import EditError
 from lyra.scene.formats import FORMAT_TABLE, writable_formats
-from viewer.export import default_format, export_bytes, export_to_server
+from viewer.export import default_format, describe_size, export_bytes, export_to_server, written_bytes
 
 
 class ExportPanel:
@@ -28,10 +31,12 @@ class ExportPanel:
         self.overwrite = gui.add_checkbox("Overwrite", False)
         self.save_button = gui.add_button("Save on server", icon=viser.Icon.DEVICE_FLOPPY)
         self.download_button = gui.add_button("Download", icon=viser.Icon.DOWNLOAD)
+        self.saved = gui.add_markdown("")  # the last save, kept (notifications close by themselves)
         self.save_button.on_click(self._save)
         self.download_button.on_click(self._download)
         self.layer.on_update(lambda _: self.refresh())  # a newly chosen layer gets its default format
         self._format_chosen_for: str | None = None  # the layer the format default was last chosen for
+        self._followed_active: str | None = None  # the active layer the dropdown last followed
 
     def _layer(self):
         return None if self.layer.value == "(none)" else self.layer.value
@@ -50,10 +55,14 @@ class ExportPanel:
         def run(job):
             note = self._frame_note(layer, fmt)
             job(0.1, "writing")
-            return f"{export_to_server(app.state, layer, app.output_dir, name, fmt, overwrite)}{note}"
+            path = export_to_server(app.state, layer, app.output_dir, name, fmt, overwrite)
+            return f"{path} ({describe_size(written_bytes(path))}){note}"
 
-        app.start_job("Export", run, event.client,
-                      on_done=lambda job: app.notify("Exported", f"Wrote {job.result}", event.client))
+        def done(job) -> None:
+            self.saved.content = f"Saved `{layer}` to {job.result}"
+            app.notify("Saved", f"Wrote {job.result}", event.client)
+
+        app.start_job("Export", run, event.client, on_done=done)
 
     def _download(self, event) -> None:
         app, layer, fmt, name, client = self.app, self._layer(), self.format.value, self.name.value, event.client
@@ -64,9 +73,13 @@ class ExportPanel:
             filename, content = export_bytes(app.state, layer, name, fmt)
             job(0.6, f"sending {len(content) / 1e6:.1f} MB")
             client.send_file_download(filename, content, save_immediately=True)
-            return f"{filename}{note}"
+            return f"{filename} ({describe_size(len(content))}){note}"
 
-        app.start_job("Download", run, client, on_done=lambda job: app.notify("Downloaded", str(job.result), client))
+        def done(job) -> None:
+            self.saved.content = f"Sent `{layer}` to the browser as {job.result}"
+            app.notify("Downloaded", str(job.result), client)
+
+        app.start_job("Download", run, client, on_done=done)
 
     def refresh(self) -> None:
         state = self.app.state
@@ -74,9 +87,10 @@ class ExportPanel:
         active = state.active_name() or "(none)"
         if tuple(self.layer.options) != tuple(names):
             self.layer.options = names
+        # Follow the layer last edited or selected; a layer picked here stays until that changes.
+        if active != self._followed_active or self.layer.value not in names:
             self.layer.value = active
-        elif self.layer.value not in names:
-            self.layer.value = active
+            self._followed_active = active
         layer = self._layer()
         if layer is not None and layer != self._format_chosen_for:
             try:

@@ -2,7 +2,9 @@
 camera path, and SH colour baking for the client's current view.
 
 The MP4 follows the same framing and paths as ``lyra render`` (:mod:`viewer.renders`);
-a 4D scene plays over the video unless "Freeze time" holds the frame shown now.
+a 4D scene plays over the video unless "Freeze time" holds the frame shown now. Keyframes made
+from the browser's views (:mod:`viewer.keyframes`), when there are any, replace the path;
+a camera-path file saved or loaded there becomes the "Keyframed path JSON".
 
 viser's client draws splats with one RGB per splat, so for scenes with SH
 degree > 0 the panel bakes view-dependent colours for the camera position once
@@ -22,6 +24,7 @@ from lyra.render.camera import Camera
 from lyra.render.framing import trajectory_names
 from lyra.render.looks import LOOK_NAMES
 from viewer.export import resolve_inside
+from viewer.keyframes import KeyframeEditor
 from viewer.renders import render_path_video, render_still
 
 SETTLE_SECONDS = 0.35
@@ -52,6 +55,8 @@ class RenderPanel:
                                                 "instead of playing the clip over the video")
             self.video_name = gui.add_text("Video file", "render.mp4")
             self.video_button = gui.add_button("Render MP4", icon=viser.Icon.MOVIE)
+        with gui.add_folder("Keyframes"):
+            self.editor = KeyframeEditor(app, gui, on_file=lambda path: setattr(self.keyframes, "value", str(path)))
         with gui.add_folder("View-dependent color"):
             self.bake = gui.add_checkbox("Bake SH for my view", True, hint="Scenes with SH degree > 0: recolor splats when the camera stops")
         self.still_button.on_click(self._render_still)
@@ -116,7 +121,7 @@ class RenderPanel:
             return
         height = max(16, int(self.height.value) // 16 * 16)
         width = max(16, height * 16 // 9 // 16 * 16)
-        trajectory = self.keyframes.value.strip() or self.path.value
+        trajectory = self.editor.path() or self.keyframes.value.strip() or self.path.value
         options = dict(fps=float(self.fps.value), freeze_time=bool(self.freeze_time.value),
                        fov_y=math.radians(float(self.fov.value)), **self._look_options())
         frames = int(self.num_frames.value)

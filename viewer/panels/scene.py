@@ -35,6 +35,7 @@ class ScenePanel:
                                               hint="Replace every loaded layer, or add the scene on top as a new layer")
             self.drop_invalid = gui.add_checkbox("Drop invalid splats", False, hint="Open files with NaN/Inf values or zero quaternions by dropping those splats")
             self.open_button = gui.add_button("Open path", icon=viser.Icon.FOLDER_OPEN)
+            self.open_note = gui.add_markdown(served_folders_note(app.paths))
             self.upload = gui.add_upload_button("Upload scene", icon=viser.Icon.UPLOAD, hint="PLY, compressed PLY, .splat, Lyra tensor (.pt) or a zip of PLY frames")
         with gui.add_folder("Layers"):
             self.layer = gui.add_dropdown("Active", ["(none)"], initial_value="(none)")
@@ -52,8 +53,7 @@ class ScenePanel:
                                                  hint="The same while a 4D scene plays")
 
         # A typed path opens as a confined job with a deadline (never on the callback thread).
-        self.open_button.on_click(lambda e: app.open_path(self.path.value, e.client, self.drop_invalid.value,
-                                                          replace=self.replace))
+        self.open_button.on_click(self._open_path)
         app.uploads.on_upload(self.upload, self._on_upload)  # size-checked while arriving; one value per upload
         self.layer.on_update(lambda e: self._on_layer(e))
         self.visible.on_update(lambda e: e.client is not None and app.action(
@@ -64,8 +64,17 @@ class ScenePanel:
             control.on_update(lambda e: e.client is not None and app.action(
                 "Splat budget", lambda: app.state.set_splat_budget(self.budget_paused.value, self.budget_playing.value), e.client))
         self.custom_color.on_update(lambda _: self._apply_background())
-        self.reset_camera.on_click(lambda e: app.fit_camera(e.client))
+        self.reset_camera.on_click(lambda e: app.action("Fit camera", lambda: app.fit_camera(e.client), e.client))
         self._refreshing = False
+
+    def _open_path(self, event) -> None:
+        """Open the typed path; a refusal stays written under the button (notifications close by themselves)."""
+        def refused(reason: str) -> None:
+            self.open_note.content = f"**Not opened.** {reason}"
+
+        if self.app.open_path(self.path.value, event.client, self.drop_invalid.value, replace=self.replace,
+                              on_refused=refused) is not None:
+            self.open_note.content = served_folders_note(self.app.paths)
 
     def _on_upload(self, client_id: int, uploaded: viser.UploadedFile) -> None:
         app = self.app
@@ -119,6 +128,14 @@ class ScenePanel:
             self.info.content = info
         finally:
             self._refreshing = False
+
+
+def served_folders_note(paths) -> str:
+    """What Open path accepts (a :class:`viewer.open_path.PathConfinement`), said before anyone is refused."""
+    if paths.anywhere:
+        return "_Any server path opens (the viewer runs with --open-anywhere)._"
+    return ("_Server paths open only inside the folders this viewer serves: its command-line scenes and "
+            "--data-dir folders (or an upload from your browser)._")
 
 
 def describe(info, hidden: list[str]) -> str:
