@@ -92,25 +92,42 @@ def opacity_field(
     sigma_max = torch.linalg.eigvalsh(widened)[:, -1].clamp(min=0).sqrt()
     radius = (3.0 * sigma_max / voxel).ceil().clamp(1, MAX_RADIUS_VOXELS).long()  # [N] voxels
     centre_index = ((means - origin) / voxel).round().long()  # [N, 3]
+    # d = base + voxel * offset with base = the centre voxel's position - mean, so
+    # d^T P d = base^T P base + 2 voxel (P base) . offset + voxel^2 offset^T P offset: two small matrix
+    # products per chunk ([C, 3] @ [3, B] and [C, 6] @ [6, B]) instead of [C, B, 3] temporaries.
+    base = origin + centre_index.float() * voxel - means  # [N, 3]
+    p_base = (precision @ base.unsqueeze(-1)).squeeze(-1)  # [N, 3]
+    base_term = (p_base * base).sum(-1)  # [N]
+    upper = precision[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]] * torch.tensor([1.0, 1, 1, 2, 2, 2])  # [N, 6]
     grid = torch.zeros(math.prod(shape), dtype=torch.float32)
     dims = torch.tensor(shape)
     strides = torch.tensor([shape[1] * shape[2], shape[2], 1])
+    flat_centre = (centre_index * strides).sum(-1)  # [N]
     done, total = 0, max(len(means), 1)
     for r in radius.unique().tolist():
         members = (radius == r).nonzero().squeeze(1)
         span = torch.arange(-r, r + 1)
         offsets = torch.stack(torch.meshgrid(span, span, span, indexing="ij"), -1).reshape(-1, 3)  # [B, 3]
         offsets = offsets[(offsets.float().norm(dim=1) <= r + 0.87)]  # the ball, not the box corners
+        off = offsets.float() * voxel
+        off_products = torch.stack([off[:, 0] ** 2, off[:, 1] ** 2, off[:, 2] ** 2, off[:, 0] * off[:, 1],
+                                    off[:, 0] * off[:, 2], off[:, 1] * off[:, 2]])  # [6, B]
+        flat_offsets = (offsets * strides).sum(-1)  # [B]
+        # Splats whose ball lies inside the grid need no per-cell bounds test.
+        whole = ((centre_index[members] - r) >= 0).all(-1) & ((centre_index[members] + r) < dims).all(-1)
         chunk = max(1, cells_per_chunk // len(offsets))
-        for start in range(0, len(members), chunk):
-            idx = members[start:start + chunk]
-            cells = centre_index[idx, None, :] + offsets[None]  # [C, B, 3]
-            inside = ((cells >= 0) & (cells < dims)).all(-1)  # [C, B]
-            d = origin + cells.float() * voxel - means[idx, None, :]  # [C, B, 3]
-            mahalanobis = torch.einsum("cbi,cij,cbj->cb", d, precision[idx], d)
-            values = opacities[idx, None] * torch.exp(-0.5 * mahalanobis)
-            flat = (cells * strides).sum(-1)
-            grid.index_add_(0, flat[inside], values[inside])
-            done += len(idx)
-            report(progress, done / total, f"opacity field: {done}/{len(means)} splats")
+        for group, checked in ((members[whole], False), (members[~whole], True)):
+            for start in range(0, len(group), chunk):
+                idx = group[start:start + chunk]
+                mahalanobis = base_term[idx, None] + 2.0 * (p_base[idx] @ off.T) + upper[idx] @ off_products
+                values = opacities[idx, None] * torch.exp(-0.5 * mahalanobis.clamp(min=0))  # [C, B]
+                flat = flat_centre[idx, None] + flat_offsets[None]  # [C, B]
+                if not checked:
+                    grid.index_add_(0, flat.reshape(-1), values.reshape(-1))
+                else:
+                    cells = centre_index[idx, None, :] + offsets[None]  # [C, B, 3]
+                    inside = ((cells >= 0) & (cells < dims)).all(-1)
+                    grid.index_add_(0, flat[inside], values[inside])
+                done += len(idx)
+                report(progress, done / total, f"opacity field: {done}/{len(means)} splats")
     return VoxelGrid(grid.reshape(shape), origin, voxel)

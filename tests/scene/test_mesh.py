@@ -163,3 +163,17 @@ def test_empty_scene_too_fine_grid_and_no_surface_are_clear_errors(sphere_shell)
     faint = sphere_shell.replace(opacities=torch.full((len(sphere_shell),), 0.02))
     with pytest.raises(InputDataError, match="no surface"):
         mesh_from_gaussians(faint, resolution=32)
+
+
+def test_opacity_field_matches_the_gaussian_formula_for_a_rotated_splat():
+    quat = torch.nn.functional.normalize(torch.tensor([[0.9, 0.3, -0.2, 0.25]]), dim=1)
+    g = Gaussians.from_rgb(torch.tensor([[0.013, -0.021, 0.007]]), quat, torch.tensor([[0.15, 0.08, 0.02]]),
+                           torch.tensor([0.8]), torch.ones(1, 3))
+    grid = opacity_field(g, voxel=0.04)
+    index = torch.stack(torch.meshgrid(*[torch.arange(n) for n in grid.values.shape], indexing="ij"), -1)
+    d = grid.world_points(index.reshape(-1, 3).float()) - g.means
+    widened = g.covariances()[0] + 0.02**2 * torch.eye(3)  # (voxel / 2)^2
+    expected = 0.8 * torch.exp(-0.5 * ((d @ torch.linalg.inv(widened)) * d).sum(-1))
+    near = expected > 0.02  # within the 3-sigma ball each splat is evaluated in (12 voxels, under the cap)
+    assert near.sum() > 50
+    torch.testing.assert_close(grid.values.reshape(-1)[near], expected[near], rtol=1e-4, atol=1e-5)
