@@ -10,6 +10,7 @@ Nothing is replaced without ``--overwrite``; every file is written atomically.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from lyra.errors import InputDataError, SceneFileError
@@ -66,6 +67,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise InputDataError(f"--resolution: expected at least 8 voxels, found {args.resolution}")
     if args.faces is not None and args.faces < 4:
         raise InputDataError(f"--faces: expected at least 4, found {args.faces}")
+    if not (math.isfinite(args.level) and args.level > 0):
+        raise InputDataError(f"--level: expected a positive opacity, found {args.level:g}")
     if args.views < 2:
         raise InputDataError(f"--views: expected at least 2, found {args.views}")
     if args.collider and args.from_depth:

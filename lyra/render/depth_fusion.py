@@ -113,6 +113,7 @@ def mesh_from_depth(
 
     from lyra.scene.mesh import decimate, drop_small_components, splat_colors, surface_from_grid
 
+    g, _ = g.drop_invalid()
     fuse_progress, rest = stages(progress, [0.85, 0.15])
     grid = fuse_depth(g, voxel, views=views, size=size, resolution=resolution, progress=fuse_progress)
     report(rest, 0.0, "marching cubes")

@@ -139,6 +139,7 @@ def share_page(
     if not (max_mb > 0):
         raise InputDataError(f"--max-mb: expected a positive size, found {max_mb}")
     frames, fps = _frames(scene)
+    frames = [g.drop_invalid()[0] for g in frames]  # NaN/Inf splats would poison the client's sort
     original = [len(g) for g in frames]
     if sum(original) == 0:
         raise InputDataError("a share page needs at least one splat; the scene is empty")

@@ -21,6 +21,7 @@ and units.
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 
@@ -126,10 +127,14 @@ def mesh_from_gaussians(
     """A ``trimesh.Trimesh`` of the surface of ``g`` (see the module docstring), vertex colours included.
 
     ``voxel``: grid edge (world units; default longest side / ``resolution``). ``max_faces``: decimate to
-    at most this many faces. Raises InputDataError for an empty scene, a grid too fine, or no surface.
+    at most this many faces. Splats with NaN/Inf values are ignored. Raises InputDataError for an empty
+    scene, a non-positive level, a grid too fine, or no surface.
     """
     import trimesh
 
+    if not (math.isfinite(level) and level > 0):
+        raise InputDataError(f"level: expected a positive opacity, found {level}")
+    g, _ = g.drop_invalid()
     field_progress, surface_progress, color_progress = stages(progress, [0.7, 0.2, 0.1])
     grid = opacity_field(g, voxel, resolution=resolution, progress=field_progress)
     report(surface_progress, 0.0, "marching cubes")

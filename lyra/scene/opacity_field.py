@@ -54,8 +54,9 @@ def scene_box(g: Gaussians, quantile: float = 0.002) -> tuple[Tensor, Tensor]:
 def grid_for(g: Gaussians, voxel: float | None = None, resolution: int = DEFAULT_RESOLUTION) -> tuple[Tensor, float, tuple]:
     """``(origin [3], voxel, shape)`` of a grid over :func:`scene_box`; ``voxel`` None -> ``resolution`` cells
     along the longest side. InputDataError for a non-positive voxel or a grid over :data:`MAX_CELLS`."""
+    g, _ = g.drop_invalid()
     if len(g) == 0:
-        raise InputDataError("meshing needs at least one splat; the scene is empty")
+        raise InputDataError("meshing needs at least one valid splat; the scene is empty (or all NaN/Inf)")
     low, high = scene_box(g)
     extent = (high - low).clamp(min=1e-6)
     if voxel is None:
@@ -81,9 +82,11 @@ def opacity_field(
     """The opacity field of ``g`` on a grid over its box (see the module docstring).
 
     ``voxel``: edge length in world units (default: the box's longest side / ``resolution``).
-    Raises InputDataError for an empty scene or a grid too fine to hold in memory.
+    Splats with NaN/Inf values are ignored. Raises InputDataError for an empty scene or a grid too fine
+    to hold in memory.
     """
     origin, voxel, shape = grid_for(g, voxel, resolution)
+    g, _ = g.drop_invalid()  # NaN/Inf splats (which a loader may keep) have no place on a grid
     keep = g.opacities.detach() >= MIN_OPACITY
     means = g.means.detach().float()[keep]
     opacities = g.opacities.detach().float()[keep]

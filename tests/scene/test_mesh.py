@@ -177,3 +177,14 @@ def test_opacity_field_matches_the_gaussian_formula_for_a_rotated_splat():
     near = expected > 0.02  # within the 3-sigma ball each splat is evaluated in (12 voxels, under the cap)
     assert near.sum() > 50
     torch.testing.assert_close(grid.values.reshape(-1)[near], expected[near], rtol=1e-4, atol=1e-5)
+
+
+def test_nan_splats_are_ignored_and_a_bad_level_refused(sphere_shell):
+    broken = sphere_shell.clone()
+    broken.means[:5] = float("nan")
+    broken.scales[5:10] = float("inf")
+    mesh = mesh_from_gaussians(broken, resolution=48)
+    assert mesh.is_watertight and np.isfinite(mesh.vertices).all()
+    for level in (0.0, -1.0, float("nan")):
+        with pytest.raises(InputDataError, match="level"):
+            mesh_from_gaussians(sphere_shell, resolution=32, level=level)
