@@ -50,21 +50,27 @@ def resolve_inside(output_dir: str | os.PathLike, name: str) -> Path:
     return target
 
 
-def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str, frame: int | None = None) -> Path:
-    """The target path for ``name`` in format ``fmt`` inside ``output_dir`` (extension added if missing;
-    ``frame``: ``_frameNNNN`` put before it)."""
-    if fmt not in writable_formats():
-        raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
-    suffix = FORMAT_TABLE[fmt].suffix
+def named_path(output_dir: str | os.PathLike, name: str, suffix: str, known: tuple[str, ...],
+            frame: int | None = None) -> Path:
+    """``NAME[_frameNNNN]SUFFIX`` inside ``output_dir`` (a known ending on ``name`` is dropped first)."""
     name = check_file_name(name)
-    # "x.ply" asked as compressed PLY means x.compressed.ply: drop any other known ending first.
-    for other in sorted((s.suffix for s in FORMAT_TABLE.values() if s.suffix), key=len, reverse=True):
+    for other in known:
         if name.lower().endswith(other):
             name = name[: -len(other)]
             break
     if frame is not None:
         name += f"_frame{frame:04d}"
     return resolve_inside(output_dir, name + suffix)
+
+
+def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str, frame: int | None = None) -> Path:
+    """The target path for ``name`` in format ``fmt`` inside ``output_dir`` (extension added if missing;
+    ``frame``: ``_frameNNNN`` put before it)."""
+    if fmt not in writable_formats():
+        raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
+    # "x.ply" asked as compressed PLY means x.compressed.ply: drop any other known ending first.
+    known = tuple(sorted((s.suffix for s in FORMAT_TABLE.values() if s.suffix), key=len, reverse=True))
+    return named_path(output_dir, name, FORMAT_TABLE[fmt].suffix, known, frame)
 
 
 def scene_for_format(state: AppState, layer: str | None, fmt: str):
@@ -123,19 +129,6 @@ def _frame_scene(state: AppState, layer: str | None):
         return scene, None
 
 
-def _target(output_dir: str | os.PathLike, name: str, suffix: str, known: tuple[str, ...],
-            frame: int | None = None) -> Path:
-    """``NAME[_frameNNNN]SUFFIX`` inside ``output_dir`` (a known ending on ``name`` is dropped first)."""
-    name = check_file_name(name)
-    for other in known:
-        if name.lower().endswith(other):
-            name = name[: -len(other)]
-            break
-    if frame is not None:
-        name += f"_frame{frame:04d}"
-    return resolve_inside(output_dir, name + suffix)
-
-
 def mesh_to_server(state: AppState, layer: str | None, output_dir: str | os.PathLike, name: str, suffix: str = ".ply",
                    *, collider: bool = False, max_faces: int | None = None, overwrite: bool = False,
                    progress=None) -> Path:
@@ -148,7 +141,7 @@ def mesh_to_server(state: AppState, layer: str | None, output_dir: str | os.Path
     if suffix not in MESH_SUFFIXES:
         raise SceneFileError(name, f"a mesh format among {', '.join(MESH_SUFFIXES)}", repr(suffix))
     gaussians, frame = _frame_scene(state, layer)
-    target = _target(output_dir, name, suffix, tuple(MESH_SUFFIXES), frame)
+    target = named_path(output_dir, name, suffix, tuple(MESH_SUFFIXES), frame)
     if target.exists() and not overwrite:
         raise SceneFileError(target, "a new path (tick overwrite to replace it)", "an existing file")
     if collider:
@@ -167,7 +160,7 @@ def share_page_to_server(state: AppState, layer: str | None, output_dir: str | o
 
     with state.lock:
         scene = state.edited_scene(layer)
-    target = _target(output_dir, name, ".html", (".html", ".htm"))
+    target = named_path(output_dir, name, ".html", (".html", ".htm"))
     if target.exists() and not overwrite:
         raise SceneFileError(target, "a new path (tick overwrite to replace it)", "an existing file")
     page = write_share_page(scene, target, max_mb=max_mb, overwrite=overwrite, progress=progress)
