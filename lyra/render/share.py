@@ -5,8 +5,10 @@ viser 1.1 records scene messages with a ``StateSerializer`` (``ViserServer.get_s
 web client (``viser/client/build/index.html``: the JS, CSS and the default environment map inlined). The
 page needs no server and no network: open it from disk, orbit with the mouse.
 
-* The scene is added to a short-lived viser server bound to 127.0.0.1 on a free port (nothing connects to
-  it; it is where viser's scene API keeps its messages) and stopped at once.
+* The scene is added to a short-lived viser server bound to 127.0.0.1 on a free port (it is where viser's
+  scene API keeps its messages; nothing of ours connects to it) and stopped as soon as the recording is
+  serialized. It has no Origin guard (that lives in the viewer, which the library cannot import): for
+  those seconds a local page could read the scene being shared, nothing else.
 * The starting view is the framed scene's first camera (:func:`lyra.render.framing.frame_scene`).
 * A 4D scene (:class:`GaussianSequence`) is recorded as every frame added hidden and a visibility switch
   every ``1/fps`` seconds: the page shows viser's playback bar (time slider, play/pause, speed).
