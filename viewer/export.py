@@ -1,4 +1,6 @@
-"""Export an edited layer: to a server path confined to the output folder, or as bytes for a browser download.
+"""Export an edited layer: to a server path confined to the output folder, or as bytes for a browser download;
+also its mesh or collider (:mod:`lyra.scene.mesh`) and its share page (:mod:`lyra.render.share`), which are
+actions, not splat formats.
 
 Soft deletes are applied (:meth:`viewer.state.AppState.edited_scene`); every
 write goes through :func:`lyra.scene.save` (atomic). Format names and name
@@ -48,21 +50,27 @@ def resolve_inside(output_dir: str | os.PathLike, name: str) -> Path:
     return target
 
 
-def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str, frame: int | None = None) -> Path:
-    """The target path for ``name`` in format ``fmt`` inside ``output_dir`` (extension added if missing;
-    ``frame``: ``_frameNNNN`` put before it)."""
-    if fmt not in writable_formats():
-        raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
-    suffix = FORMAT_TABLE[fmt].suffix
+def named_path(output_dir: str | os.PathLike, name: str, suffix: str, known: tuple[str, ...],
+            frame: int | None = None) -> Path:
+    """``NAME[_frameNNNN]SUFFIX`` inside ``output_dir`` (a known ending on ``name`` is dropped first)."""
     name = check_file_name(name)
-    # "x.ply" asked as compressed PLY means x.compressed.ply: drop any other known ending first.
-    for other in sorted((s.suffix for s in FORMAT_TABLE.values() if s.suffix), key=len, reverse=True):
+    for other in known:
         if name.lower().endswith(other):
             name = name[: -len(other)]
             break
     if frame is not None:
         name += f"_frame{frame:04d}"
     return resolve_inside(output_dir, name + suffix)
+
+
+def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str, frame: int | None = None) -> Path:
+    """The target path for ``name`` in format ``fmt`` inside ``output_dir`` (extension added if missing;
+    ``frame``: ``_frameNNNN`` put before it)."""
+    if fmt not in writable_formats():
+        raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
+    # "x.ply" asked as compressed PLY means x.compressed.ply: drop any other known ending first.
+    known = tuple(sorted((s.suffix for s in FORMAT_TABLE.values() if s.suffix), key=len, reverse=True))
+    return named_path(output_dir, name, FORMAT_TABLE[fmt].suffix, known, frame)
 
 
 def scene_for_format(state: AppState, layer: str | None, fmt: str):
@@ -127,3 +135,51 @@ def export_bytes(state: AppState, layer: str | None, name: str, fmt: str) -> tup
                 if path.is_file():
                     archive.write(path, f"{target.name}/{path.relative_to(target).as_posix()}")
         return target.name + ".zip", buffer.getvalue()
+
+
+def _frame_scene(state: AppState, layer: str | None):
+    """``(gaussians, frame)``: the edited layer, or the frame shown now of a 4D layer (and its index)."""
+    with state.lock:
+        scene = state.edited_scene(layer)
+        if isinstance(scene, GaussianSequence):
+            index = state.layer(layer).frame_index(state.frame)
+            return scene.frames[index], index
+        return scene, None
+
+
+def mesh_to_server(state: AppState, layer: str | None, output_dir: str | os.PathLike, name: str, suffix: str = ".ply",
+                   *, collider: bool = False, max_faces: int | None = None, overwrite: bool = False,
+                   progress=None) -> Path:
+    """A mesh (or with ``collider`` the coarse collision mesh) of the edited layer under ``output_dir``
+    (:mod:`lyra.scene.mesh`; the frame shown now of a 4D layer, named ``NAME_frameNNNN``); returns the path."""
+    import trimesh
+
+    from lyra.scene.mesh import COLLIDER_FACES, MESH_SUFFIXES, collider_from_gaussians, mesh_from_gaussians, write_mesh
+
+    if suffix not in MESH_SUFFIXES:
+        raise SceneFileError(name, f"a mesh format among {', '.join(MESH_SUFFIXES)}", repr(suffix))
+    gaussians, frame = _frame_scene(state, layer)
+    target = named_path(output_dir, name, suffix, tuple(MESH_SUFFIXES), frame)
+    if target.exists() and not overwrite:
+        raise SceneFileError(target, "a new path (tick overwrite to replace it)", "an existing file")
+    if collider:
+        vertices, faces = collider_from_gaussians(gaussians, max_faces=max_faces or COLLIDER_FACES, progress=progress)
+        mesh = trimesh.Trimesh(vertices, faces, process=False)
+    else:
+        mesh = mesh_from_gaussians(gaussians, max_faces=max_faces, progress=progress)
+    return write_mesh(mesh, target, overwrite=overwrite)
+
+
+def share_page_to_server(state: AppState, layer: str | None, output_dir: str | os.PathLike, name: str,
+                         *, max_mb: float = 50.0, overwrite: bool = False, progress=None):
+    """The share page (:mod:`lyra.render.share`) of the edited layer, every frame of a 4D one, as
+    ``NAME.html`` under ``output_dir``; returns ``(path, SharePage)``."""
+    from lyra.render.share import write_share_page
+
+    with state.lock:
+        scene = state.edited_scene(layer)
+    target = named_path(output_dir, name, ".html", (".html", ".htm"))
+    if target.exists() and not overwrite:
+        raise SceneFileError(target, "a new path (tick overwrite to replace it)", "an existing file")
+    page = write_share_page(scene, target, max_mb=max_mb, overwrite=overwrite, progress=progress)
+    return target, page

@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "train": "Train the latent 3DGS decoder by self-distillation (a preset name or a YAML config)",
     "eval": "Evaluate a decoder checkpoint on held-out SDG scenes (PSNR, SSIM, depth, Chamfer)",
     "distill": "Self-distillation data: `lyra distill make-data --teacher synthetic|gen3c ...`",
+    "mesh": "A triangle mesh or collider of a scene (.ply, .obj, .glb): opacity field or fused depth",
+    "share": "One self-contained HTML page that shows the scene offline (viser's embedded client)",
 }
 
 

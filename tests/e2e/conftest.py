@@ -120,3 +120,40 @@ class Screen:
 @pytest.fixture(scope="module")
 def screen(page) -> Screen:
     return Screen(page)
+
+
+class OfflinePage:
+    """A Chromium page that may load ``file:``, ``data:`` and ``blob:`` URLs only; every other request is
+    aborted and listed in ``refused`` (the context is offline too)."""
+
+    LOCAL = ("file:", "data:", "blob:")
+
+    def __init__(self, context):
+        self.refused: list[str] = []
+        context.route("**/*", self._route)
+        self.page = context.new_page()
+        self.page.set_default_timeout(60_000)
+
+    def _route(self, route) -> None:
+        if route.request.url.startswith(self.LOCAL):
+            route.continue_()
+        else:
+            self.refused.append(route.request.url)
+            route.abort()
+
+    def screen(self) -> Screen:
+        return Screen(self.page)
+
+
+@pytest.fixture
+def offline_page():
+    """An :class:`OfflinePage` in a fresh, offline browser context (closed after the test)."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield OfflinePage(browser.new_context(viewport=VIEWPORT, offline=True))
+        finally:
+            browser.close()

@@ -5,6 +5,9 @@ defaults to a sequence; a single-frame format writes the frame shown now, named 
 The layer follows the one last edited or selected (the active layer) whenever that changes, so an
 edit is never followed by a save of some other, perhaps hidden, layer. Every save is confirmed with
 its path and size, in a notification and in the panel.
+Two more actions (not formats) use the same name and overwrite box: "Mesh / collider" (a triangle
+mesh of the frame shown now, :mod:`lyra.scene.mesh`) and "Share page" (one offline HTML file of the
+whole layer, :mod:`lyra.render.share`). Each runs as a job with progress and cancel.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import viser
 
 from lyra.errors import EditError
 from lyra.scene.formats import FORMAT_TABLE, writable_formats
-from viewer.export import default_format, describe_size, export_bytes, export_to_server, written_bytes
+from viewer.export import (default_format, describe_size, export_bytes, export_to_server, mesh_to_server,
+                           share_page_to_server, written_bytes)
+
+MESH_SUFFIXES = (".ply", ".obj", ".glb")
 
 
 class ExportPanel:
@@ -34,6 +40,21 @@ class ExportPanel:
         self.saved = gui.add_markdown("")  # the last save, kept (notifications close by themselves)
         self.save_button.on_click(self._save)
         self.download_button.on_click(self._download)
+        with gui.add_folder("Mesh / collider", expand_by_default=False):
+            self.mesh_format = gui.add_dropdown("Mesh format", MESH_SUFFIXES, initial_value=".ply")
+            self.mesh_faces = gui.add_number("Max faces", 0, min=0, step=1000,
+                                             hint="decimate to at most this many faces (0: keep all; collider: 2000)")
+            self.collider = gui.add_checkbox("Collider", False,
+                                             hint="a coarse, closed, simplified mesh for physics instead of the surface")
+            self.mesh_button = gui.add_button("Make mesh", icon=viser.Icon.CUBE,
+                                              hint="the frame shown now of a 4D layer")
+        with gui.add_folder("Share page", expand_by_default=False):
+            self.max_mb = gui.add_number("Max MB", 50.0, min=1.0, step=1.0,
+                                         hint="a larger page is decimated to fit, and says so")
+            self.share_button = gui.add_button("Write share page", icon=viser.Icon.WORLD,
+                                               hint="one HTML file that shows the scene offline (every frame of 4D)")
+        self.mesh_button.on_click(self._mesh)
+        self.share_button.on_click(self._share)
         self.layer.on_update(lambda _: self.refresh())  # a newly chosen layer gets its default format
         self._format_chosen_for: str | None = None  # the layer the format default was last chosen for
         self._followed_active: str | None = None  # the active layer the dropdown last followed
@@ -80,6 +101,28 @@ class ExportPanel:
             app.notify("Downloaded", str(job.result), client)
 
         app.start_job("Download", run, client, on_done=done)
+
+    def _mesh(self, event) -> None:
+        app, layer, name, overwrite = self.app, self._layer(), self.name.value, self.overwrite.value
+        suffix, collider, faces = self.mesh_format.value, self.collider.value, int(self.mesh_faces.value) or None
+
+        def run(job):
+            return mesh_to_server(app.state, layer, app.output_dir, name, suffix, collider=collider, max_faces=faces,
+                                  overwrite=overwrite, progress=job)  # a 4D layer's frame is in the name
+
+        app.start_job("Collider" if collider else "Mesh", run, event.client,
+                      on_done=lambda job: app.notify("Mesh written", f"Wrote {job.result}", event.client))
+
+    def _share(self, event) -> None:
+        app, layer, name, overwrite, max_mb = self.app, self._layer(), self.name.value, self.overwrite.value, self.max_mb.value
+
+        def run(job):
+            path, page = share_page_to_server(app.state, layer, app.output_dir, name, max_mb=float(max_mb),
+                                              overwrite=overwrite, progress=job)
+            return " ".join([f"{path} ({page.size_bytes / 1e6:.1f} MB).", *page.notes])
+
+        app.start_job("Share page", run, event.client,
+                      on_done=lambda job: app.notify("Share page written", f"Wrote {job.result}", event.client))
 
     def refresh(self) -> None:
         state = self.app.state
