@@ -1,7 +1,7 @@
 """``lyra mesh`` and ``lyra share`` on a 1M-splat scene: times, file sizes, peak memory.
 
 Prints one JSON object. The scene: flat splats on a sphere, a box and a ground disc (the demo
-primitives, ``scenes.primitives``), ``--splats`` in all. Baseline in the same run: writing the scene
+primitives, ``lyra.scene.procedural``), ``--splats`` in all. Baseline in the same run: writing the scene
 as a 3DGS PLY (``lyra.scene.save``), the export a user would otherwise make. Measured:
 
 * mesh: opacity field on a ``--resolution`` grid + marching cubes + cleanup + colours, then the same
@@ -26,7 +26,7 @@ import torch
 from lyra.render.share import share_page
 from lyra.scene import Gaussians, save
 from lyra.scene.mesh import collider_from_gaussians, mesh_from_gaussians, write_mesh
-from scenes.primitives import box, disc, sphere
+from lyra.scene.procedural import box, disc, sphere
 
 
 def bench_scene(n: int) -> Gaussians:

@@ -7,7 +7,7 @@ import torch
 
 from lyra.cli import main
 from lyra.scene import GaussianSequence, save
-from scenes.primitives import sphere
+from lyra.scene.procedural import sphere
 
 pytestmark = pytest.mark.e2e
 RED = lambda p: torch.tensor([0.9, 0.1, 0.1]).expand_as(p)  # noqa: E731

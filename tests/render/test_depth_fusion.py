@@ -10,7 +10,7 @@ import torch
 
 from lyra.render.depth_fusion import fusion_cameras, mesh_from_depth
 from lyra.render.framing import frame_scene
-from scenes.primitives import sphere
+from lyra.scene.procedural import sphere
 
 GREY = lambda p: torch.full_like(p, 0.5)  # noqa: E731
 

@@ -9,7 +9,7 @@ import trimesh
 
 from lyra.cli import main
 from lyra.scene import GaussianSequence, save
-from scenes.primitives import sphere
+from lyra.scene.procedural import sphere
 
 GREY = lambda p: torch.full_like(p, 0.5)  # noqa: E731
 

@@ -14,7 +14,7 @@ from lyra.errors import InputDataError, SceneFileError
 from lyra.scene import Gaussians
 from lyra.scene.mesh import collider_from_gaussians, mesh_from_gaussians, write_mesh
 from lyra.scene.opacity_field import grid_for, opacity_field
-from scenes.primitives import box, sphere
+from lyra.scene.procedural import box, sphere
 
 RADIUS = 1.0
 HALF = torch.tensor([0.6, 0.4, 0.5])

@@ -10,7 +10,7 @@ import trimesh
 
 from lyra.errors import SceneFileError
 from lyra.scene import GaussianSequence
-from scenes.primitives import sphere
+from lyra.scene.procedural import sphere
 from viewer.export import mesh_to_server, share_page_to_server
 
 GREY = lambda p: torch.full_like(p, 0.5)  # noqa: E731
