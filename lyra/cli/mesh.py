@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def frame_indices(text: str, num_frames: int) -> list[int]:
     """``all`` | ``a,b,c`` | ``start:stop[:step]`` -> frame indices in ``0..num_frames-1``; InputDataError else."""
-    from lyra.cli.decode import parse_times
+    from lyra.pipeline.request import parse_times
 
     try:
         indices = parse_times(text)

@@ -16,8 +16,15 @@ import viser
 
 from lyra.errors import EditError
 from lyra.scene.formats import FORMAT_TABLE, writable_formats
-from viewer.export import (default_format, describe_size, export_bytes, export_to_server, mesh_to_server,
-                           share_page_to_server, written_bytes)
+from viewer.export import (
+    default_format,
+    describe_size,
+    export_bytes,
+    export_to_server,
+    mesh_to_server,
+    share_page_to_server,
+    written_bytes,
+)
 
 MESH_SUFFIXES = (".ply", ".obj", ".glb")
 
