@@ -16,10 +16,11 @@ an edit applies to every frame (selection evaluated per frame) when
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -28,10 +29,10 @@ from torch import Tensor
 from lyra.errors import EditError
 from lyra.progress import Progress, report, subrange
 from lyra.scene import Gaussians, GaussianSequence
-from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache, cut_buffer
+from viewer.frame_buffers import DEFAULT_CACHE_BYTES, FrameBufferCache, cut_buffer
 from viewer.history import EditCommand, History, ReplacePatch, RowPatch
-from viewer.layers import Frame, Layer, LayerInfo, TimeInfo, edited_lazy_frames
-from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
+from viewer.layers import Frame, Layer, LayerInfo, SendItem, SendStatus, TimeInfo, edited_lazy_frames
+from viewer.splat_budget import DisplayPolicy, split_budget
 
 SCOPES = ("all", "current")
 REPLACE = object()  # _commit's op for edits that replace whole frames (the history keeps before and after)
@@ -45,7 +46,7 @@ class AppState:
     the lock themselves and hand out snapshots (:class:`LayerInfo`, :class:`TimeInfo`, counts).
     """
 
-    def __init__(self, buffer_cache_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
+    def __init__(self, buffer_cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.lock = threading.RLock()
         self.layers: dict[str, Layer] = {}
         self.active: str | None = None
@@ -57,12 +58,10 @@ class AppState:
         self.last_action: tuple[str, float] | None = None  # (label, seconds taken)
         self._revision = 0
         self._buffers = FrameBufferCache(buffer_cache_bytes)
-        # splat budget (viewer.splat_budget): what the browser is sent, never what edits act on
-        self.budget_paused, self.budget_playing = DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
-        self.playing = False
-        self.full_detail = False  # paused and idle: send every splat (SceneSync sets it after IDLE_SECONDS)
-        self.sent: dict[str, tuple[int, int]] = {}  # layer -> (splats sent, splats live) of its last send
+        # the display policy (viewer.splat_budget): what the browser is sent, never what edits act on
+        self._display = DisplayPolicy()
         self._prefetcher: ThreadPoolExecutor | None = None
+        self._cutting: dict[tuple, Future] = {}  # cuts being made, so that no two threads make the same one
 
     # ------------------------------------------------------------ layers
     def add_scene(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
@@ -171,7 +170,7 @@ class AppState:
             index = int(np.clip(index, 0, self.num_frames - 1))
             if index != self.frame:
                 self.frame = index
-                self.full_detail = False  # a new frame starts at the budget; idle upgrades it again
+                self._display.settled = False  # a new frame shows at the playing budget first; idle settles it
                 self._changed()
             return index
 
@@ -405,39 +404,6 @@ class AppState:
                 return GaussianSequence(kept, list(layer.times), layer.fps)
             return kept[0]
 
-    def prefetch(self, ahead: int = 2) -> list:
-        """Prepare the next ``ahead`` frames on one background thread (playback): read lazy frames and,
-        above the splat budget, pack their cut buffers, so a frame switch is a cache hit and one send."""
-        with self.lock:
-            jobs = []
-            budget = self.budget_playing if self.playing else self.budget_paused
-            for layer in self.layers.values():
-                i = layer.frame_index(self.frame)
-                for j in dict.fromkeys(k % len(layer.frames) for k in range(i + 1, i + 1 + ahead)):
-                    frame = layer.frames[j]
-                    live = len(frame.deleted) - int(frame.deleted.sum())
-                    bake = self.view_position if frame.sh_degree > 0 else None
-                    if frame.is_lazy or live > budget:
-                        jobs.append((layer.name, j, frame, frame.revision, frame.deleted, frame.selected, bake, budget))
-            if not jobs:
-                return []
-            if self._prefetcher is None:
-                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viewer-prefetch")
-        return [self._prefetcher.submit(self._prepare, *job) for job in jobs]  # futures (tests and benches wait)
-
-    def _prepare(self, name, index, frame, revision, deleted, selected, bake, budget) -> None:
-        key, cut_key = (name, index), (revision, bake, budget)
-        gaussians = frame.gaussians  # a lazy frame is read here, off the lock
-        with self.lock:
-            if frame.revision != revision or self._buffers.has_cut(key, gaussians, cut_key):
-                return
-        if len(deleted) - int(deleted.sum()) <= budget:
-            return
-        order, cut = cut_buffer(gaussians, deleted, selected, bake, budget)
-        with self.lock:
-            if frame.revision == revision and self.layers.get(name) is not None:
-                self._buffers.store_cut(key, gaussians, order, cut, cut_key)
-
     def visible_current_frames(self) -> list[Gaussians]:
         """The current frame of every visible layer, soft deletes applied (what a server render draws)."""
         with self.lock:
@@ -472,8 +438,9 @@ class AppState:
                 self._changed()
 
     def display_buffer(self, name: str, frame_index: int | None = None) -> np.ndarray:
-        """viser buffer ``uint32 [M, 8]`` of a layer's frame (default: the current one): deleted splats
-        dropped, selection tinted, SH baked for :attr:`view_position` when the frame has SH. Cached."""
+        """viser buffer ``uint32 [M, 8]`` of every live splat of a layer's frame (default: the current one):
+        deleted splats dropped, selection tinted, SH baked for :attr:`view_position` when the frame has SH.
+        Cached. What the browser gets is :meth:`send_buffer` (cut to the splat budget)."""
         with self.lock:
             layer = self.layer(name)
             i = layer.frame_index(self.frame) if frame_index is None else frame_index
@@ -481,47 +448,161 @@ class AppState:
             bake = self.view_position if frame.sh_degree > 0 else None
             return self._buffers.display((name, i), frame.gaussians, frame.deleted, frame.selected, frame.revision, bake)
 
-    def send_buffer(self, name: str, frame_index: int) -> np.ndarray:
-        """:meth:`display_buffer` cut to the splat budget (playing or paused); records "showing X of Y"."""
+    def send_plan(self, frame_index: int | None = None) -> list[SendItem]:
+        """What the browser gets for the viewer's frame ``frame_index`` (default: the current one), one item
+        per layer: the splat budget is computed ONCE here and split over the visible layers (a hidden layer
+        gets 0). For a frame other than the current one: what it will get when it is switched to. :class:`viewer.scene_sync.SceneSync` sends exactly this; the status line reports it."""
         with self.lock:
-            frame = self.layers[name].frames[frame_index]
-            bake = self.view_position if frame.sh_degree > 0 else None
-            budget = self.current_budget()
-            sent = self._buffers.within_budget((name, frame_index), frame.gaussians, frame.deleted, frame.selected,
-                                               frame.revision, bake, budget)
-            self.sent[name] = (len(sent), len(frame.deleted) - int(frame.deleted.sum()))
-            return sent
+            index = self.frame if frame_index is None else frame_index
+            # another frame, once shown, starts unsettled (the playing budget): plan it as it will be sent
+            policy = self._display if index == self.frame else dataclasses.replace(self._display, settled=False)
+            budget = policy.splat_budget()
+            items = []
+            for name, layer in self.layers.items():
+                i = layer.frame_index(index)
+                frame = layer.frames[i]
+                live = len(frame.deleted) - int(frame.deleted.sum())
+                bake = self.view_position if frame.sh_degree > 0 else None
+                items.append(SendItem(name, i, live if layer.visible else 0, live, layer.visible,
+                                      (frame.revision, bake, 0)))
+            shares = split_budget(budget, [item.share for item in items])
+            return [dataclasses.replace(item, share=share, key=item.key[:2] + (share,))
+                    for item, share in zip(items, shares, strict=True)]
 
-    def current_budget(self) -> int:
-        """Splats a frame may send now: the playing budget, the paused one, or all of them when paused and idle."""
+    def send_buffer(self, item: SendItem) -> np.ndarray:
+        """The buffer of a :meth:`send_plan` item: at most ``item.share`` splats, the most important live ones.
+
+        In-memory frames that fit come from :meth:`display_buffer`; every other frame is cut (only the
+        chosen rows read and packed) outside the lock, once: the playback prefetch, the preparing job and
+        this on-demand call share one route, :meth:`_cut`, and wait for each other's work.
+        """
         with self.lock:
-            if self.playing:
-                return self.budget_playing
-            return 1 << 62 if self.full_detail else self.budget_paused
+            layer = self.layers[item.layer]
+            frame = layer.frames[item.frame]
+            if item.share >= item.live and not frame.is_lazy:
+                return self.display_buffer(item.layer, item.frame)
+        return self._cut(item.layer, item.frame, item.share)
+
+    def prefetch(self, ahead: int = 2) -> list[Future]:
+        """Prepare what the next ``ahead`` frames will send (playback), on one background thread: their
+        cuts at the splat budget of now, so a frame switch is a cache hit and one send. Returns the futures."""
+        with self.lock:
+            index, count = self.frame, self.num_frames
+            jobs = []
+            for k in dict.fromkeys(j % count for j in range(index + 1, index + 1 + ahead)):
+                if k == index:
+                    continue
+                for item in self.send_plan(k):
+                    if self.layers[item.layer].frames[item.frame].is_lazy or item.share < item.live:
+                        jobs.append(item)
+            if not jobs:
+                return []
+            if self._prefetcher is None:
+                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viewer-prefetch")
+        return [self._prefetcher.submit(self.send_buffer, item) for item in jobs]
+
+    def _cut(self, name: str, index: int, share: int) -> np.ndarray:
+        """Frame ``index`` of layer ``name`` cut to ``share`` splats: cached, or made here (outside the lock)
+        and cached, or waited for when another thread is making it. The one way a cut is prepared."""
+        with self.lock:
+            frame = self.layer(name).frames[index]
+            rows = frame.rows()
+            bake = self.view_position if frame.sh_degree > 0 else None
+            cut_key = (frame.revision, bake, share)
+            cached = self._buffers.cut((name, index), rows, cut_key)
+            if cached is not None:
+                return cached
+            pending = self._cutting.get((name, index, cut_key))
+            if pending is None:
+                pending = self._cutting[(name, index, cut_key)] = Future()
+                owner, scores = True, self._buffers.scores((name, index), rows)
+                deleted, selected = frame.deleted, frame.selected
+            else:
+                owner = False
+        if not owner:
+            return pending.result()
+        try:
+            live = len(deleted) - int(deleted.sum())
+            if scores is None and share < live:
+                scores = rows.log_importance()
+            cut = cut_buffer(rows, scores if share < live else None, deleted, selected, bake, share)
+            with self.lock:
+                if frame.revision == cut_key[0] and self.layers.get(name) is not None:
+                    self._buffers.store_cut((name, index), rows, scores, cut_key, cut)
+            pending.set_result(cut)
+            return cut
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            with self.lock:
+                self._cutting.pop((name, index, cut_key), None)
+
+    # ------------------------------------------------------ display policy
+    def display_policy(self) -> DisplayPolicy:
+        """A copy of the display policy (budgets, full detail, playing, settled)."""
+        with self.lock:
+            return dataclasses.replace(self._display)
+
+    def splat_budget(self) -> int:
+        """The cap on splats the browser receives now, over every visible layer."""
+        with self.lock:
+            return self._display.splat_budget()
 
     def set_splat_budget(self, paused: int, playing: int) -> None:
+        """The splat budgets (counts): paused and idle, and while playing or just after a frame change."""
         with self.lock:
-            self.budget_paused, self.budget_playing = max(1, int(paused)), max(1, int(playing))
-            self.version += 1
+            self._display.paused, self._display.playing = max(1, int(paused)), max(1, int(playing))
+            self._changed()
 
-    def budget_status(self) -> tuple[int, int] | None:
-        """(sent, live) summed over visible layers when the budget cut something, else None."""
+    def set_full_detail(self, enabled: bool, cap: int | None = None) -> None:
+        """Full detail: paused and idle, send up to ``cap`` splats instead of the paused budget."""
         with self.lock:
-            pairs = [self.sent[n] for n, layer in self.layers.items() if layer.visible and n in self.sent]
-            sent, live = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
-            return (sent, live) if sent < live else None
+            self._display.full_detail = bool(enabled)
+            if cap is not None:
+                self._display.full_detail_cap = max(1, int(cap))
+            self._changed()
+
+    def set_playing(self, playing: bool) -> bool:
+        """Playback started or stopped; returns whether that changed anything (then the budget changed)."""
+        with self.lock:
+            if self._display.is_playing == bool(playing):
+                return False
+            self._display.is_playing = bool(playing)
+            self._display.settled = False  # stopping shows the playing cut until idle, then the settled one
+            self._changed()
+            return True
+
+    def settle(self, version: int) -> bool:
+        """The view has been idle since state ``version``: switch to the settled budget (paused or full
+        detail). Returns False, changing nothing, when the state moved on or playback runs."""
+        with self.lock:
+            if self.version != version or self._display.is_playing or self._display.settled:
+                return False
+            self._display.settled = True
+            self._changed()
+            return True
+
+    def send_status(self) -> SendStatus:
+        """Splats the browser gets now (per :meth:`send_plan`) against the live splats of the visible layers."""
+        with self.lock:
+            plan = [item for item in self.send_plan() if item.visible]
+            sent, live = sum(item.share for item in plan), sum(item.live for item in plan)
+            return SendStatus(sent, live, self._display.splat_budget(), self._display.reason())
 
     @property
     def buffer_cache_bytes(self) -> int:
+        """The buffer cache's byte budget (not the splat budget, a count)."""
         return self._buffers.budget_bytes
 
     def cached_buffer_bytes(self) -> int:
         with self.lock:
             return self._buffers.nbytes
 
-    def prepack_frames(self, name: str, progress: Progress | None = None) -> int:
-        """Pack every frame's display buffer of layer ``name`` while the cache budget allows
-        (so playback is one send per frame); returns the frames packed. Holds the lock per frame only."""
+    def prepare_frames(self, name: str, progress: Progress | None = None) -> int:
+        """Prepare what every frame of layer ``name`` sends when switched to (:meth:`send_plan`)
+        while the buffer cache has room, so a clip plays from the cache; returns the frames prepared.
+        The same route as a send (:meth:`send_buffer`)."""
         with self.lock:
             if name not in self.layers:
                 return 0
@@ -530,7 +611,8 @@ class AppState:
             with self.lock:
                 if name not in self.layers or self.cached_buffer_bytes() > 0.8 * self.buffer_cache_bytes:
                     return i
-                self.display_buffer(name, i)
+                item = next(item for item in self.send_plan(i) if item.layer == name)
+            self.send_buffer(item)
             report(progress, (i + 1) / count, f"{name}: frame {i + 1}/{count}")
         return count
 
