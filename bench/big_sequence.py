@@ -45,7 +45,6 @@ from pathlib import Path
 
 import torch
 
-
 DISTINCT_FRAMES = 3  # viser skips a buffer equal to the one shown: consecutive frames must differ
 
 
