@@ -70,6 +70,9 @@ class GaussiansRows:
     def read(self, rows: np.ndarray) -> Gaussians:
         return self.gaussians[torch.from_numpy(rows)]
 
+    def bounds(self) -> tuple[Tensor, Tensor]:
+        return self.gaussians.bounds()
+
 
 def cut_buffer(
     rows: RowReader,

@@ -52,6 +52,12 @@ class Frame:
             self._rows = GaussiansRows(self._gaussians)
         return self._rows
 
+    def bounds(self) -> tuple:
+        """Axis-aligned box of the centres ``(min [3], max [3])``; a lazy frame's from its file's
+        columns when it has a row reader (kept there), so showing a frame's info never reads it whole."""
+        reader = self.lazy.row_reader(self.index) if self.is_lazy else None
+        return reader.bounds() if reader is not None else self.gaussians.bounds()
+
     @property
     def is_lazy(self) -> bool:
         """True while the splats come from the lazy sequence (not edited yet)."""

@@ -139,9 +139,9 @@ class AppState:
         """A snapshot of a layer (default: the active one); EditError if there is none."""
         with self.lock:
             layer = self.layer(name)
-            gaussians = layer.frames[layer.frame_index(self.frame)].gaussians
-            lo, hi = gaussians.bounds()
-            return LayerInfo(layer.name, layer.is_sequence, len(layer.frames), layer.fps, len(gaussians),
+            frame = layer.frames[layer.frame_index(self.frame)]
+            lo, hi = frame.bounds()  # a lazy frame is not read for this (panels refresh on every frame)
+            return LayerInfo(layer.name, layer.is_sequence, len(layer.frames), layer.fps, len(frame.deleted),
                              layer.sh_degree, (tuple(map(float, lo)), tuple(map(float, hi))), layer.visible)
 
     def has_sh(self) -> bool:

@@ -41,6 +41,8 @@ class RowReader(Protocol):
 
     def read(self, rows: np.ndarray) -> Gaussians: ...  # rows: int [M] increasing -> those splats
 
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]: ...  # (min [3], max [3]) of the centres
+
 
 def gaussians_nbytes(g: Gaussians) -> int:
     tensors = [g.means, g.quats, g.scales, g.opacities, g.sh, *g.extras.values()]

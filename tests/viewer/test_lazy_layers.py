@@ -30,6 +30,21 @@ def test_opening_reads_no_frame_and_showing_reads_one(lazy_clip):
     assert len(buffer) == 200 and seq.frames.reads == 1
 
 
+def test_layer_info_and_the_status_line_of_a_playing_clip_read_no_frame(lazy_clip):
+    from viewer.panels.status import status_line
+
+    seq, tmp_path = lazy_clip
+    state = AppState()
+    state.add_scene(seq, "clip")
+    state.set_frame(3)
+    info = state.layer_info()
+    assert status_line(state).startswith("**230** splats shown")  # 230 < the playing budget
+    assert seq.frames.reads == 0  # panels refresh on every frame: they must not read frames whole
+    frame = load(tmp_path / "clip" / "frame_00003.ply")
+    lo, hi = frame.bounds()
+    assert info.splats == 230 and info.bounds == (tuple(map(float, lo)), tuple(map(float, hi)))
+
+
 def test_prefetch_prepares_the_next_frames_from_their_files_rows(lazy_clip):
     seq, _ = lazy_clip
     state = AppState()

@@ -382,6 +382,7 @@ class PlyRows:
         self._shape = (vertex.count, len(vertex.properties))
         self._offset = offset
         self._rows: np.ndarray | None = None
+        self._bounds: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> PlyRows | None:
@@ -423,6 +424,17 @@ class PlyRows:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(score, zip(bounds[:-1], bounds[1:], strict=True)))
         return out
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned box of the centres ``(min [3], max [3])``, as ``Gaussians.bounds``; read once, then kept."""
+        if self._bounds is None:
+            mapped, index = self._mapped(), self._layout.index
+            columns = [mapped[:, index[n]] for n in ("x", "y", "z")]
+            if len(self) == 0:
+                self._bounds = (np.zeros(3, np.float32), np.zeros(3, np.float32))
+            else:
+                self._bounds = (np.array([c.min() for c in columns], np.float32), np.array([c.max() for c in columns], np.float32))
+        return self._bounds
 
     def read(self, rows: np.ndarray) -> Gaussians:
         """Activated Gaussians of file rows ``rows`` (``int [M]``, increasing), in that order.
