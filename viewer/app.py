@@ -102,6 +102,10 @@ class ViewerApp:
             self.panels[panel_class.key] = panel
         server.on_client_connect(self._on_connect)
 
+    def set_keyframed_path(self, text: str) -> None:
+        """Publish the Render panel's camera-path JSON (the Generate panel can add it as a trajectory)."""
+        self.keyframed_path = text.strip()
+
     def panel(self, key: str):
         """The panel registered under ``key`` (``scene``, ``time``, ``edit``, ``export``, ``render``, ...)."""
         return self.panels[key]

@@ -27,19 +27,20 @@ import torch
 from torch import Tensor
 
 from lyra.errors import EditError
-from lyra.progress import Progress, report, subrange
+from lyra.progress import Progress, subrange
 from lyra.scene import Gaussians, GaussianSequence
-from viewer.frame_buffers import DEFAULT_CACHE_BYTES, FrameBufferCache, cut_buffer
+from viewer.frame_buffers import DEFAULT_CACHE_BYTES, FrameBufferCache
 from viewer.history import EditCommand, History, ReplacePatch, RowPatch
-from viewer.layers import Frame, Layer, LayerInfo, SendItem, SendStatus, TimeInfo, edited_lazy_frames
-from viewer.splat_budget import DisplayPolicy, split_budget
+from viewer.layers import Frame, Layer, LayerInfo, SendStatus, TimeInfo, edited_lazy_frames
+from viewer.sending import FrameSending
+from viewer.splat_budget import DisplayPolicy
 
 SCOPES = ("all", "current")
 REPLACE = object()  # _commit's op for edits that replace whole frames (the history keeps before and after)
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
 
 
-class AppState:
+class AppState(FrameSending):
     """Scene state of one viewer process (shared by every connected browser tab).
 
     Panels use its methods only (never ``layers``, ``lock`` or ``frame``): they take
@@ -437,107 +438,6 @@ class AppState:
             if any(layer.sh_degree > 0 for layer in self.layers.values()):
                 self._changed()
 
-    def display_buffer(self, name: str, frame_index: int | None = None) -> np.ndarray:
-        """viser buffer ``uint32 [M, 8]`` of every live splat of a layer's frame (default: the current one):
-        deleted splats dropped, selection tinted, SH baked for :attr:`view_position` when the frame has SH.
-        Cached. What the browser gets is :meth:`send_buffer` (cut to the splat budget)."""
-        with self.lock:
-            layer = self.layer(name)
-            i = layer.frame_index(self.frame) if frame_index is None else frame_index
-            frame = layer.frames[i]
-            bake = self.view_position if frame.sh_degree > 0 else None
-            return self._buffers.display((name, i), frame.gaussians, frame.deleted, frame.selected, frame.revision, bake)
-
-    def send_plan(self, frame_index: int | None = None) -> list[SendItem]:
-        """What the browser gets for the viewer's frame ``frame_index`` (default: the current one), one item
-        per layer: the splat budget is computed ONCE here and split over the visible layers (a hidden layer
-        gets 0). For a frame other than the current one: what it will get when it is switched to. :class:`viewer.scene_sync.SceneSync` sends exactly this; the status line reports it."""
-        with self.lock:
-            index = self.frame if frame_index is None else frame_index
-            # another frame, once shown, starts unsettled (the playing budget): plan it as it will be sent
-            policy = self._display if index == self.frame else dataclasses.replace(self._display, settled=False)
-            budget = policy.splat_budget()
-            items = []
-            for name, layer in self.layers.items():
-                i = layer.frame_index(index)
-                frame = layer.frames[i]
-                live = len(frame.deleted) - int(frame.deleted.sum())
-                bake = self.view_position if frame.sh_degree > 0 else None
-                items.append(SendItem(name, i, live if layer.visible else 0, live, layer.visible,
-                                      (frame.revision, bake, 0)))
-            shares = split_budget(budget, [item.share for item in items])
-            return [dataclasses.replace(item, share=share, key=item.key[:2] + (share,))
-                    for item, share in zip(items, shares, strict=True)]
-
-    def send_buffer(self, item: SendItem) -> np.ndarray:
-        """The buffer of a :meth:`send_plan` item: at most ``item.share`` splats, the most important live ones.
-
-        In-memory frames that fit come from :meth:`display_buffer`; every other frame is cut (only the
-        chosen rows read and packed) outside the lock, once: the playback prefetch, the preparing job and
-        this on-demand call share one route, :meth:`_cut`, and wait for each other's work.
-        """
-        with self.lock:
-            layer = self.layers[item.layer]
-            frame = layer.frames[item.frame]
-            if item.share >= item.live and not frame.is_lazy:
-                return self.display_buffer(item.layer, item.frame)
-        return self._cut(item.layer, item.frame, item.share)
-
-    def prefetch(self, ahead: int = 2) -> list[Future]:
-        """Prepare what the next ``ahead`` frames will send (playback), on one background thread: their
-        cuts at the splat budget of now, so a frame switch is a cache hit and one send. Returns the futures."""
-        with self.lock:
-            index, count = self.frame, self.num_frames
-            jobs = []
-            for k in dict.fromkeys(j % count for j in range(index + 1, index + 1 + ahead)):
-                if k == index:
-                    continue
-                for item in self.send_plan(k):
-                    if self.layers[item.layer].frames[item.frame].is_lazy or item.share < item.live:
-                        jobs.append(item)
-            if not jobs:
-                return []
-            if self._prefetcher is None:
-                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viewer-prefetch")
-        return [self._prefetcher.submit(self.send_buffer, item) for item in jobs]
-
-    def _cut(self, name: str, index: int, share: int) -> np.ndarray:
-        """Frame ``index`` of layer ``name`` cut to ``share`` splats: cached, or made here (outside the lock)
-        and cached, or waited for when another thread is making it. The one way a cut is prepared."""
-        with self.lock:
-            frame = self.layer(name).frames[index]
-            rows = frame.rows()
-            bake = self.view_position if frame.sh_degree > 0 else None
-            cut_key = (frame.revision, bake, share)
-            cached = self._buffers.cut((name, index), rows, cut_key)
-            if cached is not None:
-                return cached
-            pending = self._cutting.get((name, index, cut_key))
-            if pending is None:
-                pending = self._cutting[(name, index, cut_key)] = Future()
-                owner, scores = True, self._buffers.scores((name, index), rows)
-                deleted, selected = frame.deleted, frame.selected
-            else:
-                owner = False
-        if not owner:
-            return pending.result()
-        try:
-            live = len(deleted) - int(deleted.sum())
-            if scores is None and share < live:
-                scores = rows.log_importance()
-            cut = cut_buffer(rows, scores if share < live else None, deleted, selected, bake, share)
-            with self.lock:
-                if frame.revision == cut_key[0] and self.layers.get(name) is not None:
-                    self._buffers.store_cut((name, index), rows, scores, cut_key, cut)
-            pending.set_result(cut)
-            return cut
-        except BaseException as exc:
-            pending.set_exception(exc)
-            raise
-        finally:
-            with self.lock:
-                self._cutting.pop((name, index, cut_key), None)
-
     # ------------------------------------------------------ display policy
     def display_policy(self) -> DisplayPolicy:
         """A copy of the display policy (budgets, full detail, playing, settled)."""
@@ -589,32 +489,6 @@ class AppState:
             plan = [item for item in self.send_plan() if item.visible]
             sent, live = sum(item.share for item in plan), sum(item.live for item in plan)
             return SendStatus(sent, live, self._display.splat_budget(), self._display.reason())
-
-    @property
-    def buffer_cache_bytes(self) -> int:
-        """The buffer cache's byte budget (not the splat budget, a count)."""
-        return self._buffers.budget_bytes
-
-    def cached_buffer_bytes(self) -> int:
-        with self.lock:
-            return self._buffers.nbytes
-
-    def prepare_frames(self, name: str, progress: Progress | None = None) -> int:
-        """Prepare what every frame of layer ``name`` sends when switched to (:meth:`send_plan`)
-        while the buffer cache has room, so a clip plays from the cache; returns the frames prepared.
-        The same route as a send (:meth:`send_buffer`)."""
-        with self.lock:
-            if name not in self.layers:
-                return 0
-            count = len(self.layers[name].frames)
-        for i in range(count):
-            with self.lock:
-                if name not in self.layers or self.cached_buffer_bytes() > 0.8 * self.buffer_cache_bytes:
-                    return i
-                item = next(item for item in self.send_plan(i) if item.layer == name)
-            self.send_buffer(item)
-            report(progress, (i + 1) / count, f"{name}: frame {i + 1}/{count}")
-        return count
 
     # ------------------------------------------------------------ status
     def counts(self) -> dict[str, int]:
