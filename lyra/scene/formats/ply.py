@@ -381,7 +381,6 @@ class PlyRows:
         self._dtype = np.dtype(header.endian + vertex.properties[0].type)
         self._shape = (vertex.count, len(vertex.properties))
         self._offset = offset
-        self._rows: np.ndarray | None = None
         self._bounds: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
@@ -403,9 +402,11 @@ class PlyRows:
         return self._shape[0]
 
     def _mapped(self) -> np.ndarray:  # [N, width] raw file values
-        if self._rows is None:
-            self._rows = np.memmap(self.path, self._dtype, mode="r", offset=self._offset, shape=self._shape)
-        return self._rows
+        """A fresh read-only map per call, unmapped when the caller drops it: a clip's frames stay
+        out of the process's resident memory between reads (re-mapping a cached file costs a few ms)."""
+        if self._shape[0] == 0:
+            return np.zeros(self._shape, self._dtype)
+        return np.memmap(self.path, self._dtype, mode="r", offset=self._offset, shape=self._shape)
 
     def log_importance(self) -> np.ndarray:  # [N] float32
         """:func:`lyra.scene.importance.log_importance` from the raw logit-opacity and log-scale columns."""
