@@ -27,7 +27,7 @@ from viewer.splat_budget import top_splats
 from viewer.splat_buffer import RGBA_WORD, pack_gaussians, pack_rgba_words, tint_rgba_words
 
 SELECTION_TINT = (255, 64, 200)
-DEFAULT_CACHE_BYTES = 2 * 1024**3  # the buffer cache's byte budget (the splat budget is a count)
+DEFAULT_BUFFER_CACHE_BYTES = 2 * 1024**3  # the buffer cache's byte budget (the splat budget is a count)
 CUTS_PER_FRAME = 2
 
 
@@ -132,7 +132,7 @@ class FrameBufferCache:
     budget (the playing one and the settled one), all under ``budget_bytes``.
     """
 
-    def __init__(self, budget_bytes: int = DEFAULT_CACHE_BYTES):
+    def __init__(self, budget_bytes: int = DEFAULT_BUFFER_CACHE_BYTES):
         self.budget_bytes = budget_bytes
         self._entries: OrderedDict[tuple[str, int], _Entry] = OrderedDict()
 

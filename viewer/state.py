@@ -29,7 +29,7 @@ from torch import Tensor
 from lyra.errors import EditError
 from lyra.progress import Progress, subrange
 from lyra.scene import Gaussians, GaussianSequence
-from viewer.frame_buffers import DEFAULT_CACHE_BYTES, FrameBufferCache
+from viewer.frame_buffers import DEFAULT_BUFFER_CACHE_BYTES, FrameBufferCache
 from viewer.history import EditCommand, History, ReplacePatch, RowPatch
 from viewer.layers import Frame, Layer, LayerInfo, SendStatus, TimeInfo, edited_lazy_frames
 from viewer.sending import FrameSending
@@ -47,7 +47,7 @@ class AppState(FrameSending):
     the lock themselves and hand out snapshots (:class:`LayerInfo`, :class:`TimeInfo`, counts).
     """
 
-    def __init__(self, buffer_cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(self, buffer_cache_bytes: int = DEFAULT_BUFFER_CACHE_BYTES) -> None:
         self.lock = threading.RLock()
         self.layers: dict[str, Layer] = {}
         self.active: str | None = None
