@@ -22,7 +22,8 @@ from viewer.splat_budget import split_budget
 
 class FrameSending:
     """Mixed into :class:`viewer.state.AppState`; uses its ``lock``, ``layers``, ``frame``, ``view_position``,
-    ``_display`` (the policy), ``_buffers`` (the byte-bounded cache), ``_cutting`` and ``_prefetcher``."""
+    ``_display`` (the policy), ``_buffers`` (the byte-bounded cache), ``_cutting``, ``_prefetcher`` and
+    ``_prefetching``."""
 
     def display_buffer(self, name: str, frame_index: int | None = None) -> np.ndarray:
         """viser buffer ``uint32 [M, 8]`` of every live splat of a layer's frame (default: the current one):
@@ -86,7 +87,16 @@ class FrameSending:
                 return []
             if self._prefetcher is None:
                 self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viewer-prefetch")
-        return [self._prefetcher.submit(self.send_buffer, item) for item in jobs]
+            # a tick asks again for frames still queued: reuse those futures, so a slow first loop never
+            # piles up a queue of repeats
+            self._prefetching = {key: f for key, f in self._prefetching.items() if not f.done()}
+            futures = []
+            for item in jobs:
+                key = (item.layer, item.frame, item.key)
+                if key not in self._prefetching:
+                    self._prefetching[key] = self._prefetcher.submit(self.send_buffer, item)
+                futures.append(self._prefetching[key])
+            return futures
 
     def _cut(self, name: str, index: int, share: int) -> np.ndarray:
         """Frame ``index`` of layer ``name`` cut to ``share`` splats: cached, or made here (outside the lock)

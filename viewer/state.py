@@ -62,6 +62,7 @@ class AppState(FrameSending):
         # the display policy (viewer.splat_budget): what the browser is sent, never what edits act on
         self._display = DisplayPolicy()
         self._prefetcher: ThreadPoolExecutor | None = None
+        self._prefetching: dict[tuple, Future] = {}  # (layer, frame, send key) -> its queued prefetch
         self._cutting: dict[tuple, Future] = {}  # cuts being made, so that no two threads make the same one
 
     # ------------------------------------------------------------ layers

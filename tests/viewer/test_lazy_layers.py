@@ -58,6 +58,19 @@ def test_prefetch_prepares_the_next_frames_from_their_files_rows(lazy_clip):
     assert seq.frames.reads == 0  # ranked and cut from the files' rows: no frame read whole, none cached
 
 
+def test_asking_again_for_frames_still_queued_reuses_their_prefetch(lazy_clip):
+    seq, _ = lazy_clip
+    state = AppState()
+    state.add_scene(seq, "clip")
+    state.set_splat_budget(paused=50, playing=50)
+    first = state.prefetch(ahead=2)
+    again = state.prefetch(ahead=2)
+    assert all(a is b or b.done() for a, b in zip(again, first, strict=True))
+    assert len({id(f) for f in first + again}) <= 4
+    for future in first + again:
+        assert len(future.result(timeout=60)) == 50
+
+
 def test_a_prefetched_cut_is_what_the_switch_sends(lazy_clip):
     seq, _ = lazy_clip
     state = AppState()
