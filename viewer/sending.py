@@ -39,7 +39,8 @@ class FrameSending:
     def send_plan(self, frame_index: int | None = None) -> list[SendItem]:
         """What the browser gets for the viewer's frame ``frame_index`` (default: the current one), one item
         per layer: the splat budget is computed ONCE here and split over the visible layers (a hidden layer
-        gets 0). For a frame other than the current one: what it will get when it is switched to. :class:`viewer.scene_sync.SceneSync` sends exactly this; the status line reports it."""
+        gets 0). For a frame other than the current one: what it will get when it is switched to.
+        :class:`viewer.scene_sync.SceneSync` sends exactly this; the status line reports it."""
         with self.lock:
             index = self.frame if frame_index is None else frame_index
             # another frame, once shown, starts unsettled (the playing budget): plan it as it will be sent
@@ -64,6 +65,8 @@ class FrameSending:
         chosen rows read and packed) outside the lock, once: the playback prefetch, the preparing job and
         this on-demand call share one route, :meth:`_cut`, and wait for each other's work.
         """
+        if item.share == 0:  # a hidden layer: nothing to rank, read or pack
+            return np.zeros((0, 8), np.uint32)
         with self.lock:
             layer = self.layers[item.layer]
             frame = layer.frames[item.frame]
