@@ -104,6 +104,10 @@ class ViewerApp:
             self.panels[panel_class.key] = panel
         server.on_client_connect(self._on_connect)
 
+    def set_keyframed_path(self, text: str) -> None:
+        """Publish the Render panel's camera-path JSON (the Generate panel can add it as a trajectory)."""
+        self.keyframed_path = text.strip()
+
     def panel(self, key: str):
         """The panel registered under ``key`` (``scene``, ``time``, ``edit``, ``export``, ``render``, ...)."""
         return self.panels[key]
@@ -184,6 +188,7 @@ class ViewerApp:
             if hasattr(panel, "stop"):
                 panel.stop()
         self.cancel_jobs()
+        self.sync_scene.stop()
 
     # -------------------------------------------------------------- scenes
     def open_scene(self, path: str | os.PathLike, name: str | None = None, drop_invalid: bool = False,
@@ -252,11 +257,11 @@ class ViewerApp:
         return layer
 
     def add_scene_layer(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
-        """Add an in-memory scene as a new layer (a sequence's frames are pre-packed in a job); returns its name."""
+        """Add a scene as a new layer (what a sequence plays is prepared in a job); returns its name."""
         layer = self.state.add_scene(scene, name, source=source)
         self.refresh()
         if isinstance(scene, GaussianSequence):
-            self.start_job("Preparing frames", lambda job: self.state.prepack_frames(layer, job))
+            self.start_job("Preparing frames", lambda job: self.state.prepare_frames(layer, job))
         return layer
 
     def framing(self) -> Framing:

@@ -8,7 +8,8 @@ import dataclasses
 from torch import Tensor
 
 from lyra.scene import Gaussians
-from lyra.scene.lazy_frames import LazyFrames
+from lyra.scene.lazy_frames import LazyFrames, RowReader
+from viewer.frame_buffers import GaussiansRows
 from viewer.history import FrameSnapshot
 
 
@@ -28,6 +29,7 @@ class Frame:
         self.selected = selected  # [N] bool
         self.revision = revision  # bumped on every change; keys the display-buffer cache
         self.lazy, self.index = lazy, index
+        self._rows: GaussiansRows | None = None
 
     @property
     def gaussians(self) -> Gaussians:
@@ -36,6 +38,25 @@ class Frame:
     @gaussians.setter
     def gaussians(self, value: Gaussians) -> None:
         self._gaussians = value
+
+    def rows(self) -> RowReader:
+        """The frame's splats as a row reader (same object while the splats stay the same): a lazy frame's
+        file rows when its format has a reader (nothing read yet), else the splats in memory."""
+        if self.is_lazy:
+            reader = self.lazy.row_reader(self.index)
+            if reader is not None:
+                return reader
+        if self.is_lazy:  # held by nobody here: the sequence's byte budget alone decides what stays read
+            return GaussiansRows(self.gaussians)
+        if self._rows is None or self._rows.gaussians is not self._gaussians:
+            self._rows = GaussiansRows(self._gaussians)
+        return self._rows
+
+    def bounds(self) -> tuple:
+        """Axis-aligned box of the centres ``(min [3], max [3])``; a lazy frame's from its file's
+        columns when it has a row reader (kept there), so showing a frame's info never reads it whole."""
+        reader = self.lazy.row_reader(self.index) if self.is_lazy else None
+        return reader.bounds() if reader is not None else self.gaussians.bounds()
 
     @property
     def is_lazy(self) -> bool:
@@ -93,6 +114,28 @@ class TimeInfo:
     num_frames: int
     fps: float | None
     seconds: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SendItem:
+    """What one layer sends for one viewer frame (:meth:`viewer.state.AppState.send_plan`)."""
+
+    layer: str
+    frame: int  # the layer's frame index
+    share: int  # splats it may send: its part of the splat budget (0 when hidden)
+    live: int  # splats not deleted in that frame
+    visible: bool
+    key: tuple  # (revision, bake viewpoint, share): the sent buffer changes exactly when this does
+
+
+@dataclasses.dataclass(frozen=True)
+class SendStatus:
+    """Splats the browser gets now, over the visible layers (for the status line)."""
+
+    sent: int
+    live: int
+    budget: int  # the cap in force
+    reason: str  # which setting the cap comes from ("playing budget", "full detail cap", ...)
 
 
 def edited_lazy_frames(layer: Layer) -> LazyFrames:

@@ -2,8 +2,9 @@
 
 Hidden splat nodes still cost the client a depth sort, so a 4D layer has ONE
 node whose buffer is swapped on a frame change. The buffer comes pre-packed
-from :meth:`viewer.state.AppState.display_buffer` (cached per frame), so a
-frame switch is a single buffer assignment, i.e. one websocket message.
+from :meth:`viewer.state.AppState.send_buffer` (cut to the splat budget,
+cached per frame), so a frame switch is a single buffer assignment, i.e. one
+websocket message.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from viser._scene_handles import GaussianSplatHandle
 from viewer.state import AppState
 
 NODE_PREFIX = "/scenes"
-IDLE_SECONDS = 1.0  # paused this long with nothing changing: the full frame replaces the budget's cut
+IDLE_SECONDS = 1.0  # paused this long with nothing changing: the settled budget replaces the playing one
 
 
 def node_name(layer: str, serial: int) -> str:
@@ -48,48 +49,52 @@ class SceneSync:
         self._sent: dict[str, object] = {}
         self._serial = 0
         self._idle_timer: threading.Timer | None = None
+        self._idle_version = -1
         self.on_change = None  # the app's refresh (sync + panels); called when idle upgrades the frame
 
     def sync(self) -> int:
-        """Send every layer whose displayed content changed; returns the number of buffers sent."""
+        """Send every layer whose displayed content changed; returns the number of buffers sent.
+
+        What is sent is the state's :meth:`~viewer.state.AppState.send_plan` (the splat budget computed
+        once, split over the visible layers); buffers are prepared outside the state's lock.
+        """
         with self._lock:
-            sends = []
-            with self.state.lock:
-                for name, layer in self.state.layers.items():
-                    i = layer.frame_index(self.state.frame)
-                    frame = layer.frames[i]
-                    bake = self.state.view_position if frame.sh_degree > 0 else None
-                    budget = self.state.current_budget()
-                    key = (i, frame.revision, bake, layer.visible, budget)  # what the sent buffer depends on
-                    if self._sent.get(name) != key:
-                        sends.append((name, self.state.send_buffer(name, i), layer.visible, key))
-                removed = [name for name in self._nodes if name not in self.state.layers]
-            for name in removed:
+            plan = self.state.send_plan()
+            sends = [item for item in plan if self._sent.get(item.layer) != (item.frame, item.visible, item.key)]
+            names = {item.layer for item in plan}
+            for name in [name for name in self._nodes if name not in names]:
                 self._nodes.pop(name).remove()
                 self._sent.pop(name, None)
-            for name, buffer, visible, key in sends:
-                self._send(name, buffer, visible)
-                self._sent[name] = key
-            if sends and self.state.budget_status() is not None and not self.state.playing:
-                self._upgrade_when_idle()
+            for item in sends:
+                self._send(item.layer, self.state.send_buffer(item), item.visible)
+                self._sent[item.layer] = (item.frame, item.visible, item.key)
+            policy = self.state.display_policy()
+            if not policy.settled and not policy.is_playing:
+                self._settle_when_idle()
             return len(sends)
 
-    def _upgrade_when_idle(self) -> None:
-        """Paused and cut to the budget: send every splat once nothing changed for IDLE_SECONDS."""
+    def _settle_when_idle(self) -> None:
+        """After a frame change, show the settled budget (paused, or full detail) once nothing changed for
+        IDLE_SECONDS; the state decides whether that changes anything (not while playing)."""
         version = self.state.version
         if self._idle_timer is not None:
+            if self._idle_version == version and self._idle_timer.is_alive():
+                return  # already waiting for this very state
             self._idle_timer.cancel()
+        self._idle_version = version
 
-        def upgrade() -> None:
-            with self.state.lock:
-                if self.state.version != version or self.state.playing:
-                    return  # something moved on; the next sync schedules again
-                self.state.full_detail = True
-            (self.on_change or self.sync)()
+        def settle() -> None:
+            if self.state.settle(version):
+                (self.on_change or self.sync)()
 
-        self._idle_timer = threading.Timer(IDLE_SECONDS, upgrade)
+        self._idle_timer = threading.Timer(IDLE_SECONDS, settle)
         self._idle_timer.daemon = True
         self._idle_timer.start()
+
+    def stop(self) -> None:
+        """Cancel a pending idle settle (the app is stopping)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
 
     def _send(self, name: str, buffer: np.ndarray, visible: bool) -> None:
         handle = self._nodes.get(name)

@@ -16,36 +16,38 @@ an edit applies to every frame (selection evaluated per frame) when
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from lyra.errors import EditError
-from lyra.progress import Progress, report, subrange
+from lyra.progress import Progress, subrange
 from lyra.scene import Gaussians, GaussianSequence
-from viewer.frame_buffers import DEFAULT_BUDGET_BYTES, FrameBufferCache, cut_buffer
+from viewer.frame_buffers import DEFAULT_BUFFER_CACHE_BYTES, FrameBufferCache
 from viewer.history import EditCommand, History, ReplacePatch, RowPatch
-from viewer.layers import Frame, Layer, LayerInfo, TimeInfo, edited_lazy_frames
-from viewer.splat_budget import DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
+from viewer.layers import Frame, Layer, LayerInfo, SendStatus, TimeInfo, edited_lazy_frames
+from viewer.sending import FrameSending
+from viewer.splat_budget import DisplayPolicy
 
 SCOPES = ("all", "current")
 REPLACE = object()  # _commit's op for edits that replace whole frames (the history keeps before and after)
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
 
 
-class AppState:
+class AppState(FrameSending):
     """Scene state of one viewer process (shared by every connected browser tab).
 
     Panels use its methods only (never ``layers``, ``lock`` or ``frame``): they take
     the lock themselves and hand out snapshots (:class:`LayerInfo`, :class:`TimeInfo`, counts).
     """
 
-    def __init__(self, buffer_cache_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
+    def __init__(self, buffer_cache_bytes: int = DEFAULT_BUFFER_CACHE_BYTES) -> None:
         self.lock = threading.RLock()
         self.layers: dict[str, Layer] = {}
         self.active: str | None = None
@@ -57,12 +59,11 @@ class AppState:
         self.last_action: tuple[str, float] | None = None  # (label, seconds taken)
         self._revision = 0
         self._buffers = FrameBufferCache(buffer_cache_bytes)
-        # splat budget (viewer.splat_budget): what the browser is sent, never what edits act on
-        self.budget_paused, self.budget_playing = DEFAULT_PAUSED_BUDGET, DEFAULT_PLAYING_BUDGET
-        self.playing = False
-        self.full_detail = False  # paused and idle: send every splat (SceneSync sets it after IDLE_SECONDS)
-        self.sent: dict[str, tuple[int, int]] = {}  # layer -> (splats sent, splats live) of its last send
+        # the display policy (viewer.splat_budget): what the browser is sent, never what edits act on
+        self._display = DisplayPolicy()
         self._prefetcher: ThreadPoolExecutor | None = None
+        self._prefetching: dict[tuple, Future] = {}  # (layer, frame, send key) -> its queued prefetch
+        self._cutting: dict[tuple, Future] = {}  # cuts being made, so that no two threads make the same one
 
     # ------------------------------------------------------------ layers
     def add_scene(self, scene: Gaussians | GaussianSequence, name: str, source: str = "") -> str:
@@ -140,9 +141,9 @@ class AppState:
         """A snapshot of a layer (default: the active one); EditError if there is none."""
         with self.lock:
             layer = self.layer(name)
-            gaussians = layer.frames[layer.frame_index(self.frame)].gaussians
-            lo, hi = gaussians.bounds()
-            return LayerInfo(layer.name, layer.is_sequence, len(layer.frames), layer.fps, len(gaussians),
+            frame = layer.frames[layer.frame_index(self.frame)]
+            lo, hi = frame.bounds()  # a lazy frame is not read for this (panels refresh on every frame)
+            return LayerInfo(layer.name, layer.is_sequence, len(layer.frames), layer.fps, len(frame.deleted),
                              layer.sh_degree, (tuple(map(float, lo)), tuple(map(float, hi))), layer.visible)
 
     def has_sh(self) -> bool:
@@ -171,7 +172,7 @@ class AppState:
             index = int(np.clip(index, 0, self.num_frames - 1))
             if index != self.frame:
                 self.frame = index
-                self.full_detail = False  # a new frame starts at the budget; idle upgrades it again
+                self._display.settled = False  # a new frame shows at the playing budget first; idle settles it
                 self._changed()
             return index
 
@@ -405,39 +406,6 @@ class AppState:
                 return GaussianSequence(kept, list(layer.times), layer.fps)
             return kept[0]
 
-    def prefetch(self, ahead: int = 2) -> list:
-        """Prepare the next ``ahead`` frames on one background thread (playback): read lazy frames and,
-        above the splat budget, pack their cut buffers, so a frame switch is a cache hit and one send."""
-        with self.lock:
-            jobs = []
-            budget = self.budget_playing if self.playing else self.budget_paused
-            for layer in self.layers.values():
-                i = layer.frame_index(self.frame)
-                for j in dict.fromkeys(k % len(layer.frames) for k in range(i + 1, i + 1 + ahead)):
-                    frame = layer.frames[j]
-                    live = len(frame.deleted) - int(frame.deleted.sum())
-                    bake = self.view_position if frame.sh_degree > 0 else None
-                    if frame.is_lazy or live > budget:
-                        jobs.append((layer.name, j, frame, frame.revision, frame.deleted, frame.selected, bake, budget))
-            if not jobs:
-                return []
-            if self._prefetcher is None:
-                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viewer-prefetch")
-        return [self._prefetcher.submit(self._prepare, *job) for job in jobs]  # futures (tests and benches wait)
-
-    def _prepare(self, name, index, frame, revision, deleted, selected, bake, budget) -> None:
-        key, cut_key = (name, index), (revision, bake, budget)
-        gaussians = frame.gaussians  # a lazy frame is read here, off the lock
-        with self.lock:
-            if frame.revision != revision or self._buffers.has_cut(key, gaussians, cut_key):
-                return
-        if len(deleted) - int(deleted.sum()) <= budget:
-            return
-        order, cut = cut_buffer(gaussians, deleted, selected, bake, budget)
-        with self.lock:
-            if frame.revision == revision and self.layers.get(name) is not None:
-                self._buffers.store_cut(key, gaussians, order, cut, cut_key)
-
     def visible_current_frames(self) -> list[Gaussians]:
         """The current frame of every visible layer, soft deletes applied (what a server render draws)."""
         with self.lock:
@@ -471,68 +439,57 @@ class AppState:
             if any(layer.sh_degree > 0 for layer in self.layers.values()):
                 self._changed()
 
-    def display_buffer(self, name: str, frame_index: int | None = None) -> np.ndarray:
-        """viser buffer ``uint32 [M, 8]`` of a layer's frame (default: the current one): deleted splats
-        dropped, selection tinted, SH baked for :attr:`view_position` when the frame has SH. Cached."""
+    # ------------------------------------------------------ display policy
+    def display_policy(self) -> DisplayPolicy:
+        """A copy of the display policy (budgets, full detail, playing, settled)."""
         with self.lock:
-            layer = self.layer(name)
-            i = layer.frame_index(self.frame) if frame_index is None else frame_index
-            frame = layer.frames[i]
-            bake = self.view_position if frame.sh_degree > 0 else None
-            return self._buffers.display((name, i), frame.gaussians, frame.deleted, frame.selected, frame.revision, bake)
+            return dataclasses.replace(self._display)
 
-    def send_buffer(self, name: str, frame_index: int) -> np.ndarray:
-        """:meth:`display_buffer` cut to the splat budget (playing or paused); records "showing X of Y"."""
+    def splat_budget(self) -> int:
+        """The cap on splats the browser receives now, over every visible layer."""
         with self.lock:
-            frame = self.layers[name].frames[frame_index]
-            bake = self.view_position if frame.sh_degree > 0 else None
-            budget = self.current_budget()
-            sent = self._buffers.within_budget((name, frame_index), frame.gaussians, frame.deleted, frame.selected,
-                                               frame.revision, bake, budget)
-            self.sent[name] = (len(sent), len(frame.deleted) - int(frame.deleted.sum()))
-            return sent
-
-    def current_budget(self) -> int:
-        """Splats a frame may send now: the playing budget, the paused one, or all of them when paused and idle."""
-        with self.lock:
-            if self.playing:
-                return self.budget_playing
-            return 1 << 62 if self.full_detail else self.budget_paused
+            return self._display.splat_budget()
 
     def set_splat_budget(self, paused: int, playing: int) -> None:
+        """The splat budgets (counts): paused and idle, and while playing or just after a frame change."""
         with self.lock:
-            self.budget_paused, self.budget_playing = max(1, int(paused)), max(1, int(playing))
-            self.version += 1
+            self._display.paused, self._display.playing = max(1, int(paused)), max(1, int(playing))
+            self._changed()
 
-    def budget_status(self) -> tuple[int, int] | None:
-        """(sent, live) summed over visible layers when the budget cut something, else None."""
+    def set_full_detail(self, enabled: bool, cap: int | None = None) -> None:
+        """Full detail: paused and idle, send up to ``cap`` splats instead of the paused budget."""
         with self.lock:
-            pairs = [self.sent[n] for n, layer in self.layers.items() if layer.visible and n in self.sent]
-            sent, live = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
-            return (sent, live) if sent < live else None
+            self._display.full_detail = bool(enabled)
+            if cap is not None:
+                self._display.full_detail_cap = max(1, int(cap))
+            self._changed()
 
-    @property
-    def buffer_cache_bytes(self) -> int:
-        return self._buffers.budget_bytes
-
-    def cached_buffer_bytes(self) -> int:
+    def set_playing(self, playing: bool) -> bool:
+        """Playback started or stopped; returns whether that changed anything (then the budget changed)."""
         with self.lock:
-            return self._buffers.nbytes
+            if self._display.is_playing == bool(playing):
+                return False
+            self._display.is_playing = bool(playing)
+            self._display.settled = False  # stopping shows the playing cut until idle, then the settled one
+            self._changed()
+            return True
 
-    def prepack_frames(self, name: str, progress: Progress | None = None) -> int:
-        """Pack every frame's display buffer of layer ``name`` while the cache budget allows
-        (so playback is one send per frame); returns the frames packed. Holds the lock per frame only."""
+    def settle(self, version: int) -> bool:
+        """The view has been idle since state ``version``: switch to the settled budget (paused or full
+        detail). Returns False, changing nothing, when the state moved on or playback runs."""
         with self.lock:
-            if name not in self.layers:
-                return 0
-            count = len(self.layers[name].frames)
-        for i in range(count):
-            with self.lock:
-                if name not in self.layers or self.cached_buffer_bytes() > 0.8 * self.buffer_cache_bytes:
-                    return i
-                self.display_buffer(name, i)
-            report(progress, (i + 1) / count, f"{name}: frame {i + 1}/{count}")
-        return count
+            if self.version != version or self._display.is_playing or self._display.settled:
+                return False
+            self._display.settled = True
+            self._changed()
+            return True
+
+    def send_status(self) -> SendStatus:
+        """Splats the browser gets now (per :meth:`send_plan`) against the live splats of the visible layers."""
+        with self.lock:
+            plan = [item for item in self.send_plan() if item.visible]
+            sent, live = sum(item.share for item in plan), sum(item.live for item in plan)
+            return SendStatus(sent, live, self._display.splat_budget(), self._display.reason())
 
     # ------------------------------------------------------------ status
     def counts(self) -> dict[str, int]:

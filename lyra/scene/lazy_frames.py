@@ -8,6 +8,11 @@ on that file, so the values are identical) and kept until the cache's byte
 budget forces the least recently used frames out. ``prefetch`` reads frames
 on one background thread (what playback asks for ahead of time).
 
+A frame may also have a *row reader* (``row_readers[i]()``, e.g.
+:class:`lyra.scene.formats.ply.PlyRows`): ``log_importance()`` and ``read(rows)``
+without reading the whole frame, which is how a viewer shows a budget's most
+important splats of a big frame. Rows read that way are not cached here.
+
 Thread-safe: the viewer's callbacks and its prefetch thread share one cache.
 """
 
@@ -17,11 +22,26 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+import numpy as np
 
 from lyra.errors import InvalidGaussiansError
 from lyra.scene.gaussians import Gaussians
 
 DEFAULT_CACHE_BYTES = 1 << 30  # ~4 frames of 1M splats at SH degree 3 (236 MiB each)
+
+
+class RowReader(Protocol):
+    """Random access to one frame's splats (see the module docstring)."""
+
+    def __len__(self) -> int: ...
+
+    def log_importance(self) -> np.ndarray: ...  # [N] float32, lyra.scene.importance.log_importance
+
+    def read(self, rows: np.ndarray) -> Gaussians: ...  # rows: int [M] increasing -> those splats
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]: ...  # (min [3], max [3]) of the centres
 
 
 def gaussians_nbytes(g: Gaussians) -> int:
@@ -39,10 +59,13 @@ class LazyFrames(Sequence):
     """
 
     def __init__(self, loaders: list[Callable[[], Gaussians]], counts: list[int], sh_degrees: list[int],
-                 budget_bytes: int = DEFAULT_CACHE_BYTES, keep_alive: object = None):
-        if not (len(loaders) == len(counts) == len(sh_degrees)):
-            raise InvalidGaussiansError("LazyFrames needs one loader, count and SH degree per frame")
+                 budget_bytes: int = DEFAULT_CACHE_BYTES, keep_alive: object = None,
+                 row_readers: list[Callable[[], RowReader | None]] | None = None):
+        if not (len(loaders) == len(counts) == len(sh_degrees)) or (row_readers is not None and len(row_readers) != len(loaders)):
+            raise InvalidGaussiansError("LazyFrames needs one loader, count and SH degree (and row reader) per frame")
         self._loaders = list(loaders)
+        self._row_factories = list(row_readers) if row_readers is not None else None
+        self._row_readers: dict[int, RowReader | None] = {}
         self.counts = list(counts)
         self.sh_degrees = list(sh_degrees)
         self.budget_bytes = budget_bytes
@@ -71,6 +94,18 @@ class LazyFrames(Sequence):
         if pending is not None:
             return pending.result()
         return self._load(index)
+
+    def row_reader(self, index: int) -> RowReader | None:
+        """Frame ``index``'s row reader (made once, then kept), or None when its format has none."""
+        index = range(len(self))[index]
+        if self._row_factories is None:
+            return None
+        with self._lock:
+            if index in self._row_readers:
+                return self._row_readers[index]
+        reader = self._row_factories[index]()
+        with self._lock:
+            return self._row_readers.setdefault(index, reader)
 
     def cached(self) -> list[int]:
         """Indices of the frames in memory, least recently used first."""

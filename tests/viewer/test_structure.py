@@ -28,6 +28,8 @@ def test_panels_use_state_methods_and_never_another_panels_widgets(path):
     assert not re.search(r"state\.(layers|lock|frame)\b", source), "panels use AppState's methods"
     assert not re.search(r"state\.history\b", source)
     assert not re.search(r"app\.panel\(|_panel\.", source), "panels do not reach into one another"
+    assert not re.search(r"\b(app|state)\.\w+(\.\w+)*\s*=[^=]|setattr\((self\.)?(app|state)\b", source), \
+        "panels call methods, never set attributes on the app or the state"
 
 
 def test_a_job_is_a_progress_callback_that_raises_cancelled_once_cancelled():

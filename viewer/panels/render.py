@@ -62,7 +62,7 @@ class RenderPanel:
         self.still_button.on_click(self._render_still)
         self.clear_button.on_click(lambda e: app.set_background(app.background_rgb))
         self.video_button.on_click(self._render_video)
-        self.keyframes.on_update(lambda e: setattr(app, "keyframed_path", self.keyframes.value.strip()))
+        self.keyframes.on_update(lambda e: app.set_keyframed_path(self.keyframes.value))
         self.bake.on_update(lambda e: self._bake_now(None if not self.bake.value else self._last_position))
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()

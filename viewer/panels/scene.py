@@ -46,11 +46,17 @@ class ScenePanel:
             self.background = gui.add_dropdown("Background", ["White", "Black", "Custom"], initial_value="White")
             self.custom_color = gui.add_rgb("Custom color", (40, 40, 48), visible=False)
             self.reset_camera = gui.add_button("Fit camera to scene", icon=viser.Icon.FOCUS_CENTERED)
-            self.budget_paused = gui.add_number("Splat budget (paused)", app.state.budget_paused, min=1, step=50_000,
+            policy = app.state.display_policy()
+            self.budget_paused = gui.add_number("Splat budget (paused)", policy.paused, min=1, step=50_000,
                                                 hint="At most this many splats are sent to the browser, the most important "
                                                      "first; edits always act on every splat")
-            self.budget_playing = gui.add_number("Splat budget (playing)", app.state.budget_playing, min=1, step=50_000,
-                                                 hint="The same while a 4D scene plays")
+            self.budget_playing = gui.add_number("Splat budget (playing)", policy.playing, min=1, step=50_000,
+                                                 hint="The same while a 4D scene plays, and for a second after a frame change")
+            self.full_detail = gui.add_checkbox("Full detail when idle", policy.full_detail,
+                                                hint="Paused and idle for a second: send up to the full-detail cap "
+                                                     "instead of the paused budget")
+            self.full_detail_cap = gui.add_number("Full detail cap", policy.full_detail_cap, min=1, step=100_000,
+                                                  hint="At most this many splats in full detail")
 
         # A typed path opens as a confined job with a deadline (never on the callback thread).
         self.open_button.on_click(self._open_path)
@@ -63,6 +69,9 @@ class ScenePanel:
         for control in (self.budget_paused, self.budget_playing):
             control.on_update(lambda e: e.client is not None and app.action(
                 "Splat budget", lambda: app.state.set_splat_budget(self.budget_paused.value, self.budget_playing.value), e.client))
+        for control in (self.full_detail, self.full_detail_cap):
+            control.on_update(lambda e: e.client is not None and app.action(
+                "Full detail", lambda: app.state.set_full_detail(self.full_detail.value, self.full_detail_cap.value), e.client))
         self.custom_color.on_update(lambda _: self._apply_background())
         self.reset_camera.on_click(lambda e: app.action("Fit camera", lambda: app.fit_camera(e.client), e.client))
         self._refreshing = False

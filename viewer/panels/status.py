@@ -1,4 +1,4 @@
-"""Status line: splats shown / total, selected (this frame and all frames), frame, hidden layers, last action."""
+"""Status line: splats the browser has of those live (and the budget that cut them), selected (this frame and all frames), frame, hidden layers, last action."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ def status_line(state) -> str:
     """The status text of ``state`` (a function of the state only, so it is easy to test)."""
     counts, time, hidden = state.counts(), state.time_info(), state.hidden_layers()
     last = state.last_action
-    parts = [f"**{counts['shown']:,}** / {counts['total']:,} splats shown"]
-    budget = state.budget_status()
-    if budget is not None:
-        parts.append(f"showing {budget[0]:,} of {budget[1]:,} (splat budget; Scene tab > View)")
+    sending = state.send_status()
+    if sending.sent < sending.live:  # one number of splats: what the browser has, and why it is not all
+        parts = [f"**{sending.sent:,}** of {sending.live:,} splats shown "
+                 f"({sending.reason} {sending.budget:,}; Scene tab > View)"]
+    else:
+        parts = [f"**{sending.live:,}** splats shown"]
     if time.num_frames > 1:
         parts.append(f"{counts['selected']:,} selected in this frame, {counts['selected_all']:,} in all frames")
         parts.append(f"frame {time.frame + 1}/{time.num_frames}" + (f" (t = {time.seconds:.3g} s)" if time.seconds is not None else ""))

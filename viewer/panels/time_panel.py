@@ -52,10 +52,8 @@ class TimePanel:
         while not self._stop.is_set():
             time_now = self.app.state.time_info()
             playing = bool(self.play.value) and time_now.num_frames > 1
-            if playing != self.app.state.playing:  # the splat budget differs while playing: resend on a change
-                self.app.state.playing = playing
-                if not playing:
-                    self.app.refresh()
+            if self.app.state.set_playing(playing) and not playing:  # the splat budget differs while playing
+                self.app.refresh()
             if not self.play.value or time_now.num_frames <= 1:
                 self._stop.wait(0.05)
                 next_tick = time.perf_counter()

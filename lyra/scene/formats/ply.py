@@ -363,6 +363,117 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
     return gaussians.replace(origin=origin) if origin else gaussians
 
 
+class PlyRows:
+    """Random access to the rows of a binary 3DGS PLY (memory-mapped): rank splats from two columns, then
+    read only the rows chosen.
+
+    What a viewer needs to show the most important splats of a big frame without
+    reading the rest: :meth:`log_importance` touches only the opacity and scale
+    columns; :meth:`read` activates only the chosen rows, with the same code as
+    :func:`read`, so ``PlyRows(path).read(rows)`` equals ``read(path)[rows]`` bit for bit.
+    Only binary files whose vertex properties share one float type qualify (what
+    every 3DGS tool writes): :meth:`open` returns None for the others.
+    Raises SceneFileError for a malformed file, or when a chosen row holds NaN/Inf or a zero quaternion.
+    """
+
+    def __init__(self, path: Path, header: PlyHeader, vertex: PlyElement, offset: int, layout: _Layout):
+        self.path, self._layout, self._origin = path, layout, origin_from_comments(header.comments)
+        self._dtype = np.dtype(header.endian + vertex.properties[0].type)
+        self._shape = (vertex.count, len(vertex.properties))
+        self._offset = offset
+        self._bounds: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def open(cls, path: str | Path) -> PlyRows | None:
+        """A row reader for ``path`` (its header read now, its rows mapped on first use), or None when
+        the file is not a uniform-float binary PLY."""
+        path = Path(path)
+        header = read_header(path)
+        vertex = header.element("vertex")
+        if vertex is None or header.format == "ascii" or header.element("chunk") is not None:
+            return None
+        if len({p.type for p in vertex.properties}) != 1 or vertex.properties[0].type not in ("f4", "f8"):
+            return None
+        if any(e.has_lists for e in header.elements[: header.elements.index(vertex) + 1]):
+            return None
+        return cls(path, header, vertex, check_binary_payload(path, header, "vertex"), _Layout(path, vertex))
+
+    def __len__(self) -> int:
+        return self._shape[0]
+
+    def _mapped(self) -> np.ndarray:  # [N, width] raw file values
+        """A fresh read-only map per call, unmapped when the caller drops it: a clip's frames stay
+        out of the process's resident memory between reads (re-mapping a cached file costs a few ms)."""
+        if self._shape[0] == 0:
+            return np.zeros(self._shape, self._dtype)
+        return np.memmap(self.path, self._dtype, mode="r", offset=self._offset, shape=self._shape)
+
+    def log_importance(self) -> np.ndarray:  # [N] float32
+        """:func:`lyra.scene.importance.log_importance` from the raw logit-opacity and log-scale columns."""
+        from lyra.scene.importance import log_importance, log_sigmoid
+
+        mapped, index = self._mapped(), self._layout.index
+        out = np.empty(len(self), np.float32)
+        threads = _reader_threads(len(self), 1 << 16)
+        bounds = [len(self) * i // threads for i in range(threads + 1)]
+
+        def score(span: tuple[int, int]) -> None:  # numpy's copies and ufuncs release the GIL
+            rows = mapped[span[0]:span[1]]
+            log_scales = np.stack([rows[:, index[n]] for n in _REQUIRED[4:7]], axis=1)
+            out[span[0]:span[1]] = log_importance(log_sigmoid(rows[:, index["opacity"]]), log_scales)
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(score, zip(bounds[:-1], bounds[1:], strict=True)))
+        return out
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned box of the centres ``(min [3], max [3])``, as ``Gaussians.bounds``; read once, then kept."""
+        if self._bounds is None:
+            mapped, index = self._mapped(), self._layout.index
+            columns = [mapped[:, index[n]] for n in ("x", "y", "z")]
+            if len(self) == 0:
+                self._bounds = (np.zeros(3, np.float32), np.zeros(3, np.float32))
+            else:
+                self._bounds = (np.array([c.min() for c in columns], np.float32), np.array([c.max() for c in columns], np.float32))
+        return self._bounds
+
+    def read(self, rows: np.ndarray) -> Gaussians:
+        """Activated Gaussians of file rows ``rows`` (``int [M]``, increasing), in that order.
+
+        Gathered and activated chunk by chunk, on up to ``READ_THREADS`` threads, like :func:`read`.
+        """
+        rows = np.asarray(rows, np.int64)
+        mapped, layout = self._mapped(), self._layout
+        out = _Output(len(rows), layout, {n: "=" + self._dtype.str[1:] for n in layout.extras})
+        copier = _ChunkCopier(out, layout)
+        rows_per_chunk = max(1, CHUNK_BYTES // (self._shape[1] * self._dtype.itemsize))
+        threads = _reader_threads(len(rows), rows_per_chunk)
+        bounds = [len(rows) * i // threads for i in range(threads + 1)]
+
+        def gather(span: tuple[int, int]) -> _Stats:
+            stats = _Stats()
+            for start in range(span[0], span[1], rows_per_chunk):
+                s = slice(start, min(start + rows_per_chunk, span[1]))
+                chunk = mapped[rows[s]]
+                if stats.finite:
+                    stats.finite = _probably_all_finite(chunk)
+                copier.copy(chunk, s)
+                out.activate(s, stats)
+            return stats
+
+        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+        if threads == 1:
+            parts = [gather(spans[0])]
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                parts = list(pool.map(gather, spans))
+        stats = parts[0]
+        for part in parts[1:]:
+            stats.merge(part)
+        gaussians = _finish(self.path, out, stats, drop_invalid=False)
+        return gaussians.replace(origin=self._origin) if self._origin else gaussians
+
+
 def _finish(path: Path, out: _Output, stats: _Stats, drop_invalid: bool) -> Gaussians:
     """Warn about suspicious raw values, validate, wrap the (activated) arrays as Gaussians."""
     finite_range = all(np.isfinite(stats.opacity_logit_range))

@@ -111,7 +111,9 @@ def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_i
         names = sorted(files, key=frame_sort_key)
     if not names:
         raise SceneFileError(where, f"frame files ({', '.join(FRAME_SUFFIXES)}) for a sequence", "no frames")
-    loaders, counts, degrees = [], [], []
+    from lyra.scene.formats.ply import PlyRows
+
+    loaders, counts, degrees, row_readers = [], [], [], []
     for name in names:
         fmt = detect_format(files[name])
         if fmt not in STATIC_FORMATS:
@@ -120,12 +122,18 @@ def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_i
         counts.append(count)
         degrees.append(degree)
         loaders.append(functools.partial(_load_frame, files[name], drop_invalid))
+        # rows read one by one cannot drop invalid splats (that renumbers them): whole frames then
+        row_readers.append(functools.partial(PlyRows.open, files[name]) if fmt == "ply" and not drop_invalid else _no_rows)
     times = manifest["times"] if manifest else None
     fps = manifest["fps"] if manifest else DEFAULT_FPS
     if times is not None and (len(times) != len(names) or any(b <= a for a, b in zip(times, times[1:], strict=False))):
         raise SceneFileError(where, f"{len(names)} strictly increasing times in {MANIFEST}",
                              f"{len(times)} times{'' if len(times) != len(names) else ', not increasing'}")
-    return GaussianSequence(LazyFrames(loaders, counts, degrees, keep_alive=keep_alive), times, fps)
+    return GaussianSequence(LazyFrames(loaders, counts, degrees, keep_alive=keep_alive, row_readers=row_readers), times, fps)
+
+
+def _no_rows() -> None:
+    return None
 
 
 def _load_frame(path: Path, drop_invalid: bool) -> Gaussians:
