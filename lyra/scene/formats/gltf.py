@@ -210,9 +210,9 @@ def _accessor(path: Path, doc: dict, binary: bytes, index, name: str, kinds: tup
     acc = _entry(path, doc, "accessors", index)
     kind, component, count = acc.get("type"), acc.get("componentType"), acc.get("count")
     where = f"accessor of {name}"
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         raise SceneFileError(path, f"a {'/'.join(kinds)} {where}", f"type {kind!r}")
-    if component not in _COMPONENTS or (component != FLOAT and name.startswith(PREFIX + "SH_")):
+    if not _index(component) or component not in _COMPONENTS or (component != FLOAT and name.startswith(PREFIX + "SH_")):
         raise SceneFileError(path, f"a float or normalised integer {where}", f"componentType {component!r}")
     if not _index(count) or not 1 <= count <= MAX_SPLATS:
         raise SceneFileError(path, f"a {where} with 1 to {MAX_SPLATS} elements", f"count {count!r}")
