@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from lyra.edit.sh_rotation import rotate_sh
-from lyra.scene import GaussianSequence, LYRA_ORIGIN, load, save
+from lyra.scene import LYRA_ORIGIN, GaussianSequence, load, save
 from lyra.scene.formats import detect_format
 from lyra.scene.formats.gltf import PREFIX, sh_attribute
 from lyra.scene.frames import rdf_to_y_up, y_up_to_rdf
 from lyra.scene.sh import eval_sh
+
 from .conftest import make_gaussians
 
 HALF_TURN_X = torch.diag(torch.tensor([1.0, -1.0, -1.0]))

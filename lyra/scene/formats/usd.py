@@ -31,13 +31,19 @@ the triangles themselves), what Isaac Sim needs to collide with the scene.
 
 ``.usdz`` is packaged by ``UsdUtils.CreateNewUsdzPackage``; every file is made
 in a temporary folder and moved into place atomically. ``pxr`` is imported
-only when a USD file is read or written.
+only when a USD file is written; reading runs usd-core in a child process
+(:mod:`lyra.scene.formats.usd_stage_reader`) under an address-space limit and a
+timeout, because a hostile crate file can make it allocate without bound or abort.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -61,9 +67,6 @@ TIMES_KEY = "lyraTimes"
 ORIGIN_KEY = "lyraOrigin"
 SH_COEFFS = "radiance:sphericalHarmonicsCoefficients"
 SH_DEGREE = "radiance:sphericalHarmonicsDegree"
-# attribute -> its half-precision twin (the schema allows either)
-_ATTRIBUTES = {"positions": "positionsh", "orientations": "orientationsh", "scales": "scalesh",
-               "opacities": "opacitiesh", SH_COEFFS: SH_COEFFS + "h"}
 
 
 def _pxr():
@@ -193,86 +196,101 @@ def write(scene: Gaussians | GaussianSequence, path: str | Path, *, overwrite: b
 
 
 # ---------------------------------------------------------------------------------------------- read
-def _open(path: Path):
-    pxr = _pxr()
-    Gf, Sdf, Usd, UsdGeom, UsdPhysics, UsdUtils, UsdVol, Vt = pxr
-    with open_regular(path, "a USD file"):
-        pass  # refuses FIFOs and devices before usd-core opens anything
-    from pxr import Tf
+CHILD = Path(__file__).with_name("usd_stage_reader.py")
+CHILD_BASE_BYTES = 3 << 30  # address space of python + numpy + usd-core, with room for a normal file
+CHILD_BYTES_PER_FILE_BYTE = 16  # text layers expand in memory; crate arrays are read whole
+CHILD_BASE_SECONDS = 120.0
+MAX_META_BYTES = 16 << 20
 
+
+def _dump_stage(path: Path, out: Path) -> dict:
+    """Run :mod:`usd_stage_reader` on ``path`` in a child process; its meta.json, checked for shape."""
+    size = open_regular_size(path)
+    limit = CHILD_BASE_BYTES + CHILD_BYTES_PER_FILE_BYTE * size
     try:
-        stage = Usd.Stage.Open(str(path), Usd.Stage.LoadAll)
-    except (Tf.ErrorException, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise SceneFileError(path, "a USD stage usd-core can open", f"an error ({first})") from None
-    if stage is None:
-        raise SceneFileError(path, "a USD stage usd-core can open", "a file it refused")
-    return pxr, stage
-
-
-def _array(path: Path, prim, name: str, time, width: int, count: int | None) -> np.ndarray | None:
-    """The float32 ``[n, width]`` values of ``name`` (or its half twin) at ``time``; None when unauthored."""
-    for attr_name in (name, _ATTRIBUTES.get(name)):
-        attr = prim.GetAttribute(attr_name) if attr_name else None
-        if attr is None or not attr.IsValid() or not attr.HasAuthoredValue():
-            continue
-        value = attr.Get(time)
-        if value is None:
-            continue
+        result = subprocess.run([sys.executable, "-I", str(CHILD), str(path), str(out), str(limit)], capture_output=True,
+                                encoding="utf-8", errors="replace", timeout=CHILD_BASE_SECONDS + size / (1 << 20), stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise SceneFileError(path, "a USD file usd-core reads in reasonable time", "a file it was still reading") from None
+    if result.returncode == 3:
         try:
-            array = np.array(value, dtype=np.float32)  # a copy: pxr's buffers are read-only
-        except (TypeError, ValueError):
-            raise SceneFileError(path, f"numeric values for '{attr_name}'", f"a {attr.GetTypeName()} attribute") from None
-        if array.ndim == 1 and width == 1:
-            array = array[:, None]
-        if array.ndim != 2 or array.shape[1] != width or len(array) > MAX_SPLATS * 16:
-            raise SceneFileError(path, f"'{attr_name}' with {width} values per element", f"shape {array.shape}")
-        if count is not None and len(array) != count:
-            raise SceneFileError(path, f"{count} elements of '{attr_name}' (one per position)", f"{len(array)}")
-        return array
-    return None
+            message = str(json.loads(result.stdout.strip().splitlines()[-1])["error"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            message = "an error"
+        raise SceneFileError(path, "a USD file usd-core can read", message)
+    if result.returncode != 0:
+        if "ModuleNotFoundError" in result.stderr and "pxr" in result.stderr:
+            _pxr()  # raises the install hint
+        how = f"signal {-result.returncode}" if result.returncode < 0 else f"exit code {result.returncode}"
+        raise SceneFileError(path, "a USD file usd-core can read", f"a file it failed on ({how}: out of memory or corrupt)")
+    meta_path = out / "meta.json"
+    if not meta_path.is_file() or meta_path.stat().st_size > MAX_META_BYTES:
+        raise SceneFileError(path, "a USD file usd-core can read", "no result from the reader")
+    meta = json.loads(meta_path.read_text())
+    if not meta["found"]:
+        raise SceneFileError(path, f"a {SPLAT_TYPE} prim", "none on the stage")
+    if meta["up_axis"] != "Y":
+        raise SceneFileError(path, "a Y-up USD stage (upAxis = Y)", f"upAxis {meta['up_axis']}")
+    return meta
 
 
-def _frame(path: Path, prim, time) -> Gaussians:
-    means = _array(path, prim, "positions", time, 3, None)
+def open_regular_size(path: Path) -> int:
+    """Size of the regular file ``path`` (FIFOs and devices refused before anything opens them)."""
+    with open_regular(path, "a USD file") as handle:
+        return os.fstat(handle.fileno()).st_size
+
+
+def _array(path: Path, out: Path, frame: int, present: list[str], name: str, width: int, count: int | None) -> np.ndarray | None:
+    """Frame ``frame``'s float32 ``[n, width]`` values of ``name``; None when the file does not author it."""
+    if name not in present:
+        return None
+    array = np.load(out / f"{frame}_{name.replace(':', '.')}.npy", allow_pickle=False)
+    if array.ndim == 1 and width == 1:
+        array = array[:, None]
+    if array.dtype != np.float32 or array.ndim != 2 or array.shape[1] != width:
+        raise SceneFileError(path, f"'{name}' with {width} values per element", f"shape {array.shape}")
+    if count is not None and len(array) != count:
+        raise SceneFileError(path, f"{count} elements of '{name}' (one per position)", f"{len(array)}")
+    return array
+
+
+def _frame(path: Path, out: Path, frame: int, present: list[str], degree, origin) -> Gaussians:
+    means = _array(path, out, frame, present, "positions", 3, None)
     if means is None:
         raise SceneFileError(path, f"'positions' on the {SPLAT_TYPE} prim", "none authored")
     n = len(means)
     if n > MAX_SPLATS:
         raise SceneFileError(path, f"at most {MAX_SPLATS} splats", f"{n}")
-    quats_xyzw = _array(path, prim, "orientations", time, 4, n)
-    scales = _array(path, prim, "scales", time, 3, n)
+    quats_xyzw = _array(path, out, frame, present, "orientations", 4, n)
+    scales = _array(path, out, frame, present, "scales", 3, n)
     if scales is None:
         raise SceneFileError(path, f"'scales' on the {SPLAT_TYPE} prim", "none authored")
-    opacities = _array(path, prim, "opacities", time, 1, n)
-    degree_attr = prim.GetAttribute(SH_DEGREE)
-    degree = degree_attr.Get(time) if degree_attr.IsValid() else None
+    opacities = _array(path, out, frame, present, "opacities", 1, n)
     degree = 0 if degree is None else degree
-    if not isinstance(degree, int) or not 0 <= degree <= MAX_SH_DEGREE:
+    if not 0 <= degree <= MAX_SH_DEGREE:
         raise SceneFileError(path, f"{SH_DEGREE} in 0..{MAX_SH_DEGREE}", repr(degree))
     k = num_sh_coeffs(degree)
-    sh = _array(path, prim, SH_COEFFS, time, 3, None)
+    sh = _array(path, out, frame, present, SH_COEFFS, 3, None)
     if sh is not None:
         if len(sh) != n * k:
             raise SceneFileError(path, f"{n} x {k} SH coefficients (degree {degree})", f"{len(sh)}")
         sh = sh.reshape(n, k, 3)
     else:
-        colors = _array(path, prim, "primvars:displayColor", time, 3, n)
+        colors = _array(path, out, frame, present, "primvars:displayColor", 3, n)
         dc = rgb_to_sh_dc(torch.from_numpy(colors)).numpy() if colors is not None else np.zeros((n, 3), np.float32)
         sh = dc[:, None, :]
     wxyz = (np.ascontiguousarray(quats_xyzw[:, [3, 0, 1, 2]]) if quats_xyzw is not None
             else np.tile(np.array([1, 0, 0, 0], np.float32), (n, 1)))
-    opacities = opacities[:, 0] if opacities is not None else np.ones(n, np.float32)
+    opacities = np.ascontiguousarray(opacities[:, 0]) if opacities is not None else np.ones(n, np.float32)
     with np.errstate(invalid="ignore"):
         if (opacities < 0).any() or (opacities > 1).any():
             raise SceneFileError(path, "opacities in [0, 1]", f"values from {np.nanmin(opacities):.3g} to {np.nanmax(opacities):.3g}")
         if (scales < 0).any():
             raise SceneFileError(path, "non-negative linear scales", f"a smallest scale of {np.nanmin(scales):.3g}")
-    origin = prim.GetCustomDataByKey(ORIGIN_KEY)
-    return Gaussians(torch.from_numpy(np.ascontiguousarray(means)), torch.from_numpy(wxyz),
-                     torch.from_numpy(np.ascontiguousarray(scales)), torch.from_numpy(np.ascontiguousarray(opacities)),
-                     torch.from_numpy(np.ascontiguousarray(sh)),
-                     origin=origin if isinstance(origin, str) and origin.isidentifier() else None)
+    g = Gaussians(torch.from_numpy(means), torch.from_numpy(wxyz), torch.from_numpy(scales), torch.from_numpy(opacities),
+                  torch.from_numpy(np.ascontiguousarray(sh)),
+                  origin=origin if isinstance(origin, str) and origin.isidentifier() else None)
+    return g
 
 
 def _finish(path: Path, g: Gaussians, drop_invalid: bool) -> Gaussians:
@@ -280,41 +298,32 @@ def _finish(path: Path, g: Gaussians, drop_invalid: bool) -> Gaussians:
     return y_up_to_rdf(g.replace(quats=normalize_quats(g.quats)))
 
 
-def _stored_times(prim, count: int) -> list[float] | None:
-    """The exact frame times our writer keeps in customData, if present and sane (else None: time codes / fps)."""
-    stored = prim.GetCustomDataByKey(TIMES_KEY)
-    try:
-        times = [float(t) for t in stored]
-    except (TypeError, ValueError):
-        return None
-    if len(times) != count or not all(math.isfinite(t) for t in times):
-        return None
-    return None if any(b <= a for a, b in zip(times, times[1:], strict=False)) else times
+def _times(meta: dict, fps: float) -> list[float]:
+    """The exact frame times our writer keeps in customData when present and sane, else time codes / fps."""
+    samples, stored = meta["samples"], meta["times"]
+    if (isinstance(stored, list) and len(stored) == len(samples) and all(isinstance(t, float) and math.isfinite(t) for t in stored)
+            and all(b > a for a, b in zip(stored, stored[1:], strict=False))):
+        return stored
+    return [t / fps for t in samples]
 
 
 def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians | GaussianSequence:
     """Load the first ``ParticleField3DGaussianSplat`` prim of a USD file (RDF, activated).
 
     Time-sampled positions give a GaussianSequence (one frame per time sample of
-    ``positions``). Raises SceneFileError for files usd-core cannot open, stages
-    that are not Y-up, no splat prim, or inconsistent attributes.
+    ``positions``). usd-core parses the file in a child process under a memory
+    limit and a timeout (:mod:`lyra.scene.formats.usd_stage_reader`), so a hostile
+    file costs at most that. Raises SceneFileError for files usd-core cannot
+    read, stages that are not Y-up, no splat prim, or inconsistent attributes.
     """
     path = Path(path)
-    pxr, stage = _open(path)
-    Gf, Sdf, Usd, UsdGeom, UsdPhysics, UsdUtils, UsdVol, Vt = pxr
-    if UsdGeom.GetStageUpAxis(stage) != UsdGeom.Tokens.y:
-        raise SceneFileError(path, "a Y-up USD stage (upAxis = Y)", f"upAxis {UsdGeom.GetStageUpAxis(stage)}")
-    prim = next((p for p in stage.Traverse() if p.GetTypeName() == SPLAT_TYPE), None)
-    if prim is None:
-        raise SceneFileError(path, f"a {SPLAT_TYPE} prim", "none on the stage")
-    positions = prim.GetAttribute("positions")
-    if not positions.IsValid():
-        positions = prim.GetAttribute("positionsh")
-    samples = list(positions.GetTimeSamples()) if positions.IsValid() else []
-    if not samples:
-        return _finish(path, _frame(path, prim, Usd.TimeCode.Default()), drop_invalid)
-    fps = stage.GetTimeCodesPerSecond()
-    fps = float(fps) if isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0 else DEFAULT_FPS
-    times = _stored_times(prim, len(samples)) or [t / fps for t in samples]
-    frames = [_finish(path, _frame(path, prim, Usd.TimeCode(t)), drop_invalid) for t in samples]
-    return GaussianSequence(frames, times, fps)
+    with tempfile.TemporaryDirectory(prefix="lyra-usd-read-") as tmp:
+        out = Path(tmp)
+        meta = _dump_stage(path, out)
+        frames = []
+        for index, (present, degree) in enumerate(zip(meta["arrays"], meta["degrees"], strict=True)):
+            frames.append(_finish(path, _frame(path, out, index, present, degree, meta["origin"]), drop_invalid))
+    if not meta["samples"]:
+        return frames[0]
+    fps = meta["fps"] or DEFAULT_FPS
+    return GaussianSequence(frames, _times(meta, fps), fps)
