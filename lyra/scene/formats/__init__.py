@@ -73,6 +73,12 @@ def writable_formats() -> list[str]:
     return [name for name, spec in FORMAT_TABLE.items() if spec.suffix is not None]
 
 
+def sequence_format_for(frame_format: str) -> str | None:
+    """The sequence-folder format whose frames are ``frame_format`` files (``gltf`` -> ``sequence-glb``), if any."""
+    return next((name for name, spec in FORMAT_TABLE.items()
+                 if spec.sequence and dict(spec.write_options).get("frame_format") == frame_format), None)
+
+
 def _module(fmt: str):
     if fmt not in FORMATS:
         raise SceneFileError(None, f"a format among {sorted(FORMATS)}", repr(fmt))
@@ -117,8 +123,7 @@ def save(
 
         format = format_from_name(path)
         if isinstance(obj, GaussianSequence) and not FORMAT_TABLE[format].sequence:
-            format = next((name for name, spec in FORMAT_TABLE.items()
-                           if spec.sequence and dict(spec.write_options).get("frame_format") == format), "sequence")
+            format = sequence_format_for(format) or "sequence"
     module = _module(format)
     if not hasattr(module, "write"):
         raise SceneFileError(path, "a writable format", f"{format!r}, which is read-only")
