@@ -18,7 +18,7 @@ from lyra.scene.sh import eval_sh
 
 from .conftest import make_gaussians
 
-HALF_TURN_X = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+HALF_TURN_Z = torch.diag(torch.tensor([-1.0, -1.0, 1.0]))  # RDF -> glTF's Y-up
 
 
 def glb_parts(path) -> tuple[dict, bytes]:
@@ -78,7 +78,7 @@ def test_glb_layout_follows_the_extension(tmp_path):
     assert np.allclose(file_attribute(doc, binary, PREFIX + "ROTATION"), y_up.quats.numpy()[:, [1, 2, 3, 0]])
     assert np.allclose(file_attribute(doc, binary, sh_attribute(0, 0)), scene.sh[:, 0].numpy())
     positions = file_attribute(doc, binary, "POSITION")
-    assert np.allclose(positions, scene.means.numpy() * [1, -1, -1])
+    assert np.allclose(positions, scene.means.numpy() * [-1, -1, 1])
     accessor = doc["accessors"][primitive["attributes"]["POSITION"]]
     assert np.allclose(accessor["min"], positions.min(0)) and np.allclose(accessor["max"], positions.max(0))
 
@@ -91,11 +91,11 @@ def test_the_file_holds_the_same_scene_turned_y_up_sh_included(tmp_path):
     file_scene = scene.replace(means=torch.from_numpy(file_attribute(doc, binary, "POSITION").copy()), quats=quats,
                                sh=torch.stack([torch.from_numpy(file_attribute(doc, binary, sh_attribute(b, m)).copy())
                                                for b in range(4) for m in range(2 * b + 1)], dim=1))
-    assert torch.allclose(file_scene.covariances(), HALF_TURN_X @ scene.covariances() @ HALF_TURN_X, atol=1e-6)
+    assert torch.allclose(file_scene.covariances(), HALF_TURN_Z @ scene.covariances() @ HALF_TURN_Z, atol=1e-6)
     directions = torch.nn.functional.normalize(torch.randn(40, 3, generator=torch.Generator().manual_seed(1)), dim=1)
-    assert torch.allclose(eval_sh(file_scene.sh, directions @ HALF_TURN_X), eval_sh(scene.sh, directions), atol=1e-5)
+    assert torch.allclose(eval_sh(file_scene.sh, directions @ HALF_TURN_Z), eval_sh(scene.sh, directions), atol=1e-5)
     # the sign flip is exactly the general SH rotation for this half turn
-    assert torch.allclose(file_scene.sh, rotate_sh(scene.sh, HALF_TURN_X), atol=1e-5)
+    assert torch.allclose(file_scene.sh, rotate_sh(scene.sh, HALF_TURN_Z), atol=1e-5)
 
 
 def test_frame_change_there_and_back_is_the_identity():

@@ -19,11 +19,11 @@ from lyra.errors import SceneFileError
 from lyra.scene import LYRA_ORIGIN, GaussianSequence, load, save
 from lyra.scene.formats import detect_format
 from lyra.scene.formats.usd import SPLATS_PATH
-from lyra.scene.frames import HALF_TURN_X_SH_SIGNS, rdf_to_y_up
+from lyra.scene.frames import HALF_TURN_Z_SH_SIGNS, rdf_to_y_up
 
 from .conftest import make_gaussians
 
-SH_SIGNS = np.array((1.0,) + HALF_TURN_X_SH_SIGNS, np.float32)
+SH_SIGNS = np.array((1.0,) + HALF_TURN_Z_SH_SIGNS, np.float32)
 
 
 def assert_same_scene(a, b, atol=1e-6):
@@ -71,7 +71,7 @@ def test_stage_metadata_and_hints_are_set(tmp_path):
     primvar = UsdGeom.Primvar(splats.GetRadianceSphericalHarmonicsCoefficientsAttr())
     assert primvar.GetElementSize() == 9 and primvar.GetInterpolation() == UsdGeom.Tokens.vertex
     positions = np.asarray(splats.GetPositionsAttr().Get())
-    assert np.allclose(positions, scene.means.numpy() * [1, -1, -1])  # Y-up: half a turn about x
+    assert np.allclose(positions, scene.means.numpy() * [-1, -1, 1])  # Y-up: half a turn about z
     with pytest.raises(SceneFileError):
         save(scene, tmp_path / "bad.usda", projection_mode="fisheye")
 
@@ -102,7 +102,7 @@ def test_collider_is_an_invisible_physics_mesh(tmp_path):
     assert UsdGeom.Imageable(mesh).ComputeVisibility() == UsdGeom.Tokens.invisible
     assert UsdPhysics.MeshCollisionAPI(mesh).GetApproximationAttr().Get() == UsdPhysics.Tokens.none
     geom = UsdGeom.Mesh(mesh)
-    assert np.allclose(np.asarray(geom.GetPointsAttr().Get()), vertices * [1, -1, -1])
+    assert np.allclose(np.asarray(geom.GetPointsAttr().Get()), vertices * [-1, -1, 1])
     assert list(geom.GetFaceVertexIndicesAttr().Get()) == faces.reshape(-1).tolist()
     assert len(load(path)) == 10  # the collider does not disturb reading the splats
     with pytest.raises(SceneFileError):
@@ -139,7 +139,7 @@ def test_our_usd_matches_nvidias_converter_attribute_by_attribute(tmp_path, conv
     scene = make_gaussians(40, 3, seed=9)
     ply = save(scene, tmp_path / "scene.ply")
     theirs_path, ours_path = tmp_path / "theirs.usda", tmp_path / "ours.usda"
-    convert_ply_usd(str(ply), str(theirs_path), up_axis="Y", rotation_degrees=(180.0, 0.0, 0.0))
+    convert_ply_usd(str(ply), str(theirs_path), up_axis="Y", rotation_degrees=(0.0, 0.0, 180.0))
     save(load(ply), ours_path)
     theirs_stage, ours_stage = Usd.Stage.Open(str(theirs_path)), Usd.Stage.Open(str(ours_path))
     for key in (UsdGeom.GetStageUpAxis, UsdGeom.GetStageMetersPerUnit):

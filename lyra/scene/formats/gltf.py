@@ -16,7 +16,7 @@ each in its own bufferView of the GLB's single BIN chunk:
   viewers that draw the primitive as plain points.
 
 glTF is right-handed and Y-up; our scenes are RDF (-y up), so centres,
-rotations and SH are turned half a turn about x on the way out and back on the
+rotations and SH are turned half a turn about z on the way out and back on the
 way in (:mod:`lyra.scene.frames`). The extension's ``projection`` has one
 value, ``perspective``: a scene trained with 3DGUT (Lyra's) cannot say so, and
 other viewers render it with the EWA ellipse kernel. Node transforms are

@@ -14,7 +14,7 @@ Isaac Sim 6 renders it) at ``/Scene/Splats`` under a default ``Xform`` prim ``/S
 The stage is ``upAxis = Y`` with ``metersPerUnit`` = ``meters_per_unit``
 (default 1.0: one scene unit is one metre; Lyra's scenes are metric only up to
 the scale of their depth estimate, so pass the factor you know). Our RDF scenes
-(-y up) are turned half a turn about x on the way out and back on the way in
+(-y up) are turned half a turn about z on the way out and back on the way in
 (:mod:`lyra.scene.frames`), SH included; values are otherwise kept in the
 file's units when reading (``metersPerUnit`` is not applied).
 
@@ -101,7 +101,7 @@ def _author_collider(pxr, stage, collider) -> None:
         raise SceneFileError(None, "a collider (vertices [V, 3], faces [F, 3])", f"shapes {vertices.shape}, {faces.shape}")
     if faces.min() < 0 or faces.max() >= len(vertices) or not np.isfinite(vertices).all():
         raise SceneFileError(None, "collider faces indexing its finite vertices", "indices out of range or NaN vertices")
-    vertices = vertices.astype(np.float32) * np.array([1.0, -1.0, -1.0], np.float32)  # RDF -> Y-up, as the splats
+    vertices = vertices.astype(np.float32) * np.array([-1.0, -1.0, 1.0], np.float32)  # RDF -> Y-up, as the splats
     mesh = UsdGeom.Mesh.Define(stage, COLLIDER_PATH)
     mesh.CreatePointsAttr(Vt.Vec3fArray.FromNumpy(vertices))
     mesh.CreateFaceVertexCountsAttr(Vt.IntArray.FromNumpy(np.full(len(faces), 3, np.int32)))
