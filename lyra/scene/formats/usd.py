@@ -121,8 +121,9 @@ def build_stage(scene: Gaussians | GaussianSequence, *, sh_degree: int | None = 
         raise SceneFileError(None, f"a projection mode among {PROJECTION_MODES}", repr(projection_mode))
     if not (isinstance(meters_per_unit, (int, float)) and math.isfinite(meters_per_unit) and meters_per_unit > 0):
         raise SceneFileError(None, "a positive metersPerUnit", repr(meters_per_unit))
-    frames = list(scene.frames) if isinstance(scene, GaussianSequence) else [scene]
-    degree = sh_degree if sh_degree is not None else max((f.sh_degree for f in frames), default=0)
+    clip = isinstance(scene, GaussianSequence)
+    frames = scene.frames if clip else [scene]  # a lazy clip's frames are read one at a time below
+    degree = sh_degree if sh_degree is not None else (scene.sh_degree if not clip or len(scene) else 0)
     stage = Usd.Stage.CreateInMemory()
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y)
     UsdGeom.SetStageMetersPerUnit(stage, float(meters_per_unit))
@@ -140,19 +141,19 @@ def build_stage(scene: Gaussians | GaussianSequence, *, sh_degree: int | None = 
     primvar.SetInterpolation(UsdGeom.Tokens.vertex)
     primvar.SetElementSize(num_sh_coeffs(degree))
     UsdGeom.Primvar(splats.GetDisplayColorAttr()).SetInterpolation(UsdGeom.Tokens.vertex)
-    origin = frames[0].origin if frames else None
+    origin = scene.origin if len(frames) else None
     if origin and origin.isidentifier():
         splats.GetPrim().SetCustomDataByKey(ORIGIN_KEY, origin)
-    if isinstance(scene, GaussianSequence):
+    if clip:
         stage.SetTimeCodesPerSecond(scene.fps)
         stage.SetFramesPerSecond(scene.fps)
         stage.SetStartTimeCode(0)
         stage.SetEndTimeCode(max(len(frames) - 1, 0))
         splats.GetPrim().SetCustomDataByKey(TIMES_KEY, Vt.DoubleArray([float(t) for t in scene.times]))
-    for index, frame in enumerate(frames):
+    for index in range(len(frames)):
         report(progress, 0.8 * index / max(len(frames), 1), f"frame {index + 1} of {len(frames)}")
-        y_up = rdf_to_y_up(frame.with_sh_degree(degree).to(dtype=torch.float32))
-        time = Usd.TimeCode(index) if isinstance(scene, GaussianSequence) else Usd.TimeCode.Default()
+        y_up = rdf_to_y_up(frames[index].with_sh_degree(degree).to(dtype=torch.float32))
+        time = Usd.TimeCode(index) if clip else Usd.TimeCode.Default()
         _author_frame(pxr, splats, y_up, time)
     if collider is not None:
         _author_collider(pxr, stage, collider)
