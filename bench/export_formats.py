@@ -62,7 +62,7 @@ def main() -> None:
             out["static"][name] = measure(g, folder, name)
             (folder / name).unlink()
         base = out["static"]["scene.ply"]
-        for name, row in out["static"].items():
+        for row in out["static"].values():
             row["vs_ply"] = {k: round(row[k] / max(base[k], 1e-9), 2) for k in ("save_s", "load_s", "bytes")}
         out["clip"] = {"frames": args.frames, "splats_per_frame": args.clip_splats,
                        "ply_folder": measure(clip, folder, "clip_ply"), "usdz": measure(clip, folder, "clip.usdz")}
