@@ -74,21 +74,25 @@ def sh_attribute(degree: int, coefficient: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- write
-def encode(gaussians: Gaussians, sh_degree: int | None = None) -> bytes:
-    """The bytes of a ``.glb`` holding ``gaussians`` (RDF in memory, Y-up in the file)."""
+def encode(gaussians: Gaussians, sh_degree: int | None = None) -> list:
+    """The pieces (bytes and contiguous arrays, in file order) of a ``.glb`` holding ``gaussians``
+    (RDF in memory, Y-up in the file). Written one after the other, never joined: a 1M-splat
+    SH-3 file is 240 MB, and every join would copy it again."""
     g = gaussians if sh_degree is None else gaussians.with_sh_degree(sh_degree)
     g = rdf_to_y_up(g.to(dtype=torch.float32))
     n, degree = len(g), g.sh_degree
-    blobs: list[bytes] = []
+    blobs: list = []  # contiguous arrays and zero padding
     views: list[dict] = []
+    offset = 0
     accessors: list[dict] = []
     attributes: dict[str, int] = {}
 
     def add(name: str, array: np.ndarray, kind: str, component: int = FLOAT, **extra) -> None:
-        data = np.ascontiguousarray(array).tobytes()
-        offset = sum(len(b) for b in blobs)
-        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(data), "target": ARRAY_BUFFER})
-        blobs.append(data + b"\0" * (-len(data) % 4))  # every view starts 4-byte aligned
+        nonlocal offset
+        data = np.ascontiguousarray(array)
+        views.append({"buffer": 0, "byteOffset": offset, "byteLength": data.nbytes, "target": ARRAY_BUFFER})
+        blobs.extend([data, b"\0" * (-data.nbytes % 4)])  # every view starts 4-byte aligned
+        offset += data.nbytes + (-data.nbytes % 4)
         accessors.append({"bufferView": len(views) - 1, "componentType": component, "count": n, "type": kind, **extra})
         attributes[name] = len(accessors) - 1
 
@@ -109,7 +113,6 @@ def encode(gaussians: Gaussians, sh_degree: int | None = None) -> bytes:
         if gaussians.origin and gaussians.origin.isidentifier():
             primitive["extras"] = {"lyraOrigin": gaussians.origin}
         primitives.append(primitive)
-    binary = b"".join(blobs)
     doc: dict = {
         "asset": {"version": "2.0", "generator": "Lyra Studio"},
         "extensionsUsed": [EXTENSION],
@@ -120,13 +123,12 @@ def encode(gaussians: Gaussians, sh_degree: int | None = None) -> bytes:
     }
     if n:
         doc.update(meshes=[{"primitives": primitives}], accessors=accessors, bufferViews=views,
-                   buffers=[{"byteLength": len(binary)}])
+                   buffers=[{"byteLength": offset}])
     text = json.dumps(doc, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)
-    chunks = CHUNK.pack(len(text), JSON_CHUNK) + text
-    if n:
-        chunks += CHUNK.pack(len(binary), BIN_CHUNK) + binary
-    return HEADER.pack(MAGIC, VERSION, HEADER.size + len(chunks)) + chunks
+    head = CHUNK.pack(len(text), JSON_CHUNK) + text + (CHUNK.pack(offset, BIN_CHUNK) if n else b"")
+    total = HEADER.size + len(head) + offset
+    return [HEADER.pack(MAGIC, VERSION, total) + head, *blobs]
 
 
 def write(scene: Gaussians | GaussianSequence, path: str | Path, *, overwrite: bool = True,
@@ -139,10 +141,11 @@ def write(scene: Gaussians | GaussianSequence, path: str | Path, *, overwrite: b
             raise SceneFileError(path, "a static scene for one .glb (save a clip with format='sequence-glb')",
                                  f"a sequence of {len(scene)} frames")
         scene = scene.frames[0]
-    data = encode(scene, sh_degree)
+    pieces = encode(scene, sh_degree)
     try:
         with atomic_write(path, "wb", overwrite=overwrite) as handle:
-            handle.write(data)
+            for piece in pieces:
+                handle.write(memoryview(piece).cast("B") if isinstance(piece, np.ndarray) else piece)
     except FileExistsError:
         raise SceneFileError(path, "a path that does not exist yet (or overwrite)", "an existing file") from None
 
