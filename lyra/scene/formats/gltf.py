@@ -308,7 +308,9 @@ def _decode_primitive(path: Path, doc: dict, binary: bytes, primitive: dict) -> 
         arrays = [quats_xyzw, scales, opacities]
     if any(len(a) != n for a in arrays):
         raise SceneFileError(path, f"{n} elements in every attribute (as POSITION)", f"{sorted({len(a) for a in arrays})}")
-    sh = np.stack(coefficients, axis=1)  # [N, K, 3]
+    sh = np.empty((n, len(coefficients), 3), np.float32)  # [N, K, 3], filled without a stacked temporary
+    for k, coefficient in enumerate(coefficients):
+        sh[:, k] = coefficient
     with np.errstate(invalid="ignore"):
         if (opacities < 0).any() or (opacities > 1).any():
             raise SceneFileError(path, "opacities in [0, 1]", f"values from {np.nanmin(opacities):.3g} to {np.nanmax(opacities):.3g}")
