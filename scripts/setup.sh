@@ -9,3 +9,7 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 # torch first, pinned, so nothing below pulls another (multi-GB) build.
 "${PIP[@]}" install torch==2.14.1 torchvision==0.29.1
 "${PIP[@]}" install -e ".[dev]"
+# NVIDIA's usd-convert-gsplat: the reference USD writer tests/scene/test_usd.py compares ours with. It pins
+# numpy==2.3.1 exactly, which would replace the venv's numpy, so it goes in without its dependencies
+# (it needs only numpy and usd-core, both installed above).
+"${PIP[@]}" install --no-deps usd-convert-gsplat==0.1.15

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lyra import fileio
 from lyra.errors import SceneFileError
+from lyra.progress import Progress
 from lyra.scene import GaussianSequence, save
 from lyra.scene.formats import FORMAT_TABLE, writable_formats
 from viewer.state import AppState
@@ -68,21 +69,25 @@ def resolve_export_path(output_dir: str | os.PathLike, name: str, fmt: str, fram
     ``frame``: ``_frameNNNN`` put before it)."""
     if fmt not in writable_formats():
         raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
-    # "x.ply" asked as compressed PLY means x.compressed.ply: drop any other known ending first.
-    known = tuple(sorted((s.suffix for s in FORMAT_TABLE.values() if s.suffix), key=len, reverse=True))
-    return named_path(output_dir, name, FORMAT_TABLE[fmt].suffix, known, frame)
+    spec = FORMAT_TABLE[fmt]
+    # A name with one of the format's own endings keeps it (scene.usda stays text USD); "x.ply" asked as
+    # compressed PLY means x.compressed.ply: any other known ending is dropped first.
+    suffix = next((e for e in sorted(spec.endings(), key=len, reverse=True) if name.lower().endswith(e)), spec.suffix)
+    known = tuple(sorted((e for s in FORMAT_TABLE.values() for e in s.endings()), key=len, reverse=True))
+    return named_path(output_dir, name, suffix, known, frame)
 
 
 def scene_for_format(state: AppState, layer: str | None, fmt: str):
     """``(scene, frame)``: the edited scene in a shape ``fmt`` can hold, and the frame index taken
     when a single-frame format was asked of a 4D layer (else None).
 
+    Formats that hold every frame (sequence folders, USD) take a static scene as it is.
     Read under one lock, so a time scrub or layer change cannot slip between the two reads.
     """
     with state.lock:
         scene = state.edited_scene(layer)
         if FORMAT_TABLE[fmt].sequence:
-            return (scene if isinstance(scene, GaussianSequence) else GaussianSequence([scene])), None
+            return scene, None
         if isinstance(scene, GaussianSequence):
             index = state.layer(layer).frame_index(state.frame)
             return scene.frames[index], index
@@ -90,15 +95,16 @@ def scene_for_format(state: AppState, layer: str | None, fmt: str):
 
 
 def export_to_server(state: AppState, layer: str | None, output_dir: str | os.PathLike, name: str, fmt: str,
-                     overwrite: bool = False) -> Path:
-    """Write the edited layer under ``output_dir``; returns the path written."""
+                     overwrite: bool = False, progress: Progress | None = None) -> Path:
+    """Write the edited layer under ``output_dir``; returns the path written. ``progress`` may cancel
+    (:class:`lyra.progress.Cancelled`); writes are atomic, so a cancelled export leaves nothing behind."""
     if fmt not in writable_formats():
         raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
     scene, frame = scene_for_format(state, layer, fmt)
     target = resolve_export_path(output_dir, name, fmt, frame)
     if target.exists() and not overwrite:
         raise SceneFileError(target, "a new path (tick overwrite to replace it)", "an existing file")
-    return save(scene, target, format=fmt, overwrite=overwrite)
+    return save(scene, target, format=fmt, overwrite=overwrite, progress=progress)
 
 
 def written_bytes(path: str | os.PathLike) -> int:
@@ -119,15 +125,16 @@ def describe_size(size: int) -> str:
     return f"{size / 1e9:.2f} GB"
 
 
-def export_bytes(state: AppState, layer: str | None, name: str, fmt: str) -> tuple[str, bytes]:
-    """``(file name, content)`` for a browser download; a sequence comes as a zip of its folder."""
+def export_bytes(state: AppState, layer: str | None, name: str, fmt: str,
+                 progress: Progress | None = None) -> tuple[str, bytes]:
+    """``(file name, content)`` for a browser download; a folder (a sequence) comes as a zip of it."""
     if fmt not in writable_formats():
         raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
     scene, frame = scene_for_format(state, layer, fmt)
     with tempfile.TemporaryDirectory(prefix="lyra-export-") as tmp:
         target = resolve_export_path(tmp, Path(name).name or "scene", fmt, frame)
-        save(scene, target, format=fmt, overwrite=True)
-        if not FORMAT_TABLE[fmt].sequence:
+        save(scene, target, format=fmt, overwrite=True, progress=progress)
+        if not target.is_dir():
             return target.name, target.read_bytes()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
@@ -135,7 +142,6 @@ def export_bytes(state: AppState, layer: str | None, name: str, fmt: str) -> tup
                 if path.is_file():
                     archive.write(path, f"{target.name}/{path.relative_to(target).as_posix()}")
         return target.name + ".zip", buffer.getvalue()
-
 
 def _frame_scene(state: AppState, layer: str | None):
     """``(gaussians, frame)``: the edited layer, or the frame shown now of a 4D layer (and its index)."""

@@ -2,8 +2,9 @@
 
 Input format is detected from content; the output format comes from
 ``--format`` or OUT's name (``.ply``, ``.compressed.ply``, ``.splat``,
-``.spz``, ``.sog``, ``meta.json`` (unbundled SOG), no suffix -> sequence
-folder). OUT is never replaced without ``--overwrite``. ``--decimate N|P%``
+``.spz``, ``.sog``, ``meta.json`` (unbundled SOG), ``.glb`` (glTF), ``.usdz``/``.usd``/
+``.usda``/``.usdc`` (OpenUSD; a 4D clip as time samples), no suffix -> sequence
+folder). A 4D clip written to ``.glb`` becomes a folder of GLB frames (``sequence-glb``). OUT is never replaced without ``--overwrite``. ``--decimate N|P%``
 merges neighbouring splats (:func:`lyra.edit.simplify.simplify`) down to N
 splats, or P percent, per frame.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from lyra.errors import SceneFileError
 from lyra.fileio import ensure_writable_folder
 from lyra.scene import GaussianSequence, load, save
-from lyra.scene.formats import writable_formats
+from lyra.scene.formats import FORMAT_TABLE, sequence_format_for, writable_formats
 from lyra.scene.formats.detect import format_from_name
 
 
@@ -39,10 +40,13 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or format_from_name(output)
     ensure_writable_folder(output)  # an unwritable or uncreatable folder fails before the (long) load
     scene = load(args.input, drop_invalid=args.drop_invalid)
-    if isinstance(scene, GaussianSequence) and fmt != "sequence":
-        if len(scene) != 1:
+    if isinstance(scene, GaussianSequence) and not FORMAT_TABLE[fmt].sequence:
+        if len(scene) == 1:
+            scene = scene.frames[0]
+        elif sequence_format_for(fmt):
+            fmt = sequence_format_for(fmt)  # a clip to .glb: a folder of GLB frames
+        else:
             raise SceneFileError(args.input, f"a static scene to write as {fmt}", f"a sequence of {len(scene)} frames")
-        scene = scene.frames[0]
     if args.decimate is not None:
         from lyra.edit.simplify import parse_target, simplify
 

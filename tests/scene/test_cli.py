@@ -99,3 +99,20 @@ def test_convert_lyra_tensor_to_standard_formats(tmp_path, fmt):
     out = tmp_path / f"out.{fmt}"
     assert main(["convert", str(tmp_path / "lyra.ply"), str(out)]) == 0
     torch.testing.assert_close(load(out).means.sort(0).values, t[:, :3].sort(0).values)
+
+
+@pytest.mark.parametrize("name", ["out.glb", "out.usdz", "out.usda"])
+def test_convert_to_gltf_and_usd_by_name(tmp_path, gaussians_factory, name):
+    g = gaussians_factory(12, sh_degree=2)
+    save(g, tmp_path / "a.ply")
+    assert main(["convert", str(tmp_path / "a.ply"), str(tmp_path / name)]) == 0
+    assert load(tmp_path / name).equal(g, atol=1e-5)
+
+
+def test_convert_clip_to_usd_keeps_every_frame_and_to_glb_writes_a_folder(tmp_path, gaussians_factory):
+    save(GaussianSequence([gaussians_factory(3), gaussians_factory(4, seed=2)], fps=5), tmp_path / "seq")
+    assert main(["convert", str(tmp_path / "seq"), str(tmp_path / "clip.usdc")]) == 0
+    clip = load(tmp_path / "clip.usdc")
+    assert isinstance(clip, GaussianSequence) and clip.num_gaussians == [3, 4] and clip.fps == 5
+    assert main(["convert", str(tmp_path / "clip.usdc"), str(tmp_path / "clip.glb")]) == 0
+    assert (tmp_path / "clip.glb").is_dir() and load(tmp_path / "clip.glb").num_gaussians == [3, 4]

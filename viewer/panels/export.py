@@ -1,7 +1,9 @@
 """Export panel: write the edited layer to the output folder, or send it to the browser as a download.
 
-Formats come from the library's table (:data:`lyra.scene.formats.FORMAT_TABLE`). A 4D layer
-defaults to a sequence; a single-frame format writes the frame shown now, named and announced so.
+Formats come from the library's table (:data:`lyra.scene.formats.FORMAT_TABLE`): PLY, SPZ, SOG,
+glTF (``.glb``), USD(Z), sequence folders. A 4D layer defaults to a sequence; a single-frame format
+writes the frame shown now, named and announced so (``sequence-glb`` and USD keep every frame).
+Each export is a job with progress and cancel in the jobs panel; writes are atomic.
 The layer follows the one last edited or selected (the active layer) whenever that changes, so an
 edit is never followed by a save of some other, perhaps hidden, layer. Every save is confirmed with
 its path and size, in a notification and in the panel.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import viser
 
 from lyra.errors import EditError
+from lyra.progress import subrange
 from lyra.scene.formats import FORMAT_TABLE, writable_formats
 from viewer.export import (
     default_format,
@@ -82,8 +85,8 @@ class ExportPanel:
 
         def run(job):
             note = self._frame_note(layer, fmt)
-            job(0.1, "writing")
-            path = export_to_server(app.state, layer, app.output_dir, name, fmt, overwrite)
+            job(0.05, "writing")
+            path = export_to_server(app.state, layer, app.output_dir, name, fmt, overwrite, progress=subrange(job, 0.05, 1.0))
             return f"{path} ({describe_size(written_bytes(path))}){note}"
 
         def done(job) -> None:
@@ -97,8 +100,8 @@ class ExportPanel:
 
         def run(job):
             note = self._frame_note(layer, fmt)
-            job(0.1, "packing")
-            filename, content = export_bytes(app.state, layer, name, fmt)
+            job(0.05, "packing")
+            filename, content = export_bytes(app.state, layer, name, fmt, progress=subrange(job, 0.05, 0.6))
             job(0.6, f"sending {len(content) / 1e6:.1f} MB")
             client.send_file_download(filename, content, save_immediately=True)
             return f"{filename} ({describe_size(len(content))}){note}"

@@ -6,7 +6,10 @@ PLY), ``splat`` (antimatter15), ``lyra-tensor`` (the official torch-saved
 ``[1, N, 14]`` tensor, read only), ``sequence`` (a folder of numbered PLY frames
 plus ``manifest.json``), ``spz`` (Niantic SPZ, v2-4 read, v4 written), ``sog``
 (PlayCanvas SOG v2: a ``.sog`` zip bundle, or an unbundled ``meta.json`` with its
-WebP images). A new format is one module plus one table row.
+WebP images), ``gltf`` (``.glb`` with ``KHR_gaussian_splatting``), ``sequence-glb``
+(a sequence folder of ``.glb`` frames), ``usd`` (OpenUSD
+``ParticleField3DGaussianSplat`` in ``.usdz``/``.usd``/``.usda``/``.usdc``; a 4D
+clip as time samples). A new format is one module plus one table row.
 
 Each format lives in its own module exposing ``read(path, **opts)`` and
 (except read-only ones) ``write(obj, path, **opts)``. Detection is by
@@ -19,11 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import os
 from pathlib import Path
 
 from lyra.errors import SceneFileError
 from lyra.fileio import require_file_or_folder
+from lyra.progress import Progress, report
 from lyra.scene.formats.checks import SceneFileWarning  # noqa: F401 - re-exported for callers
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.sequence import GaussianSequence
@@ -37,6 +42,12 @@ class FormatSpec:
     suffix: str | None  # ending a save adds to a name ("" = a folder); None = read only
     label: str  # a short description for menus and --help
     sequence: bool = False  # holds every frame of a 4D scene (other formats hold one set)
+    also: tuple[str, ...] = ()  # other endings a name of this format may have (.usd, .usda, .usdc beside .usdz)
+    write_options: tuple[tuple[str, object], ...] = ()  # options a save in this format passes its module
+
+    def endings(self) -> tuple[str, ...]:
+        """Every name ending of this format, the one a save adds first."""
+        return ((self.suffix,) if self.suffix else ()) + self.also
 
 
 # THE format table: the library, ``lyra convert`` and the viewer's Export panel all read it.
@@ -48,6 +59,11 @@ FORMAT_TABLE: dict[str, FormatSpec] = {
     "sequence": FormatSpec("lyra.scene.formats.sequence_dir", "", "folder of PLY frames + manifest.json (4D)", True),
     "spz": FormatSpec("lyra.scene.formats.spz", ".spz", "Niantic SPZ (v4 written, v2-4 read)"),
     "sog": FormatSpec("lyra.scene.formats.sog", ".sog", "PlayCanvas SOG bundle (or a meta.json folder)"),
+    "gltf": FormatSpec("lyra.scene.formats.gltf", ".glb", "glTF binary with KHR_gaussian_splatting (Y-up, keeps SH)"),
+    "sequence-glb": FormatSpec("lyra.scene.formats.sequence_dir", "", "folder of GLB frames + manifest.json (4D)", True,
+                               write_options=(("frame_format", "gltf"),)),
+    "usd": FormatSpec("lyra.scene.formats.usd", ".usdz", "OpenUSD ParticleField3DGaussianSplat (Y-up; 4D as time samples)",
+                      True, also=(".usd", ".usda", ".usdc")),
 }
 FORMATS: dict[str, str] = {name: spec.module for name, spec in FORMAT_TABLE.items()}
 
@@ -55,6 +71,12 @@ FORMATS: dict[str, str] = {name: spec.module for name, spec in FORMAT_TABLE.item
 def writable_formats() -> list[str]:
     """Names of the formats :func:`save` can write, in table order."""
     return [name for name, spec in FORMAT_TABLE.items() if spec.suffix is not None]
+
+
+def sequence_format_for(frame_format: str) -> str | None:
+    """The sequence-folder format whose frames are ``frame_format`` files (``gltf`` -> ``sequence-glb``), if any."""
+    return next((name for name, spec in FORMAT_TABLE.items()
+                 if spec.sequence and dict(spec.write_options).get("frame_format") == frame_format), None)
 
 
 def _module(fmt: str):
@@ -85,19 +107,30 @@ def save(
     obj: Gaussians | GaussianSequence,
     path: str | os.PathLike,
     format: str | None = None,
+    progress: Progress | None = None,
     **options,
 ) -> Path:
-    """Write ``obj`` atomically; ``format`` defaults from the extension
-    (``.ply`` -> ply, ``.compressed.ply`` -> ply-compressed, ``.splat`` -> splat,
-    a sequence or a path without extension -> sequence). Returns the path written.
+    """Write ``obj`` atomically; ``format`` defaults from the name's ending in ``FORMAT_TABLE``
+    (``.ply`` -> ply, ``.compressed.ply`` -> ply-compressed, ``.glb`` -> gltf, ``.usdz``/``.usd*`` -> usd, ...;
+    no ending -> sequence). A 4D clip asked of a one-frame format goes to a sequence folder at ``path``
+    whose frames are in that format where the folder can hold it (``.glb`` -> ``sequence-glb``).
+    ``progress(fraction, text)`` is called as the writer goes where it reports (USD, sequences), else at the end.
+    Returns the path written.
     """
     path = Path(path)
     if format is None:
         from lyra.scene.formats.detect import format_from_name
 
-        format = "sequence" if isinstance(obj, GaussianSequence) else format_from_name(path)
+        format = format_from_name(path)
+        if isinstance(obj, GaussianSequence) and not FORMAT_TABLE[format].sequence:
+            format = sequence_format_for(format) or "sequence"
     module = _module(format)
     if not hasattr(module, "write"):
         raise SceneFileError(path, "a writable format", f"{format!r}, which is read-only")
-    module.write(obj, path, **options)
+    options = {**dict(FORMAT_TABLE[format].write_options), **options}
+    if "progress" in inspect.signature(module.write).parameters:
+        module.write(obj, path, progress=progress, **options)
+    else:
+        module.write(obj, path, **options)
+        report(progress, 1.0, "written")
     return path

@@ -15,8 +15,10 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import torch
+
 from lyra.errors import SceneFileError
-from lyra.scene.gaussians import Gaussians
+from lyra.scene.gaussians import MIN_QUAT_NORM, Gaussians
 
 # What reading one member of a hostile zip can raise: a bad header or CRC (BadZipFile), a ZIP64 member without
 # ZIP64 (LargeZipFile), a corrupt deflate stream (zlib.error), an encrypted member (RuntimeError), an unknown
@@ -34,8 +36,21 @@ class SceneFileWarning(UserWarning):
     """A scene file loaded, but something in it looks wrong (or was dropped)."""
 
 
+def _probably_all_finite(values: torch.Tensor) -> bool:
+    """True when every value is finite, by one dot product (NaN and Inf propagate into the sum of squares).
+
+    False also for finite values whose squares overflow; the exact per-splat check then runs.
+    """
+    flat = values.reshape(-1).float()
+    return not flat.numel() or bool(torch.isfinite(torch.dot(flat, flat)))
+
+
 def reject_or_drop_invalid(gaussians: Gaussians, path: Path, drop_invalid: bool) -> Gaussians:
     """Return ``gaussians`` without invalid splats, or raise SceneFileError naming the count."""
+    g = gaussians
+    if (all(_probably_all_finite(t) for t in (g.means, g.quats, g.scales, g.opacities, g.sh))
+            and (not len(g) or float(g.quats.abs().amax(-1).min()) >= MIN_QUAT_NORM)):
+        return gaussians  # the common case, proved without building a per-splat mask
     bad = gaussians.invalid_mask()
     count = int(bad.sum())
     if count == 0:

@@ -15,6 +15,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 SOG_META = "meta.json"
 _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+_GLB_MAGIC = b"glTF"
+_USD_MAGICS = (b"PXR-USDC", b"#usda ")  # crate (binary) and text layers
 
 
 def detect_format(path: Path) -> str:
@@ -25,7 +27,8 @@ def detect_format(path: Path) -> str:
     ``ply\\n`` magic -> ``ply-compressed`` if the header has a ``chunk`` element,
     else ``ply``; ``NGSP`` magic, or gzip magic in a ``.spz`` file -> ``spz``;
     zip magic -> ``sog`` for a ``.sog`` name, ``sequence`` for ``.zip``, else
-    ``lyra-tensor`` (torch.save output), as does pickle magic; a file named
+    ``lyra-tensor`` (torch.save output), as does pickle magic; ``glTF`` magic -> ``gltf``;
+    ``PXR-USDC``/``#usda`` magic, or zip magic in a ``.usdz`` file -> ``usd``; a file named
     ``meta.json`` -> ``sog`` (unbundled); a ``.splat`` name with a size that is a
     multiple of 32 -> ``splat``. Raises SceneFileError naming what was found otherwise
     (FIFOs, devices and sockets are refused before they are opened).
@@ -42,10 +45,15 @@ def detect_format(path: Path) -> str:
         return "ply-compressed" if _header_has_chunk_element(head) else "ply"
     if head.startswith(_SPZ_MAGIC) or (head.startswith(_GZIP_MAGIC) and path.suffix.lower() == ".spz"):
         return "spz"
+    if head.startswith(_GLB_MAGIC):
+        return "gltf"
+    if head.startswith(_USD_MAGICS):
+        return "usd"
     if head.startswith(_ZIP_MAGIC) or head.startswith(_EMPTY_ZIP_MAGIC):
-        # torch.save writes a zip archive; so does a zip of PLY frames and a SOG bundle. The name decides.
+        # torch.save writes a zip archive; so do a zip of PLY frames, a SOG bundle and a USDZ package. The name decides.
         suffix = path.suffix.lower()
-        return "sequence" if suffix == ".zip" else "sog" if suffix == ".sog" else "lyra-tensor"
+        named = {".zip": "sequence", ".sog": "sog", ".usdz": "usd"}
+        return named.get(suffix, "lyra-tensor")
     if path.name.lower() == SOG_META:
         return "sog"
     if head[:1] == b"\x80":
@@ -74,7 +82,7 @@ def format_from_name(path: Path) -> str:
     name = Path(path).name.lower()
     if name == SOG_META:
         return "sog"  # an unbundled SOG: images beside meta.json
-    endings = sorted(((spec.suffix, fmt) for fmt, spec in FORMAT_TABLE.items() if spec.suffix), key=lambda e: -len(e[0]))
+    endings = sorted(((ending, fmt) for fmt, spec in FORMAT_TABLE.items() for ending in spec.endings()), key=lambda e: -len(e[0]))
     for suffix, fmt in endings:
         if name.endswith(suffix):
             return fmt

@@ -74,7 +74,13 @@ def _sog(path: Path) -> tuple[int, int]:
         raise SceneFileError(path, "a SOG meta.json with a count", f"{type(exc).__name__}") from None
 
 
-_READERS = {"ply": _ply, "ply-compressed": _ply, "splat": _splat, "spz": _spz, "sog": _sog}
+def _gltf(path: Path) -> tuple[int, int]:
+    from lyra.scene.formats.gltf import glb_info
+
+    return glb_info(path)
+
+
+_READERS = {"ply": _ply, "ply-compressed": _ply, "splat": _splat, "spz": _spz, "sog": _sog, "gltf": _gltf}
 
 
 def frame_info(path: str | os.PathLike, fmt: str) -> tuple[int, int]:

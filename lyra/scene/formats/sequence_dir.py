@@ -1,6 +1,6 @@
 """4D scenes as a folder of numbered per-frame files (the de facto PLY-sequence exchange form).
 
-Reading: the frames are the ``.ply`` / ``.splat`` files in the folder (each
+Reading: the frames are the ``.ply`` / ``.splat`` / ``.spz`` / ``.glb`` files in the folder (each
 detected by content, so compressed PLYs and Lyra tensor files work too),
 ordered by the last number in their names (``frame_00000.ply``,
 ``time_00012.ply``; ties by name). An optional ``manifest.json``::
@@ -37,6 +37,7 @@ from pathlib import Path, PurePosixPath
 
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_directory, atomic_write, open_regular, require_file_or_folder
+from lyra.progress import Progress, report
 from lyra.scene.formats.checks import ZIP_MEMBER_ERRORS
 from lyra.scene.formats.frame_info import frame_info
 from lyra.scene.gaussians import Gaussians
@@ -44,8 +45,9 @@ from lyra.scene.lazy_frames import LazyFrames
 from lyra.scene.sequence import DEFAULT_FPS, GaussianSequence
 
 MANIFEST = "manifest.json"
-FRAME_SUFFIXES = (".ply", ".splat", ".spz")
-STATIC_FORMATS = ("ply", "ply-compressed", "splat", "lyra-tensor", "spz")
+FRAME_SUFFIXES = (".ply", ".splat", ".spz", ".glb")
+FRAME_FORMATS = {"ply": ".ply", "ply-compressed": ".compressed.ply", "splat": ".splat", "gltf": ".glb"}  # written
+STATIC_FORMATS = ("ply", "ply-compressed", "splat", "lyra-tensor", "spz", "gltf")
 MAX_ZIP_MEMBERS = 100_000
 MAX_ZIP_BYTES = 16 << 30  # uncompressed total; a 1M-splat SH-3 frame is 236 MiB
 MAX_MANIFEST_BYTES = 16 << 20
@@ -53,7 +55,7 @@ MAX_MANIFEST_BYTES = 16 << 20
 # more is a zip bomb. Small members are exempt (headers and padding compress well).
 MAX_COMPRESSION_RATIO = 50
 RATIO_CHECK_ABOVE_BYTES = 1 << 20
-_FRAME_NAME = re.compile(r"[\w.-]{1,64}\.(ply|splat)", re.ASCII)
+_FRAME_NAME = re.compile(r"[\w.-]{1,64}\.(ply|splat|spz|glb)", re.ASCII)
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -238,20 +240,21 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> GaussianSequence:
 
 
 def write(sequence: GaussianSequence | Gaussians, path: str | Path, *, overwrite: bool = True,
-          sh_degree: int | None = None, frame_format: str = "ply") -> None:
+          sh_degree: int | None = None, frame_format: str = "ply", progress: Progress | None = None) -> None:
     """Write ``frame_00000.<ext>`` ... and ``manifest.json`` into ``path`` atomically.
 
     A single Gaussians is written as a one-frame sequence. ``frame_format`` is
-    ``ply`` (default), ``ply-compressed`` or ``splat``.
+    ``ply`` (default), ``ply-compressed``, ``splat`` or ``gltf`` (``.glb`` frames);
+    ``progress`` hears of every frame written.
     """
     from lyra.scene.formats import _module
 
     path = Path(path)
     if isinstance(sequence, Gaussians):
         sequence = GaussianSequence([sequence])
-    suffix = {"ply": ".ply", "ply-compressed": ".compressed.ply", "splat": ".splat"}.get(frame_format)
+    suffix = FRAME_FORMATS.get(frame_format)
     if suffix is None:
-        raise SceneFileError(path, "a frame format among ply, ply-compressed, splat", repr(frame_format))
+        raise SceneFileError(path, f"a frame format among {', '.join(FRAME_FORMATS)}", repr(frame_format))
     if path.exists() and overwrite and not (path / MANIFEST).is_file():
         # Overwriting replaces the whole folder: only ever do that to a sequence folder, never to
         # an arbitrary folder (or a file) that happens to have the target's name.
@@ -262,7 +265,8 @@ def write(sequence: GaussianSequence | Gaussians, path: str | Path, *, overwrite
     manifest = {"format": "lyra-sequence", "version": 1, "fps": sequence.fps, "frames": names, "times": list(sequence.times)}
     try:
         with atomic_directory(path, overwrite=overwrite) as tmp:
-            for name, frame in zip(names, sequence.frames, strict=True):
+            for index, (name, frame) in enumerate(zip(names, sequence.frames, strict=True)):
+                report(progress, index / len(names), f"frame {index + 1} of {len(names)}")
                 writer(frame, tmp / name, sh_degree=sh_degree)
             with atomic_write(tmp / MANIFEST, "w") as handle:
                 json.dump(manifest, handle, indent=1)

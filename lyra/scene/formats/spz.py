@@ -46,6 +46,7 @@ import zstandard
 
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_write, open_regular
+from lyra.scene.frames import HALF_TURN_X_SH_SIGNS
 from lyra.scene.gaussians import Gaussians, normalize_quats
 from lyra.scene.sh import num_sh_coeffs
 
@@ -59,8 +60,7 @@ COLOR_SCALE = 0.15
 FRACTIONAL_BITS = 12
 SH1_BITS, SH_REST_BITS = 5, 4
 SQRT_HALF = float(np.sqrt(0.5))
-# Sign of each SH rest coefficient under (x, y, z) -> (x, -y, -z), in the standard real-SH order.
-_RUB_SH_SIGNS = np.array([-1, -1, 1, -1, 1, 1, -1, 1, -1, 1, -1, -1, 1, -1, 1], np.float32)  # [15]
+_RUB_SH_SIGNS = np.array(HALF_TURN_X_SH_SIGNS, np.float32)  # [15] signs of the SH rest under (x, y, z) -> (x, -y, -z)
 
 
 def stream_sizes(count: int, sh_degree: int, version: int) -> list[int]:
