@@ -4,7 +4,8 @@
 behind one lock, used through its methods), :class:`viewer.scene_sync.SceneSync`
 (what the browser shows) and one instance of each panel class in
 :data:`PANELS`. A panel is a class with ``__init__(app)`` and ``refresh()``,
-and optionally ``attach_client(client)`` (a browser connected) and ``stop()``;
+and optionally ``attach_client(client)`` (a browser connected), ``detach_client(client)`` (it left:
+release everything kept for it) and ``stop()``;
 panels talk to the state and to this app, never to one another.
 
 Every user action goes through :meth:`ViewerApp.action`, which runs it,
@@ -33,6 +34,7 @@ from lyra.fileio import clean_stale_temporaries
 from lyra.render.framing import Framing, frame_scene
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.jobs import Job
+from viewer.memory import release_freed_memory_soon, tune_allocator
 from viewer.open_path import DEFAULT_OPEN_TIMEOUT_S, PathConfinement, load_with_deadline
 from viewer.panels import distill, edit, export, generate, jobs, render, scene, status, time_panel
 from viewer.scene_sync import SceneSync
@@ -72,6 +74,7 @@ class ViewerApp:
         """``data_dirs``: folders clients may open paths in (command-line scenes are added as they open);
         ``open_anywhere`` lifts that confinement; ``open_timeout_s`` bounds one Open-by-path load."""
         refuse_share(server)  # whoever built the server: no public tunnel, whatever a client asks
+        tune_allocator()  # what clients' work frees goes back to the OS (viewer.memory)
         self.server = server
         self.state = state or AppState()
         self.sync_scene = SceneSync(server, self.state)
@@ -100,7 +103,9 @@ class ViewerApp:
                 with tabs[title]:
                     panel = panel_class(self)
             self.panels[panel_class.key] = panel
+        self._framing: tuple | None = None  # (what it depends on, framing): one per scene change, not per connect
         server.on_client_connect(self._on_connect)
+        server.on_client_disconnect(self._on_disconnect)
 
     def panel(self, key: str):
         """The panel registered under ``key`` (``scene``, ``time``, ``edit``, ``export``, ``render``, ...)."""
@@ -240,8 +245,17 @@ class ViewerApp:
 
     def framing(self) -> Framing:
         """The framing (:func:`lyra.render.framing.frame_scene`) of the visible layers' frames shown now."""
-        frames = self.state.visible_current_frames()
-        return frame_scene(Gaussians.cat(frames) if frames else Gaussians.empty())
+        state = self.state
+        with state.lock:  # what the framing depends on: which frames show, and their contents
+            key = (state.frame, tuple((name, layer.visible, layer.frames[layer.frame_index(state.frame)].revision)
+                                      for name, layer in state.layers.items()))
+        cached = self._framing
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        frames = state.visible_current_frames()
+        framing = frame_scene(Gaussians.cat(frames) if frames else Gaussians.empty())
+        self._framing = (key, framing)
+        return framing
 
     def fit_camera(self, client: viser.ClientHandle | None = None) -> None:
         """Put the camera(s) where :func:`frame_scene` starts (Lyra scenes: their first input camera)."""
@@ -263,6 +277,13 @@ class ViewerApp:
             if hasattr(panel, "attach_client"):
                 panel.attach_client(client)
         self.place_camera(client, self.framing())
+
+    def _on_disconnect(self, client: viser.ClientHandle) -> None:
+        """A client left: every panel drops what it kept for it, then freed memory goes back to the OS."""
+        for panel in self.panels.values():
+            if hasattr(panel, "detach_client"):
+                panel.detach_client(client)
+        release_freed_memory_soon()
 
     def set_background(self, rgb: tuple[int, int, int]) -> None:
         """Solid background colour (shown behind the splats, and used by server renders)."""

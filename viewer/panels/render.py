@@ -6,14 +6,14 @@ a 4D scene plays over the video unless "Freeze time" holds the frame shown now.
 
 viser's client draws splats with one RGB per splat, so for scenes with SH
 degree > 0 the panel bakes view-dependent colours for the camera position once
-the camera has settled (camera updates debounced), via
-:meth:`viewer.state.AppState.set_view_position`.
+the camera has settled, via :meth:`viewer.state.AppState.set_view_position`;
+:class:`viewer.view_bake.ViewBaker` keeps one pending bake per client and
+forgets it when the client disconnects.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import viser
@@ -23,8 +23,7 @@ from lyra.render.framing import trajectory_names
 from lyra.render.looks import LOOK_NAMES
 from viewer.export import resolve_inside
 from viewer.renders import render_path_video, render_still
-
-SETTLE_SECONDS = 0.35
+from viewer.view_bake import ViewBaker
 
 
 class RenderPanel:
@@ -59,8 +58,7 @@ class RenderPanel:
         self.video_button.on_click(self._render_video)
         self.keyframes.on_update(lambda e: setattr(app, "keyframed_path", self.keyframes.value.strip()))
         self.bake.on_update(lambda e: self._bake_now(None if not self.bake.value else self._last_position))
-        self._timer: threading.Timer | None = None
-        self._timer_lock = threading.Lock()
+        self.baker = ViewBaker(self._bake_now)
         self._last_position = None
 
     def refresh(self) -> None:
@@ -68,17 +66,19 @@ class RenderPanel:
 
     # ------------------------------------------------------------ SH bake
     def attach_client(self, client: viser.ClientHandle) -> None:
+        client_id = client.client_id  # the callback must not keep the handle alive after a disconnect
+
         @client.camera.on_update
         def _(camera) -> None:
             self._last_position = np.array(camera.position)
-            if not self.bake.value:
-                return
-            with self._timer_lock:
-                if self._timer is not None:
-                    self._timer.cancel()
-                self._timer = threading.Timer(SETTLE_SECONDS, self._bake_now, args=(self._last_position,))
-                self._timer.daemon = True
-                self._timer.start()
+            if self.bake.value:
+                self.baker.camera_moved(client_id, self._last_position)
+
+    def detach_client(self, client: viser.ClientHandle) -> None:
+        self.baker.forget(client.client_id)
+
+    def stop(self) -> None:
+        self.baker.stop()
 
     def _bake_now(self, position) -> None:
         if self.app.state.has_sh():
