@@ -10,6 +10,12 @@ overwritten file keeps its mode). Temporaries are named
 ``.<name>.lyra-<pid>.<random>.tmp``; :func:`clean_stale_temporaries` removes
 those whose writer is gone (it runs before every write into a folder).
 
+A folder being replaced steps aside first, into ``.<name>.lyra-<pid>.<random>.old/<name>``.
+A writer killed between that step and the new folder's arrival leaves no
+``<name>`` at all; the next save into that folder, and the next open of
+``<name>`` (:func:`recover_set_aside`), move what was set aside back. A folder
+set aside is deleted only once a new ``<name>`` is in place.
+
 Reading: :func:`open_regular` / :func:`require_regular_file` refuse FIFOs,
 devices and sockets *before* anything could block on them (a FIFO open or
 read waits forever for a writer).
@@ -75,7 +81,9 @@ def require_file_or_folder(path: str | os.PathLike, what: str = "a scene file or
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise SceneFileError(path, "an existing file or folder", "nothing at that path") from None
+        if not recover_set_aside(path):
+            raise SceneFileError(path, "an existing file or folder", "nothing at that path") from None
+        info = os.stat(path)
     except OSError as exc:
         raise SceneFileError(path, what, f"an OS error ({exc.strerror or type(exc).__name__})") from None
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
@@ -177,11 +185,56 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _abandoned(entry: os.DirEntry, now: float, max_age_s: float) -> re.Match | None:
+    """The name match of one of our temporaries whose writer is gone (or that is older than ``max_age_s``)."""
+    match = _TEMP_NAME.match(entry.name)
+    if not match:
+        return None
+    try:
+        age = now - entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return None
+    return None if _pid_alive(int(match.group(1))) and age < max_age_s else match
+
+
+def _restore_set_aside(folder: Path, entry: os.DirEntry) -> str:
+    """For an abandoned ``.old`` folder: move the folder it holds back to its name if that name is free.
+
+    Returns "restored", "superseded" (the name holds a newer folder: what was set aside may go) or "kept"
+    (not understood, or the move failed: left alone, never deleted).
+    """
+    try:
+        children = [c for c in os.scandir(entry.path)]
+    except OSError:
+        return "kept"
+    if not children:
+        return "superseded"  # killed before anything was moved aside
+    if len(children) != 1 or not children[0].is_dir(follow_symlinks=False):
+        return "kept"
+    name = children[0].name
+    if name == "previous":  # written by an older version: the target's name is in the temp name, unless cut short
+        name = entry.name[1:].rsplit(f".{TEMP_TAG}-", 1)[0]
+        if len(name) >= _PREFIX_NAME_CHARS:
+            return "kept"
+    target = folder / name
+    if os.path.lexists(target):
+        return "superseded"
+    try:
+        publish_directory(Path(children[0].path), target)
+    except OSError:
+        return "kept"
+    with contextlib.suppress(OSError):
+        os.rmdir(entry.path)
+    return "restored"
+
+
 def clean_stale_temporaries(folder: str | os.PathLike, *, max_age_s: float = STALE_AFTER_S) -> list[str]:
     """Remove our own temporaries in ``folder`` left by writers that died (or older than ``max_age_s``).
 
     Only names of our pattern (``.<name>.lyra-<pid>.<random>.tmp|.old``) are
-    touched; returns the names removed. Never raises for an unreadable folder.
+    touched; returns the names removed. A folder set aside (``.old``) whose
+    name is missing is moved back instead (:func:`recover_set_aside`). Never
+    raises for an unreadable folder.
     """
     removed = []
     try:
@@ -190,13 +243,13 @@ def clean_stale_temporaries(folder: str | os.PathLike, *, max_age_s: float = STA
         return removed
     now = time.time()
     for entry in entries:
-        match = _TEMP_NAME.match(entry.name)
+        match = _abandoned(entry, now, max_age_s)
         if not match:
             continue
         try:
-            age = now - entry.stat(follow_symlinks=False).st_mtime
-            if _pid_alive(int(match.group(1))) and age < max_age_s:
-                continue
+            if match.group(2) == "old" and entry.is_dir(follow_symlinks=False):
+                if _restore_set_aside(Path(folder), entry) != "superseded":
+                    continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)
             else:
@@ -205,6 +258,27 @@ def clean_stale_temporaries(folder: str | os.PathLike, *, max_age_s: float = STA
         except OSError:
             continue  # another cleaner got it first, or it is not ours to remove
     return removed
+
+
+def recover_set_aside(path: str | os.PathLike) -> bool:
+    """If ``path`` is missing because a writer died mid-swap, move the folder it set aside back; True if done.
+
+    Readers call this before saying a folder is not there.
+    """
+    path = Path(path)
+    if os.path.lexists(path):
+        return False
+    prefix = f".{path.name[:_PREFIX_NAME_CHARS]}.{TEMP_TAG}-"
+    try:
+        entries = [e for e in os.scandir(path.parent) if e.name.startswith(prefix) and e.name.endswith(".old")]
+    except OSError:
+        return False
+    now = time.time()
+    for entry in entries:
+        if _abandoned(entry, now, STALE_AFTER_S) and entry.is_dir(follow_symlinks=False):
+            if _restore_set_aside(path.parent, entry) == "restored" and os.path.lexists(path):
+                return True
+    return False
 
 
 # ----------------------------------------------------------------- create-if-absent
@@ -373,7 +447,7 @@ def _swap_directory(tmp_dir: Path, path: Path, overwrite: bool) -> None:
         return
     # A folder cannot be renamed over another, so the old one steps aside first
     # and comes back if the swap fails: ``path`` is always one complete folder.
-    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".old", dir=path.parent)) / "previous"
+    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".old", dir=path.parent)) / path.name
     os.replace(path, aside)
     try:
         os.replace(tmp_dir, path)
