@@ -212,7 +212,11 @@ class ViewerApp:
         start = time.perf_counter()
 
         def run(job: Job) -> str:
-            loaded, caught = load_with_deadline(lambda: load(path, drop_invalid=drop_invalid), self.open_timeout_s,
+            def confined_load():
+                with self.paths.reads():  # every file the load opens stays inside the served folders
+                    return load(path, drop_invalid=drop_invalid)
+
+            loaded, caught = load_with_deadline(confined_load, self.open_timeout_s,
                                                 path, cancelled=lambda: job.cancelled)
             return self._add_loaded(loaded, path, None, caught, start, replace)
 

@@ -37,7 +37,7 @@ def render_still(state: AppState, camera: Camera, background=None, look: str | N
 
 def render_path_video(
     state: AppState,
-    trajectory: str,
+    trajectory,  # str | lyra.render.paths.CameraPath
     num_frames: int,
     width: int,
     height: int,
@@ -50,7 +50,7 @@ def render_path_video(
     fov_y: float = DEFAULT_FOV_Y,
     progress: Progress | None = None,
 ) -> Path:
-    """An MP4 of the visible scene along ``trajectory`` (a name of ``trajectory_names()`` or a JSON path).
+    """An MP4 of the visible scene along ``trajectory`` (a name of ``trajectory_names()``, a JSON path or a CameraPath).
 
     A 4D scene plays over the video (its whole clip spread over the frames, as
     ``lyra render`` does) unless ``freeze_time``, which holds the frame shown now.

@@ -25,6 +25,7 @@ import viser
 from lyra.errors import InputDataError
 from lyra.render.framing import frame_scene
 from lyra.render.trajectories import LYRA_TRAJECTORY_INDEX
+from viewer.open_path import read_camera_path
 from viewer.panels.scene import safe_upload_name
 
 BACKENDS = {"lift (fast preview)": "lift", "lyra (GEN3C + decoder)": "lyra"}
@@ -179,6 +180,8 @@ class GeneratePanel:
         custom_raw = self.custom_path.value.strip() or (self.app.keyframed_path if self.use_render_path.value else "")
         if self.use_render_path.value and not custom_raw:
             raise InputDataError("the Render panel has no keyframed path: give its camera-path JSON there first")
+        if custom_raw:
+            read_camera_path(self.app.paths, custom_raw)  # refused here (FIFO, outside, not a path) before any job
         custom = str(confine(custom_raw)) if custom_raw else None
         if custom:
             names.append("custom")

@@ -22,6 +22,7 @@ from lyra.render.camera import Camera
 from lyra.render.framing import trajectory_names
 from lyra.render.looks import LOOK_NAMES
 from viewer.export import resolve_inside
+from viewer.open_path import read_camera_path
 from viewer.renders import render_path_video, render_still
 from viewer.view_bake import ViewBaker
 
@@ -114,9 +115,13 @@ class RenderPanel:
         target = app.action("Render MP4", lambda: resolve_inside(app.output_dir, name if name.endswith(".mp4") else name + ".mp4"), client)
         if target is None:
             return
+        keyframed = self.keyframes.value.strip()
+        trajectory = app.action("Render MP4", lambda: read_camera_path(app.paths, keyframed), client) if keyframed \
+            else self.path.value  # a client's path is confined like Open path (viewer.open_path)
+        if trajectory is None:
+            return
         height = max(16, int(self.height.value) // 16 * 16)
         width = max(16, height * 16 // 9 // 16 * 16)
-        trajectory = self.keyframes.value.strip() or self.path.value
         options = dict(fps=float(self.fps.value), freeze_time=bool(self.freeze_time.value),
                        fov_y=math.radians(float(self.fov.value)), **self._look_options())
         frames = int(self.num_frames.value)
