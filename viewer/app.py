@@ -33,6 +33,7 @@ from lyra.errors import LyraError
 from lyra.fileio import clean_stale_temporaries
 from lyra.render.framing import Framing, frame_scene
 from lyra.scene import Gaussians, GaussianSequence
+from viewer.gui_guard import guard_gui_updates
 from viewer.jobs import Job
 from viewer.memory import release_freed_memory_soon, tune_allocator
 from viewer.open_path import DEFAULT_OPEN_TIMEOUT_S, PathConfinement, load_with_deadline
@@ -82,6 +83,7 @@ class ViewerApp:
         self.output_dir = Path(output_dir).expanduser().resolve()
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self.uploads = UploadLimiter(server, self.max_upload_bytes, on_refused=self._upload_refused)
+        guard_gui_updates(server, self._gui_value_refused)  # every client GUI value checked against its widget
         self.paths = PathConfinement(data_dirs, anywhere=open_anywhere)
         self.open_timeout_s = float(open_timeout_s)
         clean_stale_temporaries(self.output_dir)  # left by exports that were killed mid-write
@@ -227,6 +229,10 @@ class ViewerApp:
         self.notify(f"Upload {name[:60]!r} refused", f"uploads are limited to {self.max_upload_bytes / 2**20:g} MiB "
                     f"(this one: {size / 2**20:.1f} MiB; start the viewer with --max-upload-mb to change it)",
                     client, error=True)
+
+    def _gui_value_refused(self, client_id: int, label: str, reason: str) -> None:
+        client = self.server.get_clients().get(client_id)
+        self.notify(f"{label}: value refused", f"{reason}; the control keeps its value", client, error=True)
 
     def _add_loaded(self, loaded, path: Path, name: str | None, caught: list, start: float, replace: bool) -> str:
         """Add a loaded scene as a layer (replacing the others when asked), report loader warnings, frame it."""
