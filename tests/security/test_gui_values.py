@@ -7,28 +7,15 @@ notification to that client; the widget and the panels never see it. A camera as
 
 from __future__ import annotations
 
-import time
-
 import msgspec
 import pytest
-import viser
 from websockets.sync.client import connect
 
 from lyra.errors import LyraError
 from lyra.render.camera import Camera
+from tests.security.test_viewer_server import PROTOCOL, wait_for
 from viewer.app import ViewerApp
 from viewer.security import AccessPolicy, start_server
-
-PROTOCOL = [f"viser-v{viser.__version__}"]
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +56,7 @@ def test_a_value_outside_its_widget_is_refused_with_a_notification(guarded, widg
     before_value, before_props = handle.value, (getattr(handle, "max", None), getattr(handle, "options", None))
     notes_before = len(app.notes)
     send(ws, handle, updates)
-    assert wait_for(lambda: len(app.notes) > notes_before)
+    assert wait_for(lambda: len(app.notes) > notes_before, timeout=30)
     title, body, error = app.notes[-1]
     assert title == f"{handle.label}: value refused" and reason in body and error
     assert handle.value == before_value
@@ -82,7 +69,7 @@ def test_a_value_inside_its_widget_is_taken(guarded):
     notes_before = len(app.notes)
     send(ws, render.height, {"value": 720})
     send(ws, render.path, {"value": render.path.options[-1]})
-    assert wait_for(lambda: render.height.value == 720 and render.path.value == render.path.options[-1])
+    assert wait_for(lambda: render.height.value == 720 and render.path.value == render.path.options[-1], timeout=30)
     assert len(app.notes) == notes_before
 
 
