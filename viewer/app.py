@@ -143,8 +143,11 @@ class ViewerApp:
             print(f"[lyra-studio] {title}: {body}", flush=True)
 
     def start_job(self, name: str, fn: Callable[[Job], object], client: viser.ClientHandle | None = None,
-                  on_done: Callable[[Job], None] | None = None) -> Job:
-        """Run ``fn(job)`` in the background; it shows in its own row of the jobs panel, errors as notifications."""
+                  on_done: Callable[[Job], None] | None = None, *, ends_with_client: bool = False) -> Job:
+        """Run ``fn(job)`` in the background; it shows in its own row of the jobs panel, errors as notifications.
+
+        ``ends_with_client``: the job only serves ``client`` (a render from its camera): cancelled when it leaves.
+        """
         rows = self.panel("jobs")
 
         def changed(job: Job) -> None:
@@ -159,6 +162,7 @@ class ViewerApp:
                 self.refresh()
 
         job = Job(name, fn, changed)
+        job.owner_id = client.client_id if ends_with_client and client is not None else None
         with self._jobs_lock:
             self.jobs = [j for j in self.jobs if j.running] + [job]
         return job.start()
@@ -293,6 +297,10 @@ class ViewerApp:
         for panel in self.panels.values():
             if hasattr(panel, "detach_client"):
                 panel.detach_client(client)
+        with self._jobs_lock:
+            for job in self.jobs:
+                if job.running and getattr(job, "owner_id", None) == client.client_id:
+                    job.cancel()
         release_freed_memory_soon()
 
     def set_background(self, rgb: tuple[int, int, int]) -> None:

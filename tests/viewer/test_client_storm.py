@@ -192,3 +192,31 @@ def test_the_launch_flag_sets_the_cap():
     assert launch.parse_args(["--max-clients", "3"]).max_clients == 3
     with pytest.raises(ValueError):
         AccessPolicy("127.0.0.1", max_clients=0)
+
+
+def test_a_job_that_serves_one_client_is_cancelled_when_it_leaves_and_others_go_on(server, tmp_path):
+    import types
+
+    app = ViewerApp(server, output_dir=tmp_path / "out")
+    app.notify = lambda *args, **kwargs: None
+    leaving, staying = types.SimpleNamespace(client_id=7), types.SimpleNamespace(client_id=8)
+    gate = threading.Event()
+
+    def work(job):
+        gate.wait(30)
+        job(0.5, "still here")
+        return "done"
+
+    try:
+        own = app.start_job("Render still", work, leaving, ends_with_client=True)
+        other = app.start_job("Render still", work, staying, ends_with_client=True)
+        shared = app.start_job("Render MP4", work, leaving)  # a file the user asked for: not tied to the tab
+        app._on_disconnect(leaving)
+        gate.set()
+        for job in (own, other, shared):
+            assert job.wait(30)
+        assert (own.status, other.status, shared.status) == ("cancelled", "done", "done")
+    finally:
+        app.stop()
+        server.gui.reset()
+        server.scene.reset()

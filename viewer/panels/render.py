@@ -103,10 +103,11 @@ class RenderPanel:
             camera = self._camera_of(client)
             job(0.1, f"rendering {camera.width}x{camera.height}")
             image = render_still(app.state, camera, **self._look_options())
+            job(0.95, "showing")  # raises Cancelled if the client left meanwhile: nothing is shown
             app.server.scene.set_background_image(image, format="jpeg")
             return image.shape
 
-        app.start_job("Render still", run, client)
+        app.start_job("Render still", run, client, ends_with_client=True)  # its camera's client only
 
     # -------------------------------------------------------------- video
     def _render_video(self, event) -> None:
