@@ -8,8 +8,8 @@ loads stuck in the kernel.
 
 Who may drive it (:mod:`viewer.security`): websockets only from the viewer's
 own origin (``--allow-origin`` adds others); beyond loopback, only clients with
-the access token (``--token``, else generated and printed in the URL); never a
-share tunnel. Clients open paths only inside the command-line scenes and
+the access token (``--token``, else generated and printed in the URL); at most
+``--max-clients`` at once (default 8); never a share tunnel. Clients open paths only inside the command-line scenes and
 ``--data-dir`` folders unless ``--open-anywhere``.
 """
 
@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "'*' for any page: only on a trusted network); repeatable")
     parser.add_argument("--token", default=None,
                         help="access token clients must present (default: none on loopback, generated otherwise)")
+    parser.add_argument("--max-clients", type=int, default=8, metavar="N",
+                        help="browser tabs/websocket clients served at once (default 8); more are refused with a "
+                             "message until one leaves")
     parser.add_argument("--data-dir", action="append", default=[], metavar="DIR",
                         help="folder whose scenes clients may open by path (repeatable; the command-line "
                              "scenes are always allowed)")
@@ -59,7 +62,9 @@ def start_viewer(args: argparse.Namespace):
     from viewer.app import ViewerApp
     from viewer.security import AccessPolicy, start_server
 
-    policy = AccessPolicy.for_host(args.host, args.allow_origin, args.token)
+    if args.max_clients < 1:
+        raise SystemExit(f"launch.py: --max-clients must be at least 1, not {args.max_clients}")
+    policy = AccessPolicy.for_host(args.host, args.allow_origin, args.token, max_clients=args.max_clients)
     server = start_server(args.host, args.port, policy, verbose=False)
     paths = [Path(p) for p in args.scenes]
     app = ViewerApp(server, output_dir=args.output_dir, max_upload_mb=args.max_upload_mb,

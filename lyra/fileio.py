@@ -10,9 +10,20 @@ overwritten file keeps its mode). Temporaries are named
 ``.<name>.lyra-<pid>.<random>.tmp``; :func:`clean_stale_temporaries` removes
 those whose writer is gone (it runs before every write into a folder).
 
+A folder being replaced steps aside first, into ``.<name>.lyra-<pid>.<random>.old/<name>``.
+A writer killed between that step and the new folder's arrival leaves no
+``<name>`` at all; the next save into that folder, and the next open of
+``<name>`` (:func:`recover_set_aside`), move what was set aside back. A folder
+set aside is deleted only once a new ``<name>`` is in place.
+
 Reading: :func:`open_regular` / :func:`require_regular_file` refuse FIFOs,
 devices and sockets *before* anything could block on them (a FIFO open or
-read waits forever for a writer).
+read waits forever for a writer). Inside :func:`confined_reads` (the viewer's
+Open path, a sequence's frames, a SOG's member files) they also refuse a
+symbolic link as the last component (``O_NOFOLLOW``) and any file whose
+*opened descriptor* lies outside the given folders: the check is on what was
+opened, so a folder swapped for a symlink between a check and the open
+(``renameat2(RENAME_EXCHANGE)``) cannot bring in an outside file.
 
 OS errors become :class:`lyra.errors.SceneFileError` with the OS reason; a
 name taken without ``overwrite`` raises ``FileExistsError`` (callers turn it
@@ -22,6 +33,7 @@ into their own message).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import errno
@@ -39,6 +51,11 @@ from typing import IO
 
 from lyra.errors import SceneFileError
 
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
+
 TEMP_TAG = "lyra"
 STALE_AFTER_S = 24 * 3600  # a temp file this old is stale even when its pid is alive (pid reuse, other hosts)
 MAX_NAME_CHARS = 255  # an export name typed into the viewer (relative path)
@@ -51,6 +68,60 @@ _AT_FDCWD = -100
 
 
 # ----------------------------------------------------------------- reading
+# Each level is a tuple of resolved folders; a read must lie inside one folder of EVERY level.
+_confinement: contextvars.ContextVar[tuple[tuple[Path, ...], ...]] = contextvars.ContextVar("lyra_confinement", default=())
+_OUTSIDE = "a file inside the folders it may be read from (symbolic links are not followed there)"
+
+
+@contextlib.contextmanager
+def confined_reads(*roots: str | os.PathLike) -> Iterator[None]:
+    """Within this block (this thread), reads through this module stay inside ``roots`` (see the module docstring).
+
+    Nested blocks add up: a read must satisfy every block it is in.
+    """
+    level = tuple(Path(os.path.realpath(r)) for r in roots)
+    token = _confinement.set((*_confinement.get(), level))
+    try:
+        yield
+    finally:
+        _confinement.reset(token)
+
+
+def _inside(real: Path) -> bool:
+    return all(any(real == root or root in real.parents for root in level) for level in _confinement.get())
+
+
+def _descriptor_path(fd: int) -> Path | None:
+    """Where the file open on ``fd`` really is (Linux ``/proc``, macOS ``F_GETPATH``); None where unknown."""
+    with contextlib.suppress(OSError):
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    if hasattr(fcntl, "F_GETPATH"):
+        with contextlib.suppress(OSError):
+            return Path(os.fsdecode(fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024)).rstrip(b"\0")))
+    return None
+
+
+def _check_confined(path: str | os.PathLike, fd: int, what: str) -> None:
+    """SceneFileError unless what is open on ``fd`` lies inside the current confinement."""
+    if not _confinement.get():
+        return
+    real = _descriptor_path(fd)
+    if real is None:
+        real = Path(os.path.realpath(path))  # no way to ask the descriptor here: the path's target now
+    if not _inside(real):
+        raise SceneFileError(path, _OUTSIDE, "a path outside them")
+
+
+def _stat(path: str | os.PathLike) -> os.stat_result:
+    """``os.stat``, or ``os.lstat`` inside :func:`confined_reads` (a symlink is then refused, not followed)."""
+    if not _confinement.get():
+        return os.stat(path)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise SceneFileError(path, _OUTSIDE, "a symbolic link")
+    return info
+
+
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
@@ -62,7 +133,7 @@ def _kind(mode: int) -> str:
 def require_regular_file(path: str | os.PathLike, what: str = "a regular file") -> os.stat_result:
     """``os.stat(path)`` of a regular file; SceneFileError (without opening it) for anything else."""
     try:
-        info = os.stat(path)
+        info = _stat(path)
     except OSError as exc:
         raise SceneFileError(path, what, f"an OS error ({exc.strerror or type(exc).__name__})") from None
     if not stat.S_ISREG(info.st_mode):
@@ -73,14 +144,37 @@ def require_regular_file(path: str | os.PathLike, what: str = "a regular file") 
 def require_file_or_folder(path: str | os.PathLike, what: str = "a scene file or folder") -> os.stat_result:
     """``os.stat(path)`` of a regular file or a folder; SceneFileError for devices, FIFOs, sockets, nothing."""
     try:
-        info = os.stat(path)
+        info = _stat(path)
     except FileNotFoundError:
-        raise SceneFileError(path, "an existing file or folder", "nothing at that path") from None
+        if not recover_set_aside(path):
+            raise SceneFileError(path, "an existing file or folder", "nothing at that path") from None
+        info = _stat(path)
     except OSError as exc:
         raise SceneFileError(path, what, f"an OS error ({exc.strerror or type(exc).__name__})") from None
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
         raise SceneFileError(path, what, _kind(info.st_mode))
     return info
+
+
+def real_folder(path: str | os.PathLike) -> Path:
+    """The real path of the folder ``path``, read from an open descriptor and checked against the confinement.
+
+    A reader confines what it reads below a folder to this path (not to a name that could be swapped later).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+    if _confinement.get():
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and _confinement.get():
+            raise SceneFileError(path, _OUTSIDE, "a symbolic link") from None
+        raise SceneFileError(path, "a folder", f"an OS error ({exc.strerror or type(exc).__name__})") from None
+    try:
+        _check_confined(path, fd, "a folder")
+        return _descriptor_path(fd) or Path(os.path.realpath(path))
+    finally:
+        os.close(fd)
 
 
 def open_regular(path: str | os.PathLike, what: str = "a regular file", buffering: int = -1) -> IO[bytes]:
@@ -91,11 +185,16 @@ def open_regular(path: str | os.PathLike, what: str = "a regular file", bufferin
     """
     require_regular_file(path, what)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    if _confinement.get():
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
     except OSError as exc:
+        if exc.errno == errno.ELOOP and _confinement.get():
+            raise SceneFileError(path, _OUTSIDE, "a symbolic link") from None
         raise SceneFileError(path, what, f"an OS error ({exc.strerror or type(exc).__name__})") from None
     try:
+        _check_confined(path, fd, what)
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise SceneFileError(path, what, _kind(mode))
@@ -177,11 +276,56 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _abandoned(entry: os.DirEntry, now: float, max_age_s: float) -> re.Match | None:
+    """The name match of one of our temporaries whose writer is gone (or that is older than ``max_age_s``)."""
+    match = _TEMP_NAME.match(entry.name)
+    if not match:
+        return None
+    try:
+        age = now - entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return None
+    return None if _pid_alive(int(match.group(1))) and age < max_age_s else match
+
+
+def _restore_set_aside(folder: Path, entry: os.DirEntry) -> str:
+    """For an abandoned ``.old`` folder: move the folder it holds back to its name if that name is free.
+
+    Returns "restored", "superseded" (the name holds a newer folder: what was set aside may go) or "kept"
+    (not understood, or the move failed: left alone, never deleted).
+    """
+    try:
+        children = [c for c in os.scandir(entry.path)]
+    except OSError:
+        return "kept"
+    if not children:
+        return "superseded"  # killed before anything was moved aside
+    if len(children) != 1 or not children[0].is_dir(follow_symlinks=False):
+        return "kept"
+    name = children[0].name
+    if name == "previous":  # written by an older version: the target's name is in the temp name, unless cut short
+        name = entry.name[1:].rsplit(f".{TEMP_TAG}-", 1)[0]
+        if len(name) >= _PREFIX_NAME_CHARS:
+            return "kept"
+    target = folder / name
+    if os.path.lexists(target):
+        return "superseded"
+    try:
+        publish_directory(Path(children[0].path), target)
+    except OSError:
+        return "kept"
+    with contextlib.suppress(OSError):
+        os.rmdir(entry.path)
+    return "restored"
+
+
 def clean_stale_temporaries(folder: str | os.PathLike, *, max_age_s: float = STALE_AFTER_S) -> list[str]:
     """Remove our own temporaries in ``folder`` left by writers that died (or older than ``max_age_s``).
 
     Only names of our pattern (``.<name>.lyra-<pid>.<random>.tmp|.old``) are
-    touched; returns the names removed. Never raises for an unreadable folder.
+    touched; returns the names removed. A folder set aside (``.old``) whose
+    name is missing is moved back instead (:func:`recover_set_aside`). Never
+    raises for an unreadable folder.
     """
     removed = []
     try:
@@ -190,13 +334,13 @@ def clean_stale_temporaries(folder: str | os.PathLike, *, max_age_s: float = STA
         return removed
     now = time.time()
     for entry in entries:
-        match = _TEMP_NAME.match(entry.name)
+        match = _abandoned(entry, now, max_age_s)
         if not match:
             continue
         try:
-            age = now - entry.stat(follow_symlinks=False).st_mtime
-            if _pid_alive(int(match.group(1))) and age < max_age_s:
-                continue
+            if match.group(2) == "old" and entry.is_dir(follow_symlinks=False):
+                if _restore_set_aside(Path(folder), entry) != "superseded":
+                    continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)
             else:
@@ -205,6 +349,27 @@ def clean_stale_temporaries(folder: str | os.PathLike, *, max_age_s: float = STA
         except OSError:
             continue  # another cleaner got it first, or it is not ours to remove
     return removed
+
+
+def recover_set_aside(path: str | os.PathLike) -> bool:
+    """If ``path`` is missing because a writer died mid-swap, move the folder it set aside back; True if done.
+
+    Readers call this before saying a folder is not there.
+    """
+    path = Path(path)
+    if os.path.lexists(path):
+        return False
+    prefix = f".{path.name[:_PREFIX_NAME_CHARS]}.{TEMP_TAG}-"
+    try:
+        entries = [e for e in os.scandir(path.parent) if e.name.startswith(prefix) and e.name.endswith(".old")]
+    except OSError:
+        return False
+    now = time.time()
+    for entry in entries:
+        if _abandoned(entry, now, STALE_AFTER_S) and entry.is_dir(follow_symlinks=False):
+            if _restore_set_aside(path.parent, entry) == "restored" and os.path.lexists(path):
+                return True
+    return False
 
 
 # ----------------------------------------------------------------- create-if-absent
@@ -373,7 +538,7 @@ def _swap_directory(tmp_dir: Path, path: Path, overwrite: bool) -> None:
         return
     # A folder cannot be renamed over another, so the old one steps aside first
     # and comes back if the swap fails: ``path`` is always one complete folder.
-    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".old", dir=path.parent)) / "previous"
+    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".old", dir=path.parent)) / path.name
     os.replace(path, aside)
     try:
         os.replace(tmp_dir, path)

@@ -4,7 +4,8 @@
 behind one lock, used through its methods), :class:`viewer.scene_sync.SceneSync`
 (what the browser shows) and one instance of each panel class in
 :data:`PANELS`. A panel is a class with ``__init__(app)`` and ``refresh()``,
-and optionally ``attach_client(client)`` (a browser connected) and ``stop()``;
+and optionally ``attach_client(client)`` (a browser connected), ``detach_client(client)`` (it left:
+release everything kept for it) and ``stop()``;
 panels talk to the state and to this app, never to one another.
 
 Every user action goes through :meth:`ViewerApp.action`, which runs it,
@@ -33,7 +34,9 @@ from lyra.fileio import clean_stale_temporaries
 from lyra.render.framing import Framing, frame_scene
 from lyra.scene import Gaussians, GaussianSequence
 from viewer.client_patches import install_client_patches
+from viewer.gui_guard import guard_gui_updates
 from viewer.jobs import Job
+from viewer.memory import release_freed_memory_soon, tune_allocator
 from viewer.open_path import DEFAULT_OPEN_TIMEOUT_S, PathConfinement, load_with_deadline
 from viewer.panels import distill, edit, export, generate, jobs, render, scene, status, time_panel
 from viewer.scene_sync import SceneSync
@@ -74,6 +77,7 @@ class ViewerApp:
         ``open_anywhere`` lifts that confinement; ``open_timeout_s`` bounds one Open-by-path load."""
         refuse_share(server)  # whoever built the server: no public tunnel, whatever a client asks
         install_client_patches(server)  # before any splats: viser's splat quads would log a NaN bounding sphere
+        tune_allocator()  # what clients' work frees goes back to the OS (viewer.memory)
         self.server = server
         self.state = state or AppState()
         self.sync_scene = SceneSync(server, self.state)
@@ -81,6 +85,7 @@ class ViewerApp:
         self.output_dir = Path(output_dir).expanduser().resolve()
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self.uploads = UploadLimiter(server, self.max_upload_bytes, on_refused=self._upload_refused)
+        guard_gui_updates(server, self._gui_value_refused)  # every client GUI value checked against its widget
         self.paths = PathConfinement(data_dirs, anywhere=open_anywhere)
         self.open_timeout_s = float(open_timeout_s)
         clean_stale_temporaries(self.output_dir)  # left by exports that were killed mid-write
@@ -102,7 +107,9 @@ class ViewerApp:
                 with tabs[title]:
                     panel = panel_class(self)
             self.panels[panel_class.key] = panel
+        self._framing: tuple | None = None  # (what it depends on, framing): one per scene change, not per connect
         server.on_client_connect(self._on_connect)
+        server.on_client_disconnect(self._on_disconnect)
 
     def set_keyframed_path(self, text: str) -> None:
         """Publish the Render panel's camera-path JSON (the Generate panel can add it as a trajectory)."""
@@ -152,8 +159,11 @@ class ViewerApp:
             print(f"[lyra-studio] {title}: {body}", flush=True)
 
     def start_job(self, name: str, fn: Callable[[Job], object], client: viser.ClientHandle | None = None,
-                  on_done: Callable[[Job], None] | None = None) -> Job:
-        """Run ``fn(job)`` in the background; it shows in its own row of the jobs panel, errors as notifications."""
+                  on_done: Callable[[Job], None] | None = None, *, ends_with_client: bool = False) -> Job:
+        """Run ``fn(job)`` in the background; it shows in its own row of the jobs panel, errors as notifications.
+
+        ``ends_with_client``: the job only serves ``client`` (a render from its camera): cancelled when it leaves.
+        """
         rows = self.panel("jobs")
         start = time.perf_counter()
 
@@ -172,6 +182,7 @@ class ViewerApp:
                 self.refresh()
 
         job = Job(name, fn, changed)
+        job.owner_id = client.client_id if ends_with_client and client is not None else None
         with self._jobs_lock:
             self.jobs = [j for j in self.jobs if j.running] + [job]
         return job.start()
@@ -233,7 +244,11 @@ class ViewerApp:
         start = time.perf_counter()
 
         def run(job: Job) -> str:
-            loaded, caught = load_with_deadline(lambda: load(path, drop_invalid=drop_invalid), self.open_timeout_s,
+            def confined_load():
+                with self.paths.reads():  # every file the load opens stays inside the served folders
+                    return load(path, drop_invalid=drop_invalid)
+
+            loaded, caught = load_with_deadline(confined_load, self.open_timeout_s,
                                                 path, cancelled=lambda: job.cancelled)
             return self._add_loaded(loaded, path, None, caught, start, replace)
 
@@ -244,6 +259,10 @@ class ViewerApp:
         self.notify(f"Upload {name[:60]!r} refused", f"uploads are limited to {self.max_upload_bytes / 2**20:g} MiB "
                     f"(this one: {size / 2**20:.1f} MiB; start the viewer with --max-upload-mb to change it)",
                     client, error=True)
+
+    def _gui_value_refused(self, client_id: int, label: str, reason: str) -> None:
+        client = self.server.get_clients().get(client_id)
+        self.notify(f"{label}: value refused", f"{reason}; the control keeps its value", client, error=True)
 
     def _add_loaded(self, loaded, path: Path, name: str | None, caught: list, start: float, replace: bool) -> str:
         """Add a loaded scene as a layer (replacing the others when asked), report loader warnings, frame it."""
@@ -266,8 +285,17 @@ class ViewerApp:
 
     def framing(self) -> Framing:
         """The framing (:func:`lyra.render.framing.frame_scene`) of the visible layers' frames shown now."""
-        frames = self.state.visible_current_frames()
-        return frame_scene(Gaussians.cat(frames) if frames else Gaussians.empty())
+        state = self.state
+        with state.lock:  # what the framing depends on: which frames show, and their contents
+            key = (state.frame, tuple((name, layer.visible, layer.frames[layer.frame_index(state.frame)].revision)
+                                      for name, layer in state.layers.items()))
+        cached = self._framing
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        frames = state.visible_current_frames()
+        framing = frame_scene(Gaussians.cat(frames) if frames else Gaussians.empty())
+        self._framing = (key, framing)
+        return framing
 
     def fit_camera(self, client: viser.ClientHandle | None = None) -> None:
         """Put the camera(s) where :func:`frame_scene` starts (Lyra scenes: their first input camera)."""
@@ -289,6 +317,17 @@ class ViewerApp:
             if hasattr(panel, "attach_client"):
                 panel.attach_client(client)
         self.place_camera(client, self.framing())
+
+    def _on_disconnect(self, client: viser.ClientHandle) -> None:
+        """A client left: every panel drops what it kept for it, then freed memory goes back to the OS."""
+        for panel in self.panels.values():
+            if hasattr(panel, "detach_client"):
+                panel.detach_client(client)
+        with self._jobs_lock:
+            for job in self.jobs:
+                if job.running and getattr(job, "owner_id", None) == client.client_id:
+                    job.cancel()
+        release_freed_memory_soon()
 
     def set_background(self, rgb: tuple[int, int, int]) -> None:
         """Solid background colour (shown behind the splats, and used by server renders)."""

@@ -20,6 +20,7 @@ from lyra.errors import CameraPathError, EditError
 from lyra.render.camera import Camera
 from lyra.render.paths import CameraPath, Keyframe
 from viewer.export import resolve_inside
+from viewer.open_path import read_camera_path
 
 NONE = "(none)"
 
@@ -130,7 +131,9 @@ class KeyframeEditor:
 
     def load(self) -> CameraPath:
         source = camera_path_source(self.app, self.file.value)
-        loaded = CameraPath.load(source)
+        # a served path is read as Open path reads (FIFOs refused, symlinks not followed, size capped)
+        loaded = read_camera_path(self.app.paths, str(source)) if source.is_absolute() and \
+            Path(self.file.value.strip()).expanduser().is_absolute() else CameraPath.load(source)
         with self._lock:
             self.keyframes, self.loop = list(loaded.keyframes), loaded.loop
             self._show(0)

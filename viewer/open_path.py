@@ -6,7 +6,12 @@ Any client can type a server path, so:
   about (the scenes on the command line, ``--data-dir`` folders) open, unless
   the server runs with ``--open-anywhere``. The check is on the resolved path
   (symlinks followed) and comes *before* anything touches the path; the refusal
-  reads the same whether or not the path exists.
+  reads the same whether or not the path exists. :meth:`PathConfinement.reads`
+  then confines the load itself (:func:`lyra.fileio.confined_reads`): every
+  file it opens is checked on its open descriptor, so a folder swapped for a
+  symlink after the check still cannot bring in an outside file.
+* :func:`read_camera_path`: the Render panel's keyframed path JSON, confined
+  the same way, a FIFO refused before opening, and no file content in errors.
 * :func:`load_with_deadline`: the load runs in its own daemon thread and the
   job waits for it at most ``timeout_s`` (a stalled network mount must not
   hold a job, or shutdown, forever). A load that finishes after its deadline is
@@ -15,6 +20,8 @@ Any client can type a server path, so:
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import threading
 import time
@@ -22,9 +29,11 @@ import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lyra.errors import SceneFileError
+from lyra.errors import CameraPathError, LyraError, SceneFileError
+from lyra.fileio import confined_reads, open_regular
 
 DEFAULT_OPEN_TIMEOUT_S = 300.0
+MAX_CAMERA_PATH_BYTES = 16 << 20
 _POLL_S = 0.1
 
 
@@ -50,12 +59,48 @@ class PathConfinement:
         target = Path(raw).expanduser()
         if self.anywhere:
             return target
-        resolved = target.resolve()  # symlinks inside a root that point out of it are outside
-        if any(resolved == root or root in resolved.parents for root in self.roots):
+        try:
+            resolved = target.resolve()  # symlinks inside a root that point out of it are outside
+        except (OSError, RuntimeError):  # a loop, or a link swapped for a folder while being resolved
+            resolved = None
+        if resolved is not None and any(resolved == root or root in resolved.parents for root in self.roots):
             return resolved
         # Same words whether or not the path exists: a client learns nothing about the rest of the disk.
         raise SceneFileError(raw, "a path inside the folders this viewer serves (its command-line scenes and "
                              "--data-dir folders; start it with --open-anywhere to lift this)", "a path outside them")
+
+    def reads(self):
+        """A context (for the thread that loads) in which every file read stays inside the roots."""
+        return contextlib.nullcontext() if self.anywhere else confined_reads(*self.roots)
+
+
+def read_camera_path(paths: PathConfinement, raw: str):
+    """The :class:`lyra.render.paths.CameraPath` in the JSON file ``raw`` names, for a client.
+
+    Confined like Open path (same refusal whether the path exists or not), read inside
+    :meth:`PathConfinement.reads` (FIFOs and devices refused before opening, symlinks not followed),
+    at most :data:`MAX_CAMERA_PATH_BYTES`; errors name the path, never the file's content.
+    """
+    from lyra.render.paths import CameraPath
+
+    path = paths.check(raw)
+    expected = "a camera-path JSON file (an object with a 'keyframes' list)"
+    if path.suffix.lower() != ".json":
+        raise CameraPathError(f"{raw}: expected {expected} ending in .json")
+    try:
+        with paths.reads(), open_regular(path, expected) as handle:
+            text = handle.read(MAX_CAMERA_PATH_BYTES + 1)
+    except LyraError:
+        raise
+    except OSError as exc:
+        raise SceneFileError(path, expected, f"an OS error ({exc.strerror or type(exc).__name__})") from None
+    if len(text) > MAX_CAMERA_PATH_BYTES:
+        raise CameraPathError(f"{path}: expected {expected} of at most {MAX_CAMERA_PATH_BYTES >> 20} MiB, found a larger file")
+    try:
+        return CameraPath.from_dict(json.loads(text), str(path))
+    except (ValueError, RecursionError, CameraPathError):  # the messages of both quote the content: not shown
+        raise CameraPathError(f"{path}: expected {expected}, each keyframe with a 'position' and a 'look_at' or "
+                              "'wxyz' of finite numbers (and 'fov_deg' in 0..180), found a file that is not one") from None
 
 
 def load_with_deadline(load: Callable[[], object], timeout_s: float, path: Path,

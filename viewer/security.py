@@ -9,7 +9,9 @@ drive. Browsers let every page open a websocket to ``localhost``; only the
   address (or one allowed with ``--allow-origin``) is refused with 403; on a
   loopback bind the ``Host`` must be a loopback name too (DNS rebinding); when
   bound beyond loopback every request must carry the access token (``?token=``
-  once in the browser, which then holds it in an HttpOnly, SameSite=Strict cookie).
+  once in the browser, which then holds it in an HttpOnly, SameSite=Strict cookie);
+  beyond ``max_clients`` open websockets (``--max-clients``) a new one is refused
+  with 503 and a message saying so, before viser replays the scene to it.
 * :func:`refuse_share` makes viser's public share tunnel unreachable from clients.
 * :class:`UploadLimiter` refuses uploads on their declared size before any part
   is buffered, drops a transfer whose parts overrun, and hands every finished
@@ -41,6 +43,7 @@ from websockets.http11 import Request, Response
 
 TOKEN_COOKIE = "lyra_studio_token"
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+DEFAULT_MAX_CLIENTS = 8  # every client costs sends of every buffer; a storm of them must not take the server down
 MIN_UPLOAD_PART_BYTES = 1024  # viser's client sends 512 KiB parts; far more parts than this allows is hostile
 
 
@@ -69,21 +72,50 @@ class AccessPolicy:
 
     ``host``: the bind address. ``allow_origins``: extra ``scheme://host:port``
     origins to accept (``*`` accepts any). ``token``: required from every
-    client when set; :meth:`for_host` sets one for non-loopback binds.
+    client when set; :meth:`for_host` sets one for non-loopback binds. ``max_clients``:
+    websockets open at once (None: no cap).
     """
 
-    def __init__(self, host: str, allow_origins: list[str] | tuple[str, ...] = (), token: str | None = None):
+    def __init__(self, host: str, allow_origins: list[str] | tuple[str, ...] = (), token: str | None = None,
+                 max_clients: int | None = DEFAULT_MAX_CLIENTS):
+        if max_clients is not None and int(max_clients) < 1:
+            raise ValueError(f"max_clients must be at least 1, not {max_clients}")
         self.host = host
         self.allow_origins = {o.rstrip("/").lower() for o in allow_origins}
         self.token = token or None
+        self.max_clients = None if max_clients is None else int(max_clients)
         self.refused = 0  # requests refused so far (for the log and tests)
+        self._admitted: set = set()  # open websocket connections (only touched on the server's event loop)
 
     @classmethod
-    def for_host(cls, host: str, allow_origins=(), token: str | None = None) -> AccessPolicy:
+    def for_host(cls, host: str, allow_origins=(), token: str | None = None,
+                 max_clients: int | None = DEFAULT_MAX_CLIENTS) -> AccessPolicy:
         """The policy for a bind address: beyond loopback, a token is always required (generated if not given)."""
         if not is_loopback(host) and not token:
             token = secrets.token_urlsafe(18)
-        return cls(host, allow_origins, token)
+        return cls(host, allow_origins, token, max_clients)
+
+    def admit(self, connection) -> Response | None:
+        """A refusal when ``max_clients`` websockets are open already; else ``connection`` counts as one of them.
+
+        Called from the websocket server's event loop only (one call at a time), so the count cannot race.
+        """
+        from websockets.protocol import State
+
+        self._admitted = {c for c in self._admitted if c.state is not State.CLOSED}
+        if self.max_clients is not None and len(self._admitted) >= self.max_clients:
+            return self._refuse(http.HTTPStatus.SERVICE_UNAVAILABLE, f"This viewer already serves {self.max_clients} "
+                                "clients, its limit: close another viewer tab and reload (the server's "
+                                "--max-clients sets the limit).")
+        self._admitted.add(connection)
+        return None
+
+    @property
+    def open_clients(self) -> int:
+        """Websockets admitted and not closed yet."""
+        from websockets.protocol import State
+
+        return sum(1 for c in list(self._admitted) if c.state is not State.CLOSED)
 
     @property
     def loopback(self) -> bool:
@@ -152,6 +184,8 @@ class AccessPolicy:
 
         def process_request(connection, request: Request):
             refusal, set_cookie = self.check(request)
+            if refusal is None and request.headers.get("Upgrade", "").lower() == "websocket":
+                refusal = self.admit(connection)
             if refusal is not None:
                 return refusal
             response = inner(connection, request) if inner is not None else None

@@ -115,6 +115,14 @@ def evaluate(
     return {k: sum(v) / len(v) for k, v in sums.items()}
 
 
+def tokenizer_candidates(data: str | os.PathLike) -> list[Path]:
+    """Where a data root's tokenizer is looked for, first match wins: ``tokenizer/`` beside its scenes, or up to
+    two folders above them (make-data writes it at the data root; ``eval/`` sits one level down)."""
+    data = Path(data)
+    scenes_root = data / "eval" if (data / "eval").is_dir() else data
+    return [f / "tokenizer" for f in (scenes_root, *scenes_root.resolve().parents[:2])]
+
+
 def held_out_scenes(
     checkpoint: str | os.PathLike,
     data: str | os.PathLike,
@@ -136,8 +144,7 @@ def held_out_scenes(
     data = Path(data)
     scenes_root = data / "eval" if (data / "eval").is_dir() else data
     if tokenizer is None:
-        candidates = [f / "tokenizer" for f in (scenes_root, *scenes_root.resolve().parents[:2])]
-        found = [c for c in candidates if (c / "config.json").is_file()]
+        found = [c for c in tokenizer_candidates(data) if (c / "config.json").is_file()]
         if not found:
             raise InputDataError(f"no tokenizer/ found beside {data}; give the Cosmos tokenizer folder")
         tokenizer = found[0]

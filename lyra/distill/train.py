@@ -35,7 +35,7 @@ from lyra.distill.losses import distillation_loss
 from lyra.distill.plot import write_loss_curve
 from lyra.distill.student import Conditioner, RawForward, run_student
 from lyra.errors import CheckpointError, InputDataError
-from lyra.fileio import atomic_directory, atomic_write
+from lyra.fileio import atomic_directory, atomic_write, recover_set_aside
 from lyra.model.checkpoint import load_decoder, save_decoder
 from lyra.model.decoder import LyraDecoder, packed_to_gaussians
 from lyra.model.tokenizer import load_cosmos_tokenizer, video_frames
@@ -136,6 +136,7 @@ def save_checkpoint(out: Path, model: LyraDecoder, optimizer, scheduler, step: i
 def load_checkpoint(out: Path, model: LyraDecoder, optimizer, scheduler) -> int:
     """Restore model, optimizer, scheduler and RNG from ``out/checkpoint``; returns the next step."""
     folder = out / CHECKPOINT_DIR
+    recover_set_aside(folder)  # a save killed mid-swap set the previous checkpoint aside: bring it back
     if not (folder / STATE_FILE).is_file():
         raise CheckpointError(f"{folder}: nothing to resume (no {STATE_FILE}); run without --resume")
     saved = load_decoder(folder)

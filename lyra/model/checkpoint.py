@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from lyra.errors import CheckpointError, ConfigError
-from lyra.fileio import atomic_directory
+from lyra.fileio import atomic_directory, recover_set_aside
 from lyra.model.config import KINDS, LyraDecoderConfig
 from lyra.model.decoder import LyraDecoder
 
@@ -124,6 +124,7 @@ def save_decoder(model: LyraDecoder, folder: str | os.PathLike, *, overwrite: bo
 def load_decoder(path: str | os.PathLike, kind: str | None = None, **to_kwargs) -> LyraDecoder:
     """Decoder from our folder (``model.safetensors`` + ``config.yaml``) or an official ``.pt`` file."""
     path = Path(path)
+    recover_set_aside(path)  # a save killed mid-swap set the previous folder aside: bring it back
     if path.is_dir():
         weights, config_file = path / WEIGHTS_FILE, path / CONFIG_FILE
         if not weights.is_file() or not config_file.is_file():

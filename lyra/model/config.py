@@ -10,6 +10,7 @@ there); they are named ``mamba_*`` here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,47 @@ from lyra.errors import CheckpointError, ConfigError, InputDataError
 from lyra.fileio import atomic_write
 
 KINDS = ("static", "dynamic")
+MAX_BLOCK_WEIGHTS = 4_000_000_000  # enc_depth x enc_embed_dim^2 x 16 (a rough weight count); the released model: 67M
+
+# Every field's kind and range: a config.yaml is input, and a wrong one must fail here, fast and with a
+# message, not as a TypeError deep in the network or an allocation that runs for minutes.
+_INT_RANGES = {
+    "enc_depth": (1, 256), "enc_embed_dim": (1, 16384), "enc_num_heads": (1, 1024), "llrm_7m1t_index": (1, 256),
+    "patch_size": (1, 64), "patch_size_temporal": (1, 64), "num_latent_c": (1, 4096),
+    "latent_time_compression": (1, 64), "latent_spat_compression": (1, 64), "output_dims": (1, 64),
+    "mamba_d_state": (1, 4096), "mamba_d_conv": (1, 64), "mamba_expand": (1, 16), "mamba_headdim": (1, 4096),
+    "mamba_ngroups": (1, 1024), "mamba_chunk_size": (1, 1 << 16),
+}
+_FLOAT_RANGES = {
+    "mlp_ratio": (1e-3, 64.0), "gaussian_scale_cap": (1e-9, 1e3), "pre_sigmoid_distance_shift": (-1e3, 1e3),
+    "dnear": (1e-9, 1e9), "dfar": (1e-9, 1e12), "gaussians_prune_ratio": (0.0, 1.0),
+}
+_BOOLS = ("use_mamba", "llrm_7m1t", "time_embedding", "use_time_embedding")
+
+
+def _field_problems(config) -> list[str]:
+    """Kind and range problems of every field (ints must be whole numbers, not 2.5 or True)."""
+    problems = []
+    for name, (lo, hi) in _INT_RANGES.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{name} must be a whole number, got {value!r:.40}")
+        elif not lo <= value <= hi:
+            problems.append(f"{name} must be in {lo}..{hi}, got {value}")
+    for name, (lo, hi) in _FLOAT_RANGES.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            problems.append(f"{name} must be a finite number, got {value!r:.40}")
+        elif not lo <= value <= hi:
+            problems.append(f"{name} must be in {lo:g}..{hi:g}, got {value}")
+    for name in _BOOLS:
+        if not isinstance(getattr(config, name), bool):
+            problems.append(f"{name} must be true or false, got {getattr(config, name)!r:.40}")
+    factor = config.patch_size_out_factor
+    if not isinstance(factor, (list, tuple)) or len(factor) != 3 or \
+            not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64 for v in factor):
+        problems.append(f"patch_size_out_factor must be 3 whole numbers in 1..64, got {factor!r:.60}")
+    return problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +97,16 @@ class LyraDecoderConfig:
     mamba_chunk_size: int = 256
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "patch_size_out_factor", tuple(int(v) for v in self.patch_size_out_factor))
-        problems = []
+        problems = _field_problems(self)
+        if problems:  # the checks below assume numbers of the right kind
+            raise ConfigError("invalid LyraDecoderConfig: " + "; ".join(problems))
+        object.__setattr__(self, "patch_size_out_factor", tuple(self.patch_size_out_factor))
+        if self.enc_depth * self.enc_embed_dim ** 2 * 16 > MAX_BLOCK_WEIGHTS:
+            problems.append(f"enc_depth {self.enc_depth} x enc_embed_dim {self.enc_embed_dim} makes a network of "
+                            f"about {self.enc_depth * self.enc_embed_dim ** 2 * 16:,} weights, more than "
+                            f"{MAX_BLOCK_WEIGHTS:,}")
+        if self.dfar <= self.dnear:
+            problems.append(f"dfar ({self.dfar}) must be larger than dnear ({self.dnear})")
         if self.enc_embed_dim % self.enc_num_heads:
             problems.append(f"enc_embed_dim {self.enc_embed_dim} not divisible by enc_num_heads {self.enc_num_heads}")
         if (self.mamba_expand * self.enc_embed_dim) % self.mamba_headdim:

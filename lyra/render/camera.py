@@ -28,6 +28,8 @@ from lyra.errors import InputDataError, UnsizedError
 from lyra.render.rays import pixel_rays, plucker_embedding, scale_intrinsics
 from lyra.scene.gaussians import quats_to_rotmats, rotmats_to_quats
 
+MIN_ASPECT, MAX_ASPECT = 1 / 16, 16.0  # a browser view's width / height; anything beyond is not a screen
+
 # Lyra's scenes live in the first camera's OpenCV frame, where "up" is -y.
 DEFAULT_UP = (0.0, -1.0, 0.0)
 
@@ -233,6 +235,12 @@ class Camera:
             aspect = camera.aspect if aspect is None else aspect
         if wxyz is None or position is None or fov is None:
             raise InputDataError("from_viser needs a camera handle or wxyz, position and fov")
+        # A browser reports these: bound them before they size an image (an aspect of 1e6 is terabytes).
+        if not (isinstance(fov, (int, float)) and 0.0 < float(fov) < math.pi):
+            raise InputDataError(f"the view's field of view: expected 0 < fov < pi radians, found {fov!r:.40}")
+        if aspect is not None and not (isinstance(aspect, (int, float)) and MIN_ASPECT <= float(aspect) <= MAX_ASPECT):
+            raise InputDataError(f"the view's aspect ratio: expected {MIN_ASPECT:g}..{MAX_ASPECT:g} (width / height), "
+                                 f"found {aspect!r:.40}")
         if width is None:
             width = max(1, round(height * (aspect if aspect is not None else 1.0)))
         rot = quats_to_rotmats(torch.as_tensor(np.asarray(wxyz, dtype=np.float64)))

@@ -91,7 +91,7 @@ def trajectory_names() -> list[str]:
 
 def trajectory_cameras(
     scene: Gaussians | GaussianSequence,
-    trajectory,  # str (a name or a JSON path) or a CameraPath
+    trajectory,  # str | CameraPath
     num_frames: int,
     width: int,
     height: int,
@@ -104,13 +104,13 @@ def trajectory_cameras(
 
     ``trajectory``: ``orbit`` (around the robust centre, the box filling the view), a
     Lyra preset (from the starting camera, moving ``center_depth``-relative distances)
-    a path to a camera-path JSON file, or a :class:`lyra.render.paths.CameraPath`. Raises InputDataError
-    for anything else.
+    a path to a camera-path JSON file, or a :class:`lyra.render.paths.CameraPath` already read.
+    Raises InputDataError for anything else.
     """
     from lyra.render.paths import CameraPath
     from lyra.render.trajectories import LYRA_PRESETS, lyra_trajectory, orbit
 
-    if isinstance(trajectory, CameraPath):
+    if isinstance(trajectory, CameraPath):  # already read (e.g. by the viewer, confined)
         return trajectory.sample(num_frames, width, height)
     if trajectory.lower().endswith(".json"):
         return CameraPath.load(trajectory).sample(num_frames, width, height)

@@ -114,7 +114,7 @@ def test_the_render_panels_keyframed_path_is_added_as_a_custom_trajectory(app, t
     image = tmp_path / "photo.png"
     image.write_bytes(png_bytes(np.zeros((12, 16, 3), np.uint8)))
     path_json = tmp_path / "path.json"
-    path_json.write_text("{}")
+    path_json.write_text('{"keyframes": [{"position": [0, 0, -3], "look_at": [0, 0, 0]}]}')  # read (checked) at once
     panel = app.panel("generate")
     panel.path.value = str(image)
     panel.use_render_path.value = True

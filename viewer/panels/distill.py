@@ -8,9 +8,11 @@ decode can be compared layer against layer.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import viser
 
-from lyra.errors import InputDataError
+from lyra.errors import InputDataError, LyraError
 from lyra.render.framing import frame_scene
 
 
@@ -37,9 +39,24 @@ class DistillPanel:
         confine = self.app.paths.check
         if not self.checkpoint.value.strip() or not self.data.value.strip():
             raise InputDataError("give a checkpoint and a data folder (server paths)")
-        tokenizer = confine(self.tokenizer.value) if self.tokenizer.value.strip() else None
-        return dict(checkpoint=confine(self.checkpoint.value), data=confine(self.data.value), tokenizer=tokenizer,
+        data = confine(self.data.value)
+        tokenizer = confine(self.tokenizer.value) if self.tokenizer.value.strip() else self._default_tokenizer(data)
+        return dict(checkpoint=confine(self.checkpoint.value), data=data, tokenizer=tokenizer,
                     views=int(self.views.value), max_scenes=int(self.scenes.value))
+
+    def _default_tokenizer(self, data) -> Path:
+        """The data's own tokenizer/, looked for only where a client may read: never above the served folders."""
+        from lyra.distill.evaluate import tokenizer_candidates
+
+        for candidate in tokenizer_candidates(data):
+            try:
+                allowed = self.app.paths.check(str(candidate))
+            except LyraError:
+                continue
+            if (allowed / "config.json").is_file():
+                return allowed
+        raise InputDataError(f"no tokenizer/ found beside {data} inside the folders this viewer serves; "
+                             "give the Cosmos tokenizer folder")
 
     def _on_decode(self, event) -> None:
         app = self.app

@@ -35,6 +35,7 @@ from lyra.pipeline.request import DEFAULT_SIZE, MEMORY_MODES, GenerateRequest
 from lyra.render.framing import frame_scene
 from lyra.render.trajectories import CUSTOM_TRAJECTORY, LYRA_TRAJECTORY_INDEX, TRAJECTORY_FOLDERS
 from viewer.export import resolve_inside
+from viewer.open_path import read_camera_path
 from viewer.panels.scene import safe_upload_name
 
 BACKEND_LABELS = {"lift (fast preview)": "lift", "lyra (teacher + decoder)": "lyra"}
@@ -267,6 +268,8 @@ class GeneratePanel:
         custom_raw = self.custom_path.value.strip() or (self.app.keyframed_path if self.use_render_path.value else "")
         if self.use_render_path.value and not custom_raw:
             raise InputDataError("custom_path: the Render panel has no keyframed path: give its camera-path JSON there first")
+        if custom_raw:
+            read_camera_path(self.app.paths, custom_raw)  # refused here (FIFO, outside, not a path) before any job
         mode = self.camera.value
         return GenerateRequest(
             input=str(source), depth=str(depth) if depth else None, depth_units=float(self.png_units.value),

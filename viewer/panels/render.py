@@ -8,14 +8,14 @@ a camera-path file saved or loaded there becomes the "Keyframed path JSON".
 
 viser's client draws splats with one RGB per splat, so for scenes with SH
 degree > 0 the panel bakes view-dependent colours for the camera position once
-the camera has settled (camera updates debounced), via
-:meth:`viewer.state.AppState.set_view_position`.
+the camera has settled, via :meth:`viewer.state.AppState.set_view_position`;
+:class:`viewer.view_bake.ViewBaker` keeps one pending bake per client and
+forgets it when the client disconnects.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import viser
@@ -25,9 +25,9 @@ from lyra.render.framing import trajectory_names
 from lyra.render.looks import LOOK_NAMES
 from viewer.export import resolve_inside
 from viewer.keyframes import KeyframeEditor
+from viewer.open_path import read_camera_path
 from viewer.renders import render_path_video, render_still
-
-SETTLE_SECONDS = 0.35
+from viewer.view_bake import ViewBaker
 
 
 class RenderPanel:
@@ -64,8 +64,7 @@ class RenderPanel:
         self.video_button.on_click(self._render_video)
         self.keyframes.on_update(lambda e: app.set_keyframed_path(self.keyframes.value))
         self.bake.on_update(lambda e: self._bake_now(None if not self.bake.value else self._last_position))
-        self._timer: threading.Timer | None = None
-        self._timer_lock = threading.Lock()
+        self.baker = ViewBaker(self._bake_now)
         self._last_position = None
 
     def refresh(self) -> None:
@@ -73,17 +72,19 @@ class RenderPanel:
 
     # ------------------------------------------------------------ SH bake
     def attach_client(self, client: viser.ClientHandle) -> None:
+        client_id = client.client_id  # the callback must not keep the handle alive after a disconnect
+
         @client.camera.on_update
         def _(camera) -> None:
             self._last_position = np.array(camera.position)
-            if not self.bake.value:
-                return
-            with self._timer_lock:
-                if self._timer is not None:
-                    self._timer.cancel()
-                self._timer = threading.Timer(SETTLE_SECONDS, self._bake_now, args=(self._last_position,))
-                self._timer.daemon = True
-                self._timer.start()
+            if self.bake.value:
+                self.baker.camera_moved(client_id, self._last_position)
+
+    def detach_client(self, client: viser.ClientHandle) -> None:
+        self.baker.forget(client.client_id)
+
+    def stop(self) -> None:
+        self.baker.stop()
 
     def _bake_now(self, position) -> None:
         if self.app.state.has_sh():
@@ -107,10 +108,11 @@ class RenderPanel:
             camera = self._camera_of(client)
             job(0.1, f"rendering {camera.width}x{camera.height}")
             image = render_still(app.state, camera, **self._look_options())
+            job(0.95, "showing")  # raises Cancelled if the client left meanwhile: nothing is shown
             app.server.scene.set_background_image(image, format="jpeg")
             return image.shape
 
-        app.start_job("Render still", run, client)
+        app.start_job("Render still", run, client, ends_with_client=True)  # its camera's client only
 
     # -------------------------------------------------------------- video
     def _render_video(self, event) -> None:
@@ -119,9 +121,15 @@ class RenderPanel:
         target = app.action("Render MP4", lambda: resolve_inside(app.output_dir, name if name.endswith(".mp4") else name + ".mp4"), client)
         if target is None:
             return
+        keyframed = self.keyframes.value.strip()
+        trajectory = self.editor.path()  # the keyframes edited in the panel, when there are any
+        if trajectory is None:
+            trajectory = app.action("Render MP4", lambda: read_camera_path(app.paths, keyframed), client) if keyframed \
+                else self.path.value  # a client's path is confined like Open path (viewer.open_path)
+        if trajectory is None:
+            return
         height = max(16, int(self.height.value) // 16 * 16)
         width = max(16, height * 16 // 9 // 16 * 16)
-        trajectory = self.editor.path() or self.keyframes.value.strip() or self.path.value
         options = dict(fps=float(self.fps.value), freeze_time=bool(self.freeze_time.value),
                        fov_y=math.radians(float(self.fov.value)), **self._look_options())
         frames = int(self.num_frames.value)

@@ -1,4 +1,9 @@
-"""Time panel: frame slider, play/pause, fps, loop, step (for 4D sequences)."""
+"""Time panel: frame slider, play/pause, fps, loop, step (for 4D sequences).
+
+A frame that cannot be shown (a lazily read frame whose file went bad) never
+ends playback: it is reported once and skipped, and the frame shown before
+stays. From the slider or the step buttons, the failure is a notification.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +29,10 @@ class TimePanel:
                 self.back = gui.add_button("Step back", icon=viser.Icon.PLAYER_TRACK_PREV)
                 self.forward = gui.add_button("Step forward", icon=viser.Icon.PLAYER_TRACK_NEXT)
         self._refreshing = False
+        self._reported: set[tuple[int, str]] = set()  # (frame, error) already told to the user
         self.slider.on_update(self._on_slider)
-        self.back.on_click(lambda e: self.step(-1))
-        self.forward.on_click(lambda e: self.step(1))
+        self.back.on_click(lambda e: self.app.action("Step back", lambda: self.step(-1), e.client))
+        self.forward.on_click(lambda e: self.app.action("Step forward", lambda: self.step(1), e.client))
         self._stop = threading.Event()
         self._player = threading.Thread(target=self._play_loop, name="viewer-playback", daemon=True)
         self._player.start()
@@ -34,11 +40,22 @@ class TimePanel:
     def _on_slider(self, event) -> None:
         if self._refreshing or event.client is None:  # server-side mirror updates are not user input
             return
-        self.show_frame(int(self.slider.value))
+        index = int(self.slider.value)
+        self.app.action(f"Show frame {index}", lambda: self.show_frame(index), event.client)
 
     def show_frame(self, index: int) -> int:
+        """Show frame ``index``; if it cannot be shown, the frame shown before stays and the error is raised."""
+        previous = self.app.state.time_info().frame
         shown = self.app.state.set_frame(index)
-        self.app.refresh()
+        try:
+            self.app.refresh()
+        except Exception:
+            self.app.state.set_frame(previous)
+            try:
+                self.app.refresh()
+            except Exception:  # the previous frame fails too; the original error is the one to report
+                pass
+            raise
         return shown
 
     def step(self, delta: int) -> int:
@@ -53,7 +70,7 @@ class TimePanel:
             time_now = self.app.state.time_info()
             playing = bool(self.play.value) and time_now.num_frames > 1
             if self.app.state.set_playing(playing) and not playing:  # the splat budget differs while playing
-                self.app.refresh()
+                self._keep_playing(self.app.refresh, time_now.frame)
             if not self.play.value or time_now.num_frames <= 1:
                 self._stop.wait(0.05)
                 next_tick = time.perf_counter()
@@ -61,15 +78,37 @@ class TimePanel:
             if not self.loop.value and time_now.frame >= time_now.num_frames - 1:
                 self.play.value = False
                 continue
-            try:
-                self.step(1)
-                self.app.state.prefetch()  # read the next frames of a lazy clip while this one shows
-            except Exception as exc:  # keep the player alive; report once
-                self.play.value = False
-                self.app.notify("Playback stopped", str(exc), error=True)
+            self._keep_playing(self._play_step, time_now.frame)
             next_tick += 1.0 / max(1, self.fps.value)
             self._stop.wait(max(0.0, next_tick - time.perf_counter()))
             next_tick = max(next_tick, time.perf_counter() - 0.5)  # do not race to catch up after a stall
+
+    def _play_step(self) -> None:
+        """Show the next frame that can be shown: a bad one is reported (once) and skipped, playback goes on."""
+        time_now = self.app.state.time_info()
+        index = time_now.frame
+        for _ in range(time_now.num_frames - 1):
+            index += 1
+            if index >= time_now.num_frames:
+                if not self.loop.value:
+                    self.play.value = False  # the end of the clip (what is left of it cannot be shown)
+                    return
+                index = 0
+            if self._keep_playing(lambda i=index: self.show_frame(i), index):
+                break
+        self._keep_playing(self.app.state.prefetch, index)  # read the next frames of a lazy clip while this one shows
+
+    def _keep_playing(self, fn, frame: int) -> bool:
+        """Run ``fn()``; an error is reported once per frame and message, never ends the player. True if it ran."""
+        try:
+            fn()
+            return True
+        except Exception as exc:
+            key = (frame, f"{type(exc).__name__}: {exc}")
+            if key not in self._reported:
+                self._reported.add(key)
+                self.app.notify(f"Frame {frame} skipped", f"it could not be shown ({key[1]})", error=True)
+            return False
 
     def stop(self) -> None:
         self._stop.set()

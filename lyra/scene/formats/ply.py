@@ -35,6 +35,7 @@ Memory layout of the result: ``sh`` is a channel-major ``[N, 3, K]`` buffer
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
@@ -45,7 +46,7 @@ import numpy as np
 import torch
 
 from lyra.errors import SceneFileError
-from lyra.fileio import open_regular
+from lyra.fileio import confined_reads, open_regular
 from lyra.scene.formats.checks import SceneFileWarning, reject_or_drop_invalid, warn_activation_space
 from lyra.scene.formats.ply_header import (
     PlyElement,
@@ -376,17 +377,19 @@ class PlyRows:
     Raises SceneFileError for a malformed file, or when a chosen row holds NaN/Inf or a zero quaternion.
     """
 
-    def __init__(self, path: Path, header: PlyHeader, vertex: PlyElement, offset: int, layout: _Layout):
+    def __init__(self, path: Path, header: PlyHeader, vertex: PlyElement, offset: int, layout: _Layout,
+                 confined_to: Path | None = None):
         self.path, self._layout, self._origin = path, layout, origin_from_comments(header.comments)
+        self._confined_to = confined_to  # every later read stays inside this folder (lyra.fileio.confined_reads)
         self._dtype = np.dtype(header.endian + vertex.properties[0].type)
         self._shape = (vertex.count, len(vertex.properties))
         self._offset = offset
         self._bounds: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def open(cls, path: str | Path) -> PlyRows | None:
+    def open(cls, path: str | Path, confined_to: Path | None = None) -> PlyRows | None:
         """A row reader for ``path`` (its header read now, its rows mapped on first use), or None when
-        the file is not a uniform-float binary PLY."""
+        the file is not a uniform-float binary PLY. ``confined_to``: the folder every later read must stay in."""
         path = Path(path)
         header = read_header(path)
         vertex = header.element("vertex")
@@ -396,7 +399,7 @@ class PlyRows:
             return None
         if any(e.has_lists for e in header.elements[: header.elements.index(vertex) + 1]):
             return None
-        return cls(path, header, vertex, check_binary_payload(path, header, "vertex"), _Layout(path, vertex))
+        return cls(path, header, vertex, check_binary_payload(path, header, "vertex"), _Layout(path, vertex), confined_to)
 
     def __len__(self) -> int:
         return self._shape[0]
@@ -406,7 +409,9 @@ class PlyRows:
         out of the process's resident memory between reads (re-mapping a cached file costs a few ms)."""
         if self._shape[0] == 0:
             return np.zeros(self._shape, self._dtype)
-        return np.memmap(self.path, self._dtype, mode="r", offset=self._offset, shape=self._shape)
+        confinement = confined_reads(self._confined_to) if self._confined_to else contextlib.nullcontext()
+        with confinement, open_regular(self.path, "a PLY file") as handle:
+            return np.memmap(handle, self._dtype, mode="r", offset=self._offset, shape=self._shape)
 
     def log_importance(self) -> np.ndarray:  # [N] float32
         """:func:`lyra.scene.importance.log_importance` from the raw logit-opacity and log-scale columns."""

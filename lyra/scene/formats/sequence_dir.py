@@ -24,6 +24,7 @@ that replaces the target only when complete (:func:`lyra.fileio.atomic_directory
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -36,7 +37,14 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from lyra.errors import SceneFileError
-from lyra.fileio import atomic_directory, atomic_write, open_regular, require_file_or_folder
+from lyra.fileio import (
+    atomic_directory,
+    atomic_write,
+    confined_reads,
+    open_regular,
+    real_folder,
+    require_file_or_folder,
+)
 from lyra.progress import Progress, report
 from lyra.scene.formats.checks import ZIP_MEMBER_ERRORS
 from lyra.scene.formats.frame_info import frame_info
@@ -97,8 +105,12 @@ def _parse_manifest(path: Path, text: bytes) -> dict:
 
 
 def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_invalid: bool,
-              keep_alive: object = None) -> GaussianSequence:
-    """A lazy sequence of ``files`` ({name: path}) in manifest or numeric order: headers read, frames not."""
+              keep_alive: object = None, root: Path | None = None) -> GaussianSequence:
+    """A lazy sequence of ``files`` ({name: path}) in manifest or numeric order: headers read, frames not.
+
+    ``root``: every frame read (now and later) must lie inside this real folder; a frame that is a
+    symbolic link, or reached through one, is refused (:func:`lyra.fileio.confined_reads`).
+    """
     from lyra.scene.formats import detect_format
 
     if manifest and manifest["frames"] is not None:
@@ -113,19 +125,20 @@ def _assemble(where: Path, files: dict[str, Path], manifest: dict | None, drop_i
         names = sorted(files, key=frame_sort_key)
     if not names:
         raise SceneFileError(where, f"frame files ({', '.join(FRAME_SUFFIXES)}) for a sequence", "no frames")
-    from lyra.scene.formats.ply import PlyRows
 
     loaders, counts, degrees, row_readers = [], [], [], []
     for name in names:
         fmt = detect_format(files[name])
         if fmt not in STATIC_FORMATS:
             raise SceneFileError(files[name], "a static scene file as a sequence frame", f"format {fmt!r}")
-        count, degree = frame_info(files[name], fmt)
+        with _confined(root):
+            count, degree = frame_info(files[name], fmt)
         counts.append(count)
         degrees.append(degree)
-        loaders.append(functools.partial(_load_frame, files[name], drop_invalid))
+        loaders.append(functools.partial(_load_frame, files[name], drop_invalid, root))
         # rows read one by one cannot drop invalid splats (that renumbers them): whole frames then
-        row_readers.append(functools.partial(PlyRows.open, files[name]) if fmt == "ply" and not drop_invalid else _no_rows)
+        row_readers.append(functools.partial(_open_rows, files[name], root) if fmt == "ply" and not drop_invalid
+                           else _no_rows)
     times = manifest["times"] if manifest else None
     fps = manifest["fps"] if manifest else DEFAULT_FPS
     if times is not None and (len(times) != len(names) or any(b <= a for a, b in zip(times, times[1:], strict=False))):
@@ -138,26 +151,39 @@ def _no_rows() -> None:
     return None
 
 
-def _load_frame(path: Path, drop_invalid: bool) -> Gaussians:
+def _confined(root: Path | None):
+    return confined_reads(root) if root is not None else contextlib.nullcontext()
+
+
+def _open_rows(path: Path, root: Path | None):
+    from lyra.scene.formats.ply import PlyRows
+
+    with _confined(root):
+        return PlyRows.open(path, confined_to=root)
+
+
+def _load_frame(path: Path, drop_invalid: bool, root: Path | None = None) -> Gaussians:
     from lyra.scene.formats import load
 
-    frame = load(path, drop_invalid=drop_invalid)
+    with _confined(root):  # on whichever thread reads it (lazy frames are read during playback)
+        frame = load(path, drop_invalid=drop_invalid)
     assert isinstance(frame, Gaussians)
     return frame
 
 
 def _read_folder(path: Path, drop_invalid: bool) -> GaussianSequence:
+    root = real_folder(path)  # what the folder is now, from its descriptor; frames must stay inside it
     files = {p.name: p for p in path.iterdir()
              if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")}
     manifest = None
     manifest_path = path / MANIFEST
     if os.path.lexists(manifest_path):
-        with open_regular(manifest_path, "a regular manifest file") as handle:
+        with confined_reads(root), open_regular(manifest_path, "a regular manifest file") as handle:
             text = handle.read(MAX_MANIFEST_BYTES + 1)
         if len(text) > MAX_MANIFEST_BYTES:
             raise SceneFileError(manifest_path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", "a larger file")
         manifest = _parse_manifest(manifest_path, text)
-    return _assemble(path, files, manifest, drop_invalid)
+    return _assemble(path, files, manifest, drop_invalid, root=root)
 
 
 def _safe_member(path: Path, info: zipfile.ZipInfo) -> bool:

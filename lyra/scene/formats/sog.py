@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 
 from lyra.errors import SceneFileError
-from lyra.fileio import atomic_write, open_regular
+from lyra.fileio import atomic_write, confined_reads, open_regular, real_folder, require_regular_file
 from lyra.scene.formats.checks import ZIP_MEMBER_ERRORS, reject_or_drop_invalid
 from lyra.scene.formats.ply_compressed import morton_order
 from lyra.scene.formats.sog_quantize import codebook_1d, palette
@@ -64,9 +65,9 @@ class _Source:
         self.path = path
         self.archive: zipfile.ZipFile | None = None
         if path.is_dir():
-            self.folder = path
+            self.folder = real_folder(path)  # member files must stay inside it: symlinks are refused
         elif path.name.lower() == META:
-            self.folder = path.parent
+            self.folder = real_folder(path.parent)
         else:
             self.folder = None
             try:
@@ -80,10 +81,11 @@ class _Source:
         try:
             if self.archive is None:
                 member = self.folder / name
-                if not member.is_file() or member.stat().st_size > limit:
-                    raise SceneFileError(member, f"a file of at most {limit} bytes", "no such file or a larger one")
-                with open_regular(member, "a SOG member file") as handle:
-                    return handle.read(limit + 1)
+                with confined_reads(self.folder):
+                    if not os.path.lexists(member) or require_regular_file(member).st_size > limit:
+                        raise SceneFileError(member, f"a file of at most {limit} bytes", "no such file or a larger one")
+                    with open_regular(member, "a SOG member file") as handle:
+                        return handle.read(limit + 1)
             info = self.archive.getinfo(name)
             if info.file_size > limit:
                 raise SceneFileError(self.path, f"member {_shown(name)} of at most {limit} bytes", f"{info.file_size} bytes")
