@@ -35,6 +35,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from lyra.bounded_zip import BoundedZip
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_directory, atomic_write, open_regular, require_file_or_folder
 from lyra.scene.formats.checks import ZIP_MEMBER_ERRORS
@@ -173,17 +174,12 @@ def _check_expansion(path: Path, infos: list[zipfile.ZipInfo]) -> None:
 
 
 def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
-    handle = open_regular(path, "a zip archive of frames")
-    try:
-        archive = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        handle.close()
-        raise SceneFileError(path, "a readable zip archive of frames", f"a file zipfile refused ({type(exc).__name__})") from None
+    bundle = BoundedZip(path, "a readable zip archive of frames")  # every member read bounded, any method
     holder = tempfile.TemporaryDirectory(prefix="lyra-zip-frames-")  # lives as long as the lazy frames
     tmp = holder.name
-    with handle, archive:
+    with bundle:
         try:
-            infos = archive.infolist()
+            infos = bundle.infolist()
             if len(infos) > MAX_ZIP_MEMBERS:
                 raise SceneFileError(path, f"at most {MAX_ZIP_MEMBERS} archive members", f"{len(infos)}")
             members = [info for info in infos if _safe_member(path, info)]
@@ -202,14 +198,11 @@ def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
                     raise SceneFileError(path, "unique frame file names in the archive", f"member {index} repeats a name")
                 try:
                     if base == MANIFEST:
-                        if info.file_size > MAX_MANIFEST_BYTES:
-                            raise SceneFileError(path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", f"{info.file_size} bytes")
-                        manifest = _parse_manifest(path, archive.read(info))
+                        manifest = _parse_manifest(path, bundle.read(info, MAX_MANIFEST_BYTES))
                         continue
                     target = Path(tmp) / f"member_{index:06d}{PurePosixPath(base).suffix.lower()}"
-                    with archive.open(info) as src, open(target, "wb") as dst:
-                        # zipfile stops at the declared size, so ``total`` bounds what lands on disk
-                        shutil.copyfileobj(src, dst, 1 << 20)
+                    with open(target, "wb") as dst:
+                        bundle.copy(info, dst)  # stops at the declared size, so ``total`` bounds the disk
                 except ZIP_MEMBER_ERRORS as exc:
                     raise SceneFileError(path, "intact archive members", f"member {index}: {type(exc).__name__}") from None
                 files[base] = target
