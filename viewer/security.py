@@ -215,14 +215,19 @@ def refuse_share(server: viser.ViserServer) -> None:
 class UploadLimiter:
     """Bounds browser uploads while they arrive and delivers each finished one to its own callback call.
 
-    ``on_refused(client_id, file name, declared bytes)`` is told about refused uploads. One limiter
-    serves a server: constructing another for the same server updates the first (and returns it).
+    Each upload is at most ``max_bytes``; all uploads together, those arriving and those whose
+    callback still holds their bytes, at most ``max_total_bytes`` (60 transfers of 8 MiB held
+    377 MB before this cap): a transfer that would pass it is refused at its start. Transfers of
+    clients that left are dropped. ``on_refused(client_id, file name, declared bytes, reason)`` is
+    told about refused uploads (``reason`` is None for the per-upload limit). One limiter serves a
+    server: constructing another for the same server updates the first (and returns it).
     """
 
-    def __new__(cls, server: viser.ViserServer, max_bytes: int, on_refused=None):
+    def __new__(cls, server: viser.ViserServer, max_bytes: int, on_refused=None, max_total_bytes: int | None = None):
         existing = getattr(server, "_lyra_upload_limiter", None)
         if existing is not None:
             existing.max_bytes, existing.on_refused = int(max_bytes), on_refused
+            existing.max_total_bytes = int(max_total_bytes if max_total_bytes is not None else 2 * max_bytes)
             return existing
         limiter = super().__new__(cls)
         limiter._installed = False
@@ -230,7 +235,7 @@ class UploadLimiter:
         return limiter
 
     def __init__(self, server: viser.ViserServer, max_bytes: int,
-                 on_refused: Callable[[int, str, int], None] | None = None):
+                 on_refused: Callable[..., None] | None = None, max_total_bytes: int | None = None):
         from viser import _messages
 
         if self._installed:
@@ -238,7 +243,10 @@ class UploadLimiter:
         self._installed = True
         self.server = server
         self.max_bytes = int(max_bytes)
+        self.max_total_bytes = int(max_total_bytes if max_total_bytes is not None else 2 * max_bytes)
         self.on_refused = on_refused
+        self._held = 0  # bytes of delivered uploads whose callbacks are still running
+        self._held_lock = threading.Lock()
         self._callbacks: dict[str, Callable] = {}  # upload button uuid -> callback(client_id, UploadedFile)
         gui = server.gui
         self._gui = gui
@@ -256,9 +264,24 @@ class UploadLimiter:
         """Call ``callback(client_id, viser.UploadedFile)`` for every upload to ``handle`` (in viser's pool)."""
         self._callbacks[handle._impl.uuid] = callback
 
-    def _refuse(self, client_id, name: str, size: int) -> None:
+    def _refuse(self, client_id, name: str, size: int, reason: str | None = None) -> None:
         if self.on_refused is not None:
-            self.on_refused(client_id, name, size)
+            if reason is None:
+                self.on_refused(client_id, name, size)
+            else:
+                self.on_refused(client_id, name, size, reason)
+
+    def in_flight_bytes(self) -> int:
+        """Bytes all uploads hold now: declared sizes of transfers arriving plus delivered ones in callbacks.
+
+        Transfers of clients that have disconnected are dropped here (viser keeps them otherwise).
+        """
+        states = self._gui._current_file_upload_states
+        connected = self.server.get_clients()
+        for uuid, state in list(states.items()):
+            if state.get("client_id") not in connected:
+                states.pop(uuid, None)
+        return sum(int(state.get("total_bytes", 0)) for state in list(states.values())) + self._held
 
     def _guarded_start(self, client_id, message) -> None:
         size, parts = int(message.size_bytes), int(message.part_count)
@@ -266,7 +289,14 @@ class UploadLimiter:
         if size > self.max_bytes or size < 0 or parts < 0 or parts > most_parts:
             self._refuse(client_id, message.filename, size)  # nothing buffered: later parts find no transfer
             return
-        self._start(client_id, message)
+        with self._held_lock:  # check and start as one step, so concurrent starts cannot both fit
+            busy = self.in_flight_bytes()
+            if busy + size > self.max_total_bytes:
+                self._refuse(client_id, message.filename, size,
+                             f"the viewer is already receiving or opening {busy / 2**20:.1f} MiB of uploads "
+                             f"(at most {self.max_total_bytes / 2**20:g} MiB at once); try again when they are done")
+                return
+            self._start(client_id, message)
 
     def _guarded_part(self, client_id, message) -> None:
         states = self._gui._current_file_upload_states
@@ -296,4 +326,15 @@ class UploadLimiter:
                           stacklevel=1)
             return
         # Each upload is its own value, handed to its own call: viser's shared handle.value is not read.
-        self._gui._thread_executor.submit(callback, client_id, viser.UploadedFile(state["filename"], content))
+        # Its bytes count against the total until the callback returns (it writes them to disk first).
+        with self._held_lock:
+            self._held += len(content)
+
+        def deliver() -> None:
+            try:
+                callback(client_id, viser.UploadedFile(state["filename"], content))
+            finally:
+                with self._held_lock:
+                    self._held -= len(content)
+
+        self._gui._thread_executor.submit(deliver)
