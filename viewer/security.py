@@ -217,8 +217,7 @@ class UploadLimiter:
 
     Each upload is at most ``max_bytes``; all uploads together, those arriving and those whose
     callback still holds their bytes, at most ``max_total_bytes`` (60 transfers of 8 MiB held
-    377 MB before this cap): a transfer that would pass it is refused at its start. Transfers of
-    clients that left are dropped. ``on_refused(client_id, file name, declared bytes, reason)`` is
+    377 MB before this cap): a transfer that would pass it is refused at its start. ``on_refused(client_id, file name, declared bytes, reason)`` is
     told about refused uploads (``reason`` is None for the per-upload limit). One limiter serves a
     server: constructing another for the same server updates the first (and returns it).
     """
@@ -259,6 +258,15 @@ class UploadLimiter:
         infra.register_handler(_messages.FileTransferPart, self._guarded_part)
         self._finish = gui._finish_file_upload
         gui._finish_file_upload = self._deliver  # instance attribute: viser calls self._finish_file_upload
+        # viser drops a departed client's transfers only once it had registered the client; a connection
+        # that starts a transfer and leaves before that would leave its buffer (and its share of the cap).
+        server._websock_server.on_client_disconnect(self._drop_transfers_of)
+
+    def _drop_transfers_of(self, connection) -> None:
+        states = self._gui._current_file_upload_states
+        for uuid, state in list(states.items()):
+            if state.get("client_id") == connection.client_id:
+                states.pop(uuid, None)
 
     def on_upload(self, handle, callback: Callable) -> None:
         """Call ``callback(client_id, viser.UploadedFile)`` for every upload to ``handle`` (in viser's pool)."""
@@ -274,14 +282,10 @@ class UploadLimiter:
     def in_flight_bytes(self) -> int:
         """Bytes all uploads hold now: declared sizes of transfers arriving plus delivered ones in callbacks.
 
-        Transfers of clients that have disconnected are dropped here (viser keeps them otherwise).
+        A transfer whose client disconnects is dropped (:meth:`_drop_transfers_of`), and its share with it.
         """
-        states = self._gui._current_file_upload_states
-        connected = self.server.get_clients()
-        for uuid, state in list(states.items()):
-            if state.get("client_id") not in connected:
-                states.pop(uuid, None)
-        return sum(int(state.get("total_bytes", 0)) for state in list(states.values())) + self._held
+        states = list(self._gui._current_file_upload_states.values())
+        return sum(int(state.get("total_bytes", 0)) for state in states) + self._held
 
     def _guarded_start(self, client_id, message) -> None:
         size, parts = int(message.size_bytes), int(message.part_count)
