@@ -18,6 +18,7 @@ import yaml
 
 from lyra.errors import CheckpointError, ConfigError, InputDataError
 from lyra.fileio import atomic_write
+from lyra.safe_yaml import read_yaml
 
 KINDS = ("static", "dynamic")
 
@@ -173,10 +174,7 @@ class LyraDecoderConfig:
 def _read_yaml_mapping(path: Path, error: type[Exception]) -> dict[str, Any]:
     if not path.is_file():
         raise error(f"{path}: expected a YAML config file, found nothing there")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: expected YAML, found unparsable text ({exc})") from exc
+    data = read_yaml(path, error)  # no aliases, shallow, small (lyra.safe_yaml)
     if not isinstance(data, dict):
         raise error(f"{path}: expected a YAML mapping of config keys, found {type(data).__name__}")
     return data
