@@ -41,6 +41,7 @@ from websockets.http11 import Request, Response
 
 TOKEN_COOKIE = "lyra_studio_token"
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+SINGLE_HEADERS = ("Host", "Origin", "Upgrade", "Cookie")  # headers we read: two of one is ambiguous, so refused
 MIN_UPLOAD_PART_BYTES = 1024  # viser's client sends 512 KiB parts; far more parts than this allows is hostile
 
 
@@ -123,10 +124,21 @@ class AccessPolicy:
         return (cookie[TOKEN_COOKIE].value if TOKEN_COOKIE in cookie else None), False
 
     def check(self, request: Request) -> tuple[Response | None, bool]:
-        """``(refusal or None, set the token cookie)`` for one HTTP request or websocket handshake."""
+        """``(refusal or None, set the token cookie)`` for one HTTP request or websocket handshake.
+
+        A request whose headers we cannot read unambiguously (a repeated Host, Origin, Upgrade or
+        Cookie header, bytes that are not ASCII where a token is compared) gets a 400, never a 500.
+        """
+        try:
+            return self._check(request)
+        except (LookupError, UnicodeError, ValueError, CookieError):  # MultipleValuesError is a LookupError
+            return self._refuse(http.HTTPStatus.BAD_REQUEST, "Malformed request headers."), False
+
+    def _check(self, request: Request) -> tuple[Response | None, bool]:
         headers = request.headers
-        if len(headers.get_all("Host")) > 1 or len(headers.get_all("Origin")) > 1:
-            return self._refuse(http.HTTPStatus.BAD_REQUEST, "One Host and at most one Origin header, please."), False
+        repeated = [name for name in SINGLE_HEADERS if len(headers.get_all(name)) > 1]
+        if repeated:
+            return self._refuse(http.HTTPStatus.BAD_REQUEST, f"At most one {repeated[0]} header, please."), False
         host_header = headers.get("Host")
         if not self.host_allowed(host_header):
             return self._refuse(http.HTTPStatus.FORBIDDEN, "This viewer answers only to localhost."), False
@@ -136,7 +148,8 @@ class AccessPolicy:
         if self.token is None:
             return None, False
         presented, from_query = self._token_of(request)
-        if presented is None or not hmac.compare_digest(presented.encode(), self.token.encode()):
+        # surrogateescape: websockets keeps non-ASCII request bytes as surrogates, which plain encode() refuses
+        if presented is None or not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), self.token.encode()):
             return self._refuse(http.HTTPStatus.UNAUTHORIZED, "This viewer needs its access token: open the URL "
                                 "with ?token=... that the server printed."), False
         return None, from_query

@@ -244,3 +244,27 @@ def test_launch_beyond_loopback_warns_and_prints_a_url_with_the_token(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _raw_status(port: int, path: bytes, headers: bytes) -> bytes:
+    """The status line for a hand-written request (headers a client library would not send)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port + headers + b"\r\n")
+        return sock.recv(200).split(b"\r\n")[0]
+
+
+@pytest.mark.parametrize("path, headers, status", [
+    (b"/", b"Cookie: a=1\r\nCookie: b=2\r\n", b"400"),
+    (b"/", b"Connection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: websocket\r\n", b"400"),
+    (b"/", "Cookie: lyra_studio_token=\u00e9\u00e8\r\n".encode(), b"401"),
+    (b"/?token=\xe9\xff", b"", b"401"),
+    (b"/", b"Cookie: \xe9=\xe9; lyra_studio_token=t\xc3\xa9\r\n", b"401"),
+])
+def test_ambiguous_or_non_ascii_headers_get_a_clear_4xx_not_a_500(path, headers, status):
+    policy = AccessPolicy("127.0.0.1", token="the-token")
+    server = start_server("127.0.0.1", 0, policy, verbose=False)
+    try:
+        line = _raw_status(server.get_port(), path, headers)
+    finally:
+        server.stop()
+    assert line.split(b" ")[1] == status, line
