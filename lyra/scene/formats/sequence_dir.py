@@ -36,7 +36,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from lyra.bounded_zip import BoundedZip
-from lyra.errors import SceneFileError
+from lyra.errors import DecodeBudgetError, SceneFileError
 from lyra.fileio import atomic_directory, atomic_write, open_regular, require_file_or_folder
 from lyra.scene.formats.checks import ZIP_MEMBER_ERRORS
 from lyra.scene.formats.frame_info import frame_info
@@ -163,13 +163,13 @@ def _check_expansion(path: Path, infos: list[zipfile.ZipInfo]) -> None:
     """Refuse zip bombs: any large member, or the archive as a whole, expanding beyond MAX_COMPRESSION_RATIO."""
     for info in infos:
         if info.file_size > RATIO_CHECK_ABOVE_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
-            raise SceneFileError(path, f"frames compressed at most {MAX_COMPRESSION_RATIO}:1",
+            raise DecodeBudgetError(path, f"frames compressed at most {MAX_COMPRESSION_RATIO}:1",
                                  f"a member of {info.file_size} bytes from {info.compress_size} (a zip bomb?)")
     # Many small members each under the per-member floor add up: the total is what lands on disk.
     expanded = sum(info.file_size for info in infos)
     compressed = sum(info.compress_size for info in infos)
     if expanded > RATIO_CHECK_ABOVE_BYTES and expanded > MAX_COMPRESSION_RATIO * max(compressed, 1):
-        raise SceneFileError(path, f"an archive expanding at most {MAX_COMPRESSION_RATIO}:1 in total",
+        raise DecodeBudgetError(path, f"an archive expanding at most {MAX_COMPRESSION_RATIO}:1 in total",
                              f"{expanded} bytes from {compressed} compressed (a zip bomb?)")
 
 
