@@ -17,6 +17,10 @@ saying 134M pixels, a video of 3000 black frames, a ``.npy`` header saying
   images) against ``max_compression_ratio``. Real splat data compresses a few
   times; a stream past the ratio is a decompression bomb.
 
+A reader that still runs out of memory (a process with less memory than the
+budget, e.g. under an address-space limit) raises :func:`out_of_memory_error`'s
+error instead of a MemoryError.
+
 The limits are process-wide (one :class:`DecodeLimits`, read with
 :func:`current`, changed with :func:`set_limits`); the viewer sets them from
 ``--max-splats`` and ``--max-decoded-mb``. Defaults: 2^25 (33.5M) splats,
@@ -39,7 +43,8 @@ DEFAULT_MAX_DECODED_MB = 4096
 DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
 DEFAULT_MAX_COMPRESSION_RATIO = 200
 RATIO_CHECK_ABOVE_BYTES = 1 << 20  # small streams (headers, constant test scenes) compress arbitrarily well
-_HOW_TO_RAISE = "raise it with the viewer's --max-splats / --max-decoded-mb or lyra.limits.set_limits"
+_RAISE_SPLATS = "raise it with the viewer's --max-splats or lyra.limits.set_limits(max_splats=...)"
+_RAISE_DECODED = "raise it with the viewer's --max-decoded-mb or lyra.limits.set_limits(max_decoded_mb=...)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +105,7 @@ def check_splats(where: str | os.PathLike | None, count: int, sh_degree: int = 0
     """Refuse ``count`` splats of ``sh_degree`` over ``max_splats`` or the decoded budget (DecodeBudgetError)."""
     limits = _limits
     if count > limits.max_splats:
-        raise DecodeBudgetError(where, f"at most {limits.max_splats:,} splats ({_HOW_TO_RAISE})", f"{count:,} declared")
+        raise DecodeBudgetError(where, f"at most {limits.max_splats:,} splats ({_RAISE_SPLATS})", f"{count:,} declared")
     check_decoded(where, splat_bytes(count, sh_degree), f"{count:,} splats of SH degree {sh_degree}")
 
 
@@ -108,7 +113,7 @@ def check_decoded(where: str | os.PathLike | None, nbytes: int, what: str) -> No
     """Refuse a decode of ``nbytes`` over ``max_decoded_bytes``; ``what`` says what was declared (DecodeBudgetError)."""
     limit = _limits.max_decoded_bytes
     if nbytes > limit:
-        raise DecodeBudgetError(where, f"at most {_mib(limit)} decoded ({_HOW_TO_RAISE})",
+        raise DecodeBudgetError(where, f"at most {_mib(limit)} decoded ({_RAISE_DECODED})",
                                 f"{what}: {_mib(nbytes)} once decoded")
 
 
@@ -128,7 +133,7 @@ def check_ratio(where: str | os.PathLike | None, expanded: int, compressed: int,
                                 f"{expanded:,} bytes from {compressed:,} (a decompression bomb?)")
 
 
-def check_memory_error(where: str | os.PathLike | None, what: str) -> DecodeBudgetError:
+def out_of_memory_error(where: str | os.PathLike | None, what: str) -> DecodeBudgetError:
     """The error to raise when a decode ran out of memory anyway (a MemoryError inside a reader)."""
     return DecodeBudgetError(where, f"{what} that fits in this process's memory",
                              "an allocation that failed (lower --max-decoded-mb, or free memory)")

@@ -4,7 +4,7 @@ Every panel that takes an upload (Scene, Generate) goes through here:
 
 * :func:`safe_upload_name`: a file name from the browser, stripped of folders and odd characters;
 * :func:`write_upload`: the bytes into a fresh private temp folder (the caller removes it);
-  a full disk or any other OS refusal is a :class:`lyra.errors.SceneFileError` that says so,
+  :func:`save_upload_into`: into a folder the caller keeps (the Generate panel's scratch); a full disk or any other OS refusal is a :class:`lyra.errors.SceneFileError` that says so,
   never "internal error: OSError";
 * :func:`start_upload_job`: write the upload, then run ``use(job, path)`` as a background
   job (progress, Cancel, errors as notifications); the temp folder goes when the job ends.
@@ -47,14 +47,24 @@ def write_upload(uploaded: viser.UploadedFile, max_bytes: int) -> Path:
         folder = Path(tempfile.mkdtemp(prefix="lyra-upload-"))
     except OSError as exc:
         raise _disk_error(Path(tempfile.gettempdir()), size, exc) from None
-    path = folder / safe_upload_name(uploaded.name)
     try:
+        return save_upload_into(uploaded, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def save_upload_into(uploaded: viser.UploadedFile, folder: Path) -> Path:
+    """Write an upload as ``folder/<safe name>`` (the folder is created); a full disk is a SceneFileError saying so."""
+    size = len(uploaded.content)
+    path = Path(folder) / safe_upload_name(uploaded.name)
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
         with atomic_write(path, "wb") as handle:
             handle.write(uploaded.content)
     except (OSError, SceneFileError) as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        cause = exc.__cause__ or exc.__context__ if isinstance(exc, SceneFileError) else exc
-        raise _disk_error(folder, size, cause if isinstance(cause, OSError) else exc) from None
+        cause = (exc.__cause__ or exc.__context__) if isinstance(exc, SceneFileError) else exc
+        raise _disk_error(Path(folder), size, cause if isinstance(cause, OSError) else exc) from None
     return path
 
 

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.errors import CheckpointError, InputDataError
-from lyra.limits import check_memory_error
+from lyra.limits import out_of_memory_error
 from lyra.pipeline.headers import check_image_header, exr_header_size, npy_header
 from lyra.progress import Progress, report
 
@@ -237,7 +237,7 @@ def read_depth_file(
             tensor = resize_depth(tensor, *size, what=str(path))
     except MemoryError:
         # The header checks keep a file within the decode budget; this guards a process with less memory.
-        raise check_memory_error(path, "a depth map") from None
+        raise out_of_memory_error(path, "a depth map") from None
     height, width = tensor.shape
     known = default_intrinsics(width, height, fov_x_degrees) if intrinsics is None else as_intrinsics(intrinsics)
     return make_depth_map(tensor, known, str(path))

@@ -112,7 +112,7 @@ def read_video_frames(path: str | os.PathLike, what: str = "a video") -> tuple[n
     except InputDataError:
         raise
     except MemoryError:
-        raise limits.check_memory_error(path, what) from None
+        raise limits.out_of_memory_error(path, what) from None
     except (OSError, RuntimeError, StopIteration, KeyError, ValueError, TypeError) as exc:
         raise InputDataError(f"{path}: expected {what}, found a file ffmpeg cannot read ({exc})") from exc
     finally:

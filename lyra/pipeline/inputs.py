@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.errors import InputDataError
-from lyra.limits import check_memory_error
+from lyra.limits import out_of_memory_error
 from lyra.pipeline.headers import check_image_header, read_video_frames
 
 MAX_PIXELS = 16_000_000
@@ -60,13 +60,17 @@ class Frames:
 def read_input(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Frames:
     """An image, a video or a ViPE-style folder, by what ``path`` is (see the module docstring)."""
     path = Path(path)
-    if path.is_dir():
-        return read_vipe_folder(path, max_pixels=max_pixels)
-    if not path.is_file():
-        raise InputDataError(f"{path}: no such file or folder")
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        return read_video(path, max_pixels=max_pixels)
-    return read_image(path, max_pixels=max_pixels)
+    try:
+        if path.is_dir():
+            return read_vipe_folder(path, max_pixels=max_pixels)
+        if not path.is_file():
+            raise InputDataError(f"{path}: no such file or folder")
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return read_video(path, max_pixels=max_pixels)
+        return read_image(path, max_pixels=max_pixels)
+    except MemoryError:
+        # Headers are checked against the decode budget first; this guards a process with less memory than that.
+        raise out_of_memory_error(path, "an input") from None
 
 
 def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Frames:
@@ -78,7 +82,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Fram
     try:
         image = np.asarray(iio.imread(path))
     except MemoryError:
-        raise check_memory_error(path, "an image") from None
+        raise out_of_memory_error(path, "an image") from None
     except Exception as exc:  # imageio raises many types for a file that is not an image
         raise InputDataError(f"{path}: expected an image (PNG, JPEG, WebP, ...), found a file imageio cannot read") from exc
     if image.ndim == 4 and image.shape[0] > 1:

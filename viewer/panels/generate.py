@@ -25,7 +25,7 @@ import viser
 from lyra.errors import InputDataError
 from lyra.render.framing import frame_scene
 from lyra.render.trajectories import LYRA_TRAJECTORY_INDEX
-from viewer.panels.scene import safe_upload_name
+from viewer.uploads import save_upload_into
 
 BACKENDS = {"lift (fast preview)": "lift", "lyra (GEN3C + decoder)": "lyra"}
 TRAJECTORIES = (*LYRA_TRAJECTORY_INDEX, "down", "counterclockwise")
@@ -88,10 +88,7 @@ class GeneratePanel:
                                  f"more than the {self.app.max_upload_bytes // 2**20} MiB upload limit")
         folder = self._scratch / what
         shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        path = folder / safe_upload_name(uploaded.name)
-        path.write_bytes(uploaded.content)
-        return path
+        return save_upload_into(uploaded, folder)  # a full disk is named, not an internal OSError
 
     def _on_upload(self, client_id: int, uploaded: viser.UploadedFile) -> None:
         from lyra.pipeline.inputs import read_input

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lyra.errors import SceneFileError
 from lyra.fileio import require_file_or_folder
-from lyra.limits import check_memory_error
+from lyra.limits import out_of_memory_error
 from lyra.scene.formats.checks import SceneFileWarning  # noqa: F401 - re-exported for callers
 from lyra.scene.gaussians import Gaussians
 from lyra.scene.sequence import GaussianSequence
@@ -88,7 +88,7 @@ def load(path: str | os.PathLike, *, drop_invalid: bool = False) -> Gaussians | 
     except MemoryError:
         # Every reader checks the decode budget (lyra.limits) from headers first; this is the last guard
         # for a process whose memory is smaller than the budget (an address-space limit, a loaded machine).
-        raise check_memory_error(path, "a scene") from None
+        raise out_of_memory_error(path, "a scene") from None
 
 
 def save(

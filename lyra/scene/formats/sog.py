@@ -118,7 +118,7 @@ def _image(source: _Source, name: object, count: int, min_pixels: int | None = N
     except SceneFileError:
         raise
     except MemoryError:
-        raise limits.check_memory_error(source.path, f"image {_shown(name)}") from None
+        raise limits.out_of_memory_error(source.path, f"image {_shown(name)}") from None
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt images
         raise SceneFileError(source.path, f"a decodable image {_shown(name)}", f"{type(exc).__name__}") from None
 
