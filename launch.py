@@ -38,6 +38,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     parser.add_argument("--output-dir", default="exports", help="folder that server-side exports are confined to")
     parser.add_argument("--max-upload-mb", type=float, default=1024.0, help="largest browser upload accepted, in MiB")
+    parser.add_argument("--max-upload-total-mb", type=float, default=None, metavar="MB",
+                        help="memory all uploads in flight may hold together, in MiB (default: twice --max-upload-mb)")
+    parser.add_argument("--max-splats", type=int, default=None, metavar="N",
+                        help="refuse scene files declaring more splats than N, from their headers "
+                             "(default 33554432; see lyra/limits.py)")
+    parser.add_argument("--max-decoded-mb", type=float, default=None, metavar="MB",
+                        help="refuse files (scenes, images, videos, depth) that would take more than MB MiB once "
+                             "decoded, from their headers (default 4096)")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where the demo scenes are built")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                         help="also accept websocket connections from pages at ORIGIN (e.g. http://myhost:3000; "
@@ -54,20 +62,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="let clients open any server path the process can read (trusted clients only)")
     parser.add_argument("--open-timeout", type=float, default=300.0, metavar="S",
                         help="give up an Open-by-path load after S seconds (default 300)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag in ("max_splats", "max_decoded_mb", "max_upload_total_mb"):
+        value = getattr(args, flag)
+        if value is not None and not value > 0:
+            parser.error(f"--{flag.replace('_', '-')} must be positive, found {value}")
+    return args
 
 
 def start_viewer(args: argparse.Namespace):
     """Start the server and open the scenes; returns the :class:`viewer.app.ViewerApp`."""
+    from lyra.limits import set_limits
     from viewer.app import ViewerApp
     from viewer.security import AccessPolicy, start_server
 
     if args.max_clients < 1:
         raise SystemExit(f"launch.py: --max-clients must be at least 1, not {args.max_clients}")
+    set_limits(max_splats=args.max_splats, max_decoded_mb=args.max_decoded_mb)  # None keeps the library default
     policy = AccessPolicy.for_host(args.host, args.allow_origin, args.token, max_clients=args.max_clients)
     server = start_server(args.host, args.port, policy, verbose=False)
     paths = [Path(p) for p in args.scenes]
     app = ViewerApp(server, output_dir=args.output_dir, max_upload_mb=args.max_upload_mb,
+                    max_upload_total_mb=args.max_upload_total_mb,
                     data_dirs=[*args.data_dir, *paths], open_anywhere=args.open_anywhere,
                     open_timeout_s=args.open_timeout)
     app.access_policy = policy

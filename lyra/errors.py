@@ -57,3 +57,14 @@ class ShapeError(InputDataError, ValueError):
 
 class UnsizedError(LyraError, TypeError):
     """``len()`` of something that has no length (a single, unbatched camera)."""
+
+
+class DecodeBudgetError(SceneFileError, InputDataError):
+    """A file declares more than the decode budget allows (:mod:`lyra.limits`): too many splats, pixels or
+    frames, too many bytes once decoded, or a stream compressed past the bomb ratio. Raised from headers,
+    before anything is allocated."""
+
+
+class ArchiveError(SceneFileError, InputDataError):
+    """A zip archive (a SOG bundle, a zip of frames, a depth zip, a torch file) is unreadable, or one of its
+    members is corrupt, encrypted, of an unknown method, or not the size its directory declares."""

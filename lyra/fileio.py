@@ -6,7 +6,8 @@ crash or a full disk leaves the previous file intact. Without ``overwrite`` the
 final step is an atomic create-if-absent (``renameat2(RENAME_NOREPLACE)``,
 else a hard link, else an exclusive reservation of the name), so two writers
 racing for one new name cannot both succeed. Results honour the umask (an
-overwritten file keeps its mode). Temporaries are named
+overwritten file keeps its mode; files a library wrote into an atomic folder get
+the umask's mode too, :func:`apply_umask`). Temporaries are named
 ``.<name>.lyra-<pid>.<random>.tmp``; :func:`clean_stale_temporaries` removes
 those whose writer is gone (it runs before every write into a folder).
 
@@ -519,6 +520,7 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = True) -> Iter
         raise _os_error(path, exc) from None
     try:
         yield tmp_dir
+        apply_umask(tmp_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
@@ -530,6 +532,25 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = True) -> Iter
     except OSError as exc:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise _os_error(path, exc) from None
+
+
+def apply_umask(folder: str | os.PathLike) -> None:
+    """Give every file and folder under ``folder`` the umask's mode (``0o666`` / ``0o777`` masked).
+
+    Libraries that write into our temp folders choose their own modes (safetensors, and so
+    ``save_pretrained``, create files 0600); what we publish follows the umask like every other write.
+    Symlinks are left alone.
+    """
+    mask = current_umask()
+    for root, folders, files in os.walk(folder):
+        for name in folders:
+            with contextlib.suppress(OSError):
+                if not os.path.islink(os.path.join(root, name)):
+                    os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            with contextlib.suppress(OSError):
+                if not os.path.islink(os.path.join(root, name)):
+                    os.chmod(os.path.join(root, name), 0o666 & ~mask)
 
 
 def _swap_directory(tmp_dir: Path, path: Path, overwrite: bool) -> None:

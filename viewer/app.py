@@ -42,6 +42,7 @@ from viewer.panels import distill, edit, export, generate, jobs, render, scene, 
 from viewer.scene_sync import SceneSync
 from viewer.security import UploadLimiter, refuse_share
 from viewer.state import AppState
+from viewer.uploads import safe_upload_name, start_upload_job
 
 WHITE = (255, 255, 255)
 ERROR_NOTE_SECONDS = 15.0  # errors stay longer than news, but close by themselves
@@ -68,12 +69,14 @@ class ViewerApp:
         *,
         output_dir: str | os.PathLike = "exports",
         max_upload_mb: float = 1024.0,
+        max_upload_total_mb: float | None = None,
         state: AppState | None = None,
         data_dirs: Iterable[str | os.PathLike] = (),
         open_anywhere: bool = False,
         open_timeout_s: float = DEFAULT_OPEN_TIMEOUT_S,
     ):
-        """``data_dirs``: folders clients may open paths in (command-line scenes are added as they open);
+        """``max_upload_total_mb``: memory all uploads in flight may hold together (default twice
+        ``max_upload_mb``). ``data_dirs``: folders clients may open paths in (command-line scenes are added as they open);
         ``open_anywhere`` lifts that confinement; ``open_timeout_s`` bounds one Open-by-path load."""
         refuse_share(server)  # whoever built the server: no public tunnel, whatever a client asks
         install_client_patches(server)  # before any splats: viser's splat quads would log a NaN bounding sphere
@@ -84,7 +87,10 @@ class ViewerApp:
         self.sync_scene.on_change = self.refresh
         self.output_dir = Path(output_dir).expanduser().resolve()
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
-        self.uploads = UploadLimiter(server, self.max_upload_bytes, on_refused=self._upload_refused)
+        # All uploads together (arriving or being written) hold at most this much memory; default 2 uploads' worth.
+        total_mb = 2 * max_upload_mb if max_upload_total_mb is None else max_upload_total_mb
+        self.uploads = UploadLimiter(server, self.max_upload_bytes, on_refused=self._upload_refused,
+                                     max_total_bytes=int(total_mb * 1024 * 1024))
         guard_gui_updates(server, self._gui_value_refused)  # every client GUI value checked against its widget
         self.paths = PathConfinement(data_dirs, anywhere=open_anywhere)
         self.open_timeout_s = float(open_timeout_s)
@@ -254,11 +260,27 @@ class ViewerApp:
 
         return self.start_job(f"Open {path.name}", run, client)
 
-    def _upload_refused(self, client_id: int, name: str, size: int) -> None:
+    def open_upload(self, uploaded, client: viser.ClientHandle | None = None, drop_invalid: bool = False,
+                    replace: bool = False) -> Job | None:
+        """Open a browser upload as a scene: written to a temp file, then loaded as a job with Cancel and the
+        Open-by-path deadline (:mod:`viewer.uploads`). Returns the job, or None when the upload was refused."""
+        from lyra.scene import load
+
+        start = time.perf_counter()
+        name = Path(safe_upload_name(uploaded.name)).stem
+
+        def use(job: Job, path: Path) -> str:
+            loaded, caught = load_with_deadline(lambda: load(path, drop_invalid=drop_invalid), self.open_timeout_s,
+                                                path, cancelled=lambda: job.cancelled)
+            return self._add_loaded(loaded, path, name, caught, start, replace)
+
+        return start_upload_job(self, uploaded, client, use)
+
+    def _upload_refused(self, client_id: int, name: str, size: int, reason: str | None = None) -> None:
         client = self.server.get_clients().get(client_id)
-        self.notify(f"Upload {name[:60]!r} refused", f"uploads are limited to {self.max_upload_bytes / 2**20:g} MiB "
-                    f"(this one: {size / 2**20:.1f} MiB; start the viewer with --max-upload-mb to change it)",
-                    client, error=True)
+        body = reason or (f"uploads are limited to {self.max_upload_bytes / 2**20:g} MiB "
+                          f"(this one: {size / 2**20:.1f} MiB; start the viewer with --max-upload-mb to change it)")
+        self.notify(f"Upload {name[:60]!r} refused", body, client, error=True)
 
     def _gui_value_refused(self, client_id: int, label: str, reason: str) -> None:
         client = self.server.get_clients().get(client_id)

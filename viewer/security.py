@@ -44,6 +44,7 @@ from websockets.http11 import Request, Response
 TOKEN_COOKIE = "lyra_studio_token"
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 DEFAULT_MAX_CLIENTS = 8  # every client costs sends of every buffer; a storm of them must not take the server down
+SINGLE_HEADERS = ("Host", "Origin", "Upgrade", "Cookie")  # headers we read: two of one is ambiguous, so refused
 MIN_UPLOAD_PART_BYTES = 1024  # viser's client sends 512 KiB parts; far more parts than this allows is hostile
 
 
@@ -155,10 +156,21 @@ class AccessPolicy:
         return (cookie[TOKEN_COOKIE].value if TOKEN_COOKIE in cookie else None), False
 
     def check(self, request: Request) -> tuple[Response | None, bool]:
-        """``(refusal or None, set the token cookie)`` for one HTTP request or websocket handshake."""
+        """``(refusal or None, set the token cookie)`` for one HTTP request or websocket handshake.
+
+        A request whose headers we cannot read unambiguously (a repeated Host, Origin, Upgrade or
+        Cookie header, bytes that are not ASCII where a token is compared) gets a 400, never a 500.
+        """
+        try:
+            return self._check(request)
+        except (LookupError, UnicodeError, ValueError, CookieError):  # MultipleValuesError is a LookupError
+            return self._refuse(http.HTTPStatus.BAD_REQUEST, "Malformed request headers."), False
+
+    def _check(self, request: Request) -> tuple[Response | None, bool]:
         headers = request.headers
-        if len(headers.get_all("Host")) > 1 or len(headers.get_all("Origin")) > 1:
-            return self._refuse(http.HTTPStatus.BAD_REQUEST, "One Host and at most one Origin header, please."), False
+        repeated = [name for name in SINGLE_HEADERS if len(headers.get_all(name)) > 1]
+        if repeated:
+            return self._refuse(http.HTTPStatus.BAD_REQUEST, f"At most one {repeated[0]} header, please."), False
         host_header = headers.get("Host")
         if not self.host_allowed(host_header):
             return self._refuse(http.HTTPStatus.FORBIDDEN, "This viewer answers only to localhost."), False
@@ -168,7 +180,8 @@ class AccessPolicy:
         if self.token is None:
             return None, False
         presented, from_query = self._token_of(request)
-        if presented is None or not hmac.compare_digest(presented.encode(), self.token.encode()):
+        # surrogateescape: websockets keeps non-ASCII request bytes as surrogates, which plain encode() refuses
+        if presented is None or not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), self.token.encode()):
             return self._refuse(http.HTTPStatus.UNAUTHORIZED, "This viewer needs its access token: open the URL "
                                 "with ?token=... that the server printed."), False
         return None, from_query
@@ -249,14 +262,18 @@ def refuse_share(server: viser.ViserServer) -> None:
 class UploadLimiter:
     """Bounds browser uploads while they arrive and delivers each finished one to its own callback call.
 
-    ``on_refused(client_id, file name, declared bytes)`` is told about refused uploads. One limiter
-    serves a server: constructing another for the same server updates the first (and returns it).
+    Each upload is at most ``max_bytes``; all uploads together, those arriving and those whose
+    callback still holds their bytes, at most ``max_total_bytes`` (60 transfers of 8 MiB held
+    377 MB before this cap): a transfer that would pass it is refused at its start. ``on_refused(client_id, file name, declared bytes, reason)`` is
+    told about refused uploads (``reason`` is None for the per-upload limit). One limiter serves a
+    server: constructing another for the same server updates the first (and returns it).
     """
 
-    def __new__(cls, server: viser.ViserServer, max_bytes: int, on_refused=None):
+    def __new__(cls, server: viser.ViserServer, max_bytes: int, on_refused=None, max_total_bytes: int | None = None):
         existing = getattr(server, "_lyra_upload_limiter", None)
         if existing is not None:
             existing.max_bytes, existing.on_refused = int(max_bytes), on_refused
+            existing.max_total_bytes = int(max_total_bytes if max_total_bytes is not None else 2 * max_bytes)
             return existing
         limiter = super().__new__(cls)
         limiter._installed = False
@@ -264,7 +281,7 @@ class UploadLimiter:
         return limiter
 
     def __init__(self, server: viser.ViserServer, max_bytes: int,
-                 on_refused: Callable[[int, str, int], None] | None = None):
+                 on_refused: Callable[..., None] | None = None, max_total_bytes: int | None = None):
         from viser import _messages
 
         if self._installed:
@@ -272,7 +289,10 @@ class UploadLimiter:
         self._installed = True
         self.server = server
         self.max_bytes = int(max_bytes)
+        self.max_total_bytes = int(max_total_bytes if max_total_bytes is not None else 2 * max_bytes)
         self.on_refused = on_refused
+        self._held = 0  # bytes of delivered uploads whose callbacks are still running
+        self._held_lock = threading.Lock()
         self._callbacks: dict[str, Callable] = {}  # upload button uuid -> callback(client_id, UploadedFile)
         gui = server.gui
         self._gui = gui
@@ -285,14 +305,34 @@ class UploadLimiter:
         infra.register_handler(_messages.FileTransferPart, self._guarded_part)
         self._finish = gui._finish_file_upload
         gui._finish_file_upload = self._deliver  # instance attribute: viser calls self._finish_file_upload
+        # viser drops a departed client's transfers only once it had registered the client; a connection
+        # that starts a transfer and leaves before that would leave its buffer (and its share of the cap).
+        server._websock_server.on_client_disconnect(self._drop_transfers_of)
+
+    def _drop_transfers_of(self, connection) -> None:
+        states = self._gui._current_file_upload_states
+        for uuid, state in list(states.items()):
+            if state.get("client_id") == connection.client_id:
+                states.pop(uuid, None)
 
     def on_upload(self, handle, callback: Callable) -> None:
         """Call ``callback(client_id, viser.UploadedFile)`` for every upload to ``handle`` (in viser's pool)."""
         self._callbacks[handle._impl.uuid] = callback
 
-    def _refuse(self, client_id, name: str, size: int) -> None:
+    def _refuse(self, client_id, name: str, size: int, reason: str | None = None) -> None:
         if self.on_refused is not None:
-            self.on_refused(client_id, name, size)
+            if reason is None:
+                self.on_refused(client_id, name, size)
+            else:
+                self.on_refused(client_id, name, size, reason)
+
+    def in_flight_bytes(self) -> int:
+        """Bytes all uploads hold now: declared sizes of transfers arriving plus delivered ones in callbacks.
+
+        A transfer whose client disconnects is dropped (:meth:`_drop_transfers_of`), and its share with it.
+        """
+        states = list(self._gui._current_file_upload_states.values())
+        return sum(int(state.get("total_bytes", 0)) for state in states) + self._held
 
     def _guarded_start(self, client_id, message) -> None:
         size, parts = int(message.size_bytes), int(message.part_count)
@@ -300,7 +340,14 @@ class UploadLimiter:
         if size > self.max_bytes or size < 0 or parts < 0 or parts > most_parts:
             self._refuse(client_id, message.filename, size)  # nothing buffered: later parts find no transfer
             return
-        self._start(client_id, message)
+        with self._held_lock:  # check and start as one step, so concurrent starts cannot both fit
+            busy = self.in_flight_bytes()
+            if busy + size > self.max_total_bytes:
+                self._refuse(client_id, message.filename, size,
+                             f"the viewer is already receiving or opening {busy / 2**20:.1f} MiB of uploads "
+                             f"(at most {self.max_total_bytes / 2**20:g} MiB at once); try again when they are done")
+                return
+            self._start(client_id, message)
 
     def _guarded_part(self, client_id, message) -> None:
         states = self._gui._current_file_upload_states
@@ -330,4 +377,15 @@ class UploadLimiter:
                           stacklevel=1)
             return
         # Each upload is its own value, handed to its own call: viser's shared handle.value is not read.
-        self._gui._thread_executor.submit(callback, client_id, viser.UploadedFile(state["filename"], content))
+        # Its bytes count against the total until the callback returns (it writes them to disk first).
+        with self._held_lock:
+            self._held += len(content)
+
+        def deliver() -> None:
+            try:
+                callback(client_id, viser.UploadedFile(state["filename"], content))
+            finally:
+                with self._held_lock:
+                    self._held -= len(content)
+
+        self._gui._thread_executor.submit(deliver)

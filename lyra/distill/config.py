@@ -20,6 +20,7 @@ from lyra.distill.losses import LossWeights
 from lyra.errors import InputDataError
 from lyra.model.config import LyraDecoderConfig
 from lyra.model.tokenizer import latent_frames as latent_frames_of
+from lyra.safe_yaml import parse_yaml
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,10 +182,7 @@ def load_config(name_or_path: str | os.PathLike) -> TrainConfig:
         if not preset.is_file():
             raise InputDataError(f"unknown preset {name_or_path!r}; presets: {', '.join(preset_names())}")
         text, source = preset.read_text(), f"preset {name_or_path}"
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputDataError(f"{source}: not valid YAML ({exc})") from exc
+    raw = parse_yaml(text, source, InputDataError)  # no aliases, shallow, small (lyra.safe_yaml)
     if not isinstance(raw, dict):
         raise InputDataError(f"{source}: expected a YAML mapping")
     return config_from_dict(raw, source)

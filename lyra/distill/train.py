@@ -28,14 +28,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from lyra.bounded_zip import check_zip_members
 from lyra.distill.config import TrainConfig
 from lyra.distill.data import SDGDataset, draw_spec, eval_specs, find_scenes
 from lyra.distill.evaluate import evaluate
 from lyra.distill.losses import distillation_loss
 from lyra.distill.plot import write_loss_curve
 from lyra.distill.student import Conditioner, RawForward, run_student
-from lyra.errors import CheckpointError, InputDataError
-from lyra.fileio import atomic_directory, atomic_write, recover_set_aside
+from lyra.errors import CheckpointError, InputDataError, LyraError
+from lyra.fileio import atomic_directory, atomic_write, open_regular, recover_set_aside
 from lyra.model.checkpoint import load_decoder, save_decoder
 from lyra.model.decoder import LyraDecoder, packed_to_gaussians
 from lyra.model.tokenizer import load_cosmos_tokenizer, video_frames
@@ -141,11 +142,31 @@ def load_checkpoint(out: Path, model: LyraDecoder, optimizer, scheduler) -> int:
         raise CheckpointError(f"{folder}: nothing to resume (no {STATE_FILE}); run without --resume")
     saved = load_decoder(folder)
     model.load_state_dict(saved.state_dict())
-    state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    return int(state["step"])
+    path = folder / STATE_FILE
+    check_zip_members(path, f"a {STATE_FILE}")  # torch's reader would inflate a bomb member whole
+    try:
+        with open_regular(path, f"a {STATE_FILE}") as handle:
+            state = torch.load(handle, map_location="cpu", weights_only=True)
+    except LyraError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch.load's many failure types (truncated, garbage) become one error
+        raise CheckpointError(f"{path}: not a readable training state ({type(exc).__name__}); "
+                              "it may be truncated: run without --resume to start over") from None
+    missing = [key for key in ("step", "optimizer", "scheduler", "torch_rng") if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: a training state needs step, optimizer, scheduler and torch_rng; "
+                              f"missing {missing}: run without --resume to start over")
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        step = int(state["step"])
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+        raise CheckpointError(f"{path}: the training state does not fit this run ({type(exc).__name__}): "
+                              "run without --resume to start over") from None
+    if step < 0:
+        raise CheckpointError(f"{path}: a training state with a step >= 0, found {step}")
+    return step
 
 
 # ------------------------------------------------------------------ the loop

@@ -19,6 +19,7 @@ import yaml
 
 from lyra.errors import CheckpointError, ConfigError, InputDataError
 from lyra.fileio import atomic_write
+from lyra.safe_yaml import read_yaml
 
 KINDS = ("static", "dynamic")
 MAX_BLOCK_WEIGHTS = 4_000_000_000  # enc_depth x enc_embed_dim^2 x 16 (a rough weight count); the released model: 67M
@@ -223,10 +224,7 @@ class LyraDecoderConfig:
 def _read_yaml_mapping(path: Path, error: type[Exception]) -> dict[str, Any]:
     if not path.is_file():
         raise error(f"{path}: expected a YAML config file, found nothing there")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: expected YAML, found unparsable text ({exc})") from exc
+    data = read_yaml(path, error)  # no aliases, shallow, small (lyra.safe_yaml)
     if not isinstance(data, dict):
         raise error(f"{path}: expected a YAML mapping of config keys, found {type(data).__name__}")
     return data

@@ -20,12 +20,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lyra.errors import CheckpointError
+from lyra.safe_yaml import read_yaml
 
 DEFAULTS_FILE = Path(__file__).with_name("models.yaml")
 _FIELDS = ("description", "hub", "subfolder", "file", "path", "md5")
+MAX_FIELD_CHARS = 4096  # PATH_MAX on Linux; a longer path or id is not one
 
 
 class ModelNotFoundError(CheckpointError):
@@ -64,16 +64,21 @@ def user_registry_file() -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise CheckpointError(f"{path}: could not read the model registry ({exc})") from exc
+    """The registry file's entries, checked: names and every field a string of sane length (or null)."""
+    data = read_yaml(path, CheckpointError) or {}  # no aliases, shallow, small (lyra.safe_yaml)
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise CheckpointError(f"{path}: expected a mapping of model name -> {{hub, path, file, ...}}")
     for name, entry in data.items():
-        unknown = sorted(set(entry) - set(_FIELDS))
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_FIELD_CHARS:
+            raise CheckpointError(f"{path}: model names must be strings of 1 to {MAX_FIELD_CHARS} characters")
+        unknown = sorted(str(k)[:40] for k in set(entry) - set(_FIELDS))
         if unknown:
-            raise CheckpointError(f"{path}: model {name!r} has unknown fields {unknown}; known: {list(_FIELDS)}")
+            raise CheckpointError(f"{path}: model {name!r} has unknown fields {unknown[:8]}; known: {list(_FIELDS)}")
+        for field, value in entry.items():
+            if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD_CHARS or "\0" in value):
+                found = f"{len(value)} characters" if isinstance(value, str) else f"a {type(value).__name__}"
+                raise CheckpointError(f"{path}: model {name!r}: {field} must be a string of at most "
+                                      f"{MAX_FIELD_CHARS} characters, found {found}")
     return data
 
 

@@ -22,7 +22,8 @@ tests use tiny random models of the same classes):
 Files (:func:`read_depth_file`): ``.exr`` (channel ``Z``, else ``Y``/``R``, in
 metres), ``.png`` 16-bit with ``png_units_per_metre`` units per metre (default
 1000: millimetres, the Kinect/ScanNet convention; 0 = no depth), ``.npy``
-float metres ``[H, W]``.
+float metres ``[H, W]``, ``.zip`` a ViPE/SDG depth zip (its first frame). Each file's size is read from its header and checked
+against the decode budget (:mod:`lyra.limits`) before its pixels are decoded.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.errors import CheckpointError, InputDataError
+from lyra.limits import out_of_memory_error
+from lyra.pipeline.headers import check_image_header, exr_header_size, npy_header
 from lyra.progress import Progress, report
 
 # A typical photo lens (about 30 mm full-frame equivalent). Used when neither the user nor the model
@@ -204,7 +207,7 @@ def _image_uint8(image: Tensor | np.ndarray) -> np.ndarray:  # -> [H, W, 3] uint
 
 
 # --------------------------------------------------------------------------- files
-DEPTH_FILE_SUFFIXES = (".exr", ".png", ".npy")
+DEPTH_FILE_SUFFIXES = (".exr", ".png", ".npy", ".zip")
 
 
 def read_depth_file(
@@ -225,29 +228,41 @@ def read_depth_file(
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: depth file not found")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        try:
-            depth = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputDataError(f"{path}: expected a .npy float array, found an unreadable file ({exc})") from exc
-        depth = np.squeeze(depth)
-        if depth.dtype.kind not in "fiu":
-            raise InputDataError(f"{path}: expected a numeric depth array, found dtype {depth.dtype}")
-    elif suffix == ".png":
-        depth = _read_png_depth(path, png_units_per_metre)
-    elif suffix == ".exr":
-        depth = _read_exr_depth(path)
-    else:
-        raise InputDataError(f"{path}: expected a depth file ending in {', '.join(DEPTH_FILE_SUFFIXES)}, found {suffix!r}")
-    if depth.ndim != 2:
-        raise InputDataError(f"{path}: expected a single-channel depth map [H, W], found shape {depth.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))
-    if size is not None:
-        tensor = resize_depth(tensor, *size, what=str(path))
+    try:
+        depth = _read_depth_array(path, path.suffix.lower(), png_units_per_metre)
+        if depth.ndim != 2:
+            raise InputDataError(f"{path}: expected a single-channel depth map [H, W], found shape {depth.shape}")
+        tensor = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))
+        if size is not None:
+            tensor = resize_depth(tensor, *size, what=str(path))
+    except MemoryError:
+        # The header checks keep a file within the decode budget; this guards a process with less memory.
+        raise out_of_memory_error(path, "a depth map") from None
     height, width = tensor.shape
     known = default_intrinsics(width, height, fov_x_degrees) if intrinsics is None else as_intrinsics(intrinsics)
     return make_depth_map(tensor, known, str(path))
+
+
+def _read_depth_array(path: Path, suffix: str, png_units_per_metre: float) -> np.ndarray:
+    """The raw depth array of a file, its size checked from the header first (:mod:`lyra.pipeline.headers`)."""
+    if suffix == ".npy":
+        _shape, dtype = npy_header(path)  # a header claiming 100000 x 100000 is refused here
+        if dtype.kind not in "fiu":
+            raise InputDataError(f"{path}: expected a numeric depth array, found dtype {dtype}")
+        try:
+            depth = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise InputDataError(f"{path}: expected a .npy float array, found an unreadable file ({type(exc).__name__})") from None
+        return np.squeeze(depth)
+    if suffix == ".png":
+        return _read_png_depth(path, png_units_per_metre)
+    if suffix == ".exr":
+        return _read_exr_depth(path)
+    if suffix == ".zip":  # a ViPE/SDG depth zip (one EXR per frame): its first frame
+        from lyra.pipeline.sdg import read_depth_zip
+
+        return read_depth_zip(path)[0].numpy()
+    raise InputDataError(f"{path}: expected a depth file ending in {', '.join(DEPTH_FILE_SUFFIXES)}, found {suffix!r}")
 
 
 def resize_depth(depth: Tensor, height: int, width: int, *, what: str = "depth") -> Tensor:  # [h, w] -> [H, W]
@@ -265,6 +280,7 @@ def _read_png_depth(path: Path, units_per_metre: float) -> np.ndarray:
 
     if not units_per_metre > 0:
         raise InputDataError(f"PNG depth units per metre must be positive, found {units_per_metre}")
+    check_image_header(path, "a depth map")  # a 12000 x 12000 PNG is refused before it is decoded
     try:
         raw = iio.imread(path)
     except Exception as exc:  # imageio raises many types for a bad file
@@ -281,6 +297,7 @@ def _read_png_depth(path: Path, units_per_metre: float) -> np.ndarray:
 def _read_exr_depth(path: Path) -> np.ndarray:
     import OpenEXR
 
+    exr_header_size(path)  # the data window against the decode budget, before the pixels are read
     try:
         with OpenEXR.File(str(path)) as exr:
             channels = exr.channels()

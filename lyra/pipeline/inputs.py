@@ -1,9 +1,11 @@
 """What a user gives ``lyra generate``: an image, a video, or a ViPE-style folder, read and checked.
 
 * Images: anything imageio reads (PNG, JPEG, WebP, ...), as RGB uint8 ``[H, W, 3]``.
-  Larger than :data:`MAX_PIXELS` (16 megapixels) is downscaled, with a notice.
+  Larger than :data:`MAX_PIXELS` (16 megapixels) is downscaled, with a notice; larger than
+  the decode budget's image limit (:mod:`lyra.limits`, 64 megapixels) is refused from its header.
 * Videos (``.mp4 .mov .webm .mkv .avi .m4v``): RGB uint8 frames ``[F, H, W, 3]`` and
-  their frame rate; at least 2 frames (one frame is an image, not a 4D input).
+  their frame rate; at least 2 frames (one frame is an image, not a 4D input). Frames x
+  size is checked against the decode budget from ffmpeg's metadata before decoding.
 * ViPE-style folders (what the official dynamic pipeline consumes, the same
   layout as an SDG trajectory without latents): ``rgb/NAME.mp4``,
   ``depth/NAME.zip`` (EXR z-depth per frame), ``pose/NAME.npz`` (``data``
@@ -27,6 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.errors import InputDataError
+from lyra.limits import out_of_memory_error
+from lyra.pipeline.headers import check_image_header, read_video_frames
 
 MAX_PIXELS = 16_000_000
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
@@ -56,13 +60,17 @@ class Frames:
 def read_input(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Frames:
     """An image, a video or a ViPE-style folder, by what ``path`` is (see the module docstring)."""
     path = Path(path)
-    if path.is_dir():
-        return read_vipe_folder(path, max_pixels=max_pixels)
-    if not path.is_file():
-        raise InputDataError(f"{path}: no such file or folder")
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        return read_video(path, max_pixels=max_pixels)
-    return read_image(path, max_pixels=max_pixels)
+    try:
+        if path.is_dir():
+            return read_vipe_folder(path, max_pixels=max_pixels)
+        if not path.is_file():
+            raise InputDataError(f"{path}: no such file or folder")
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return read_video(path, max_pixels=max_pixels)
+        return read_image(path, max_pixels=max_pixels)
+    except MemoryError:
+        # Headers are checked against the decode budget first; this guards a process with less memory than that.
+        raise out_of_memory_error(path, "an input") from None
 
 
 def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Frames:
@@ -70,8 +78,11 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Fram
     import imageio.v3 as iio
 
     path = Path(path)
+    check_image_header(path)  # a 12000 x 12000 PNG is refused before it is decoded
     try:
         image = np.asarray(iio.imread(path))
+    except MemoryError:
+        raise out_of_memory_error(path, "an image") from None
     except Exception as exc:  # imageio raises many types for a file that is not an image
         raise InputDataError(f"{path}: expected an image (PNG, JPEG, WebP, ...), found a file imageio cannot read") from exc
     if image.ndim == 4 and image.shape[0] > 1:
@@ -82,28 +93,15 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Fram
 
 
 def read_video(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Frames:
-    """All frames of a video (at least 2) and its frame rate."""
-    import imageio_ffmpeg
-
+    """All frames of a video (at least 2) and its frame rate; frames x size checked against the decode budget first."""
     path = Path(path)
-    reader = None
-    try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-        meta = next(reader)
-        width, height = meta["size"]
-        fps = float(meta.get("fps") or DEFAULT_FPS)
-        frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader]
-    except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as exc:
-        raise InputDataError(f"{path}: expected a video, found a file ffmpeg cannot read ({exc})") from exc
-    finally:
-        if reader is not None:
-            reader.close()  # stops ffmpeg and closes its pipes, also after an error
+    frames, fps = read_video_frames(path, "a video")
     if len(frames) < 2:
         raise InputDataError(
             f"{path}: expected a video of at least 2 frames for a 4D scene, found {len(frames)}; "
             "for one frame give an image instead"
         )
-    stacked, notices = _as_rgb_frames(np.stack(frames), path, max_pixels)
+    stacked, notices = _as_rgb_frames(frames, path, max_pixels)
     return Frames(stacked, fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS, notices=notices)
 
 

@@ -40,16 +40,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lyra.bounded_zip import BoundedZip, check_zip_members, shown_name
 from lyra.errors import InputDataError
 from lyra.fileio import atomic_write
+from lyra.limits import check_decoded
 from lyra.model.tokenizer import SPATIAL_COMPRESSION, TEMPORAL_COMPRESSION, video_frames
+from lyra.pipeline.headers import exr_header_size, read_video_frames
 from lyra.render.camera import Camera
 from lyra.render.trajectories import LYRA_DEMO_ORDER
 
 OFFICIAL_VIEW_ORDER = LYRA_DEMO_ORDER  # the trajectory folders in the order the official decoder reads them
 FPS = 24.0
 DEPTH_CHANNEL = "Z"
-_MAX_DEPTH_MEMBER_BYTES = 256 << 20  # one float16 EXR frame of 704x1280 is < 2 MB; far larger is not a depth map
+_MAX_DEPTH_MEMBER_BYTES = 256 << 20
+_MAX_NPZ_MEMBER_BYTES = 64 << 20  # poses and intrinsics: 64 bytes a frame  # one float16 EXR frame of 704x1280 is < 2 MB; far larger is not a depth map
 
 
 @dataclasses.dataclass
@@ -93,6 +97,7 @@ def load_latent_file(path: str | os.PathLike) -> Tensor:
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: latent file not found")
+    check_zip_members(path, "a torch-saved latent file")  # torch's reader would inflate a bomb member whole
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             data = torch.load(path, map_location="cpu", weights_only=True)
@@ -119,13 +124,17 @@ def read_npz_rows(path: Path, row_shape: tuple[int, ...], num_frames: int) -> Te
     if not path.is_file():
         raise InputDataError(f"{path}: file not found")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "data" not in npz:
-                raise InputDataError(f"{path}: expected an npz with a 'data' array, found keys {sorted(npz.files)}")
-            data = np.asarray(npz["data"], dtype=np.float64)
-            inds = np.asarray(npz["inds"]) if "inds" in npz else np.arange(len(data))
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputDataError(f"{path}: expected an npz archive, found an unreadable file ({exc})") from exc
+        # An npz is a zip: its members are read bounded (any method, declared sizes checked), then parsed.
+        with BoundedZip(path, "an npz archive") as archive:
+            names = {info.filename: info for info in archive.infolist()}
+            if "data.npy" not in names:
+                raise InputDataError(f"{path}: expected an npz with a 'data' array, found {len(names)} other members")
+            data = np.load(io.BytesIO(archive.read(names["data.npy"], _MAX_NPZ_MEMBER_BYTES)), allow_pickle=False)
+            data = np.asarray(data, dtype=np.float64)
+            inds = (np.asarray(np.load(io.BytesIO(archive.read(names["inds.npy"], _MAX_NPZ_MEMBER_BYTES)), allow_pickle=False))
+                    if "inds.npy" in names else np.arange(len(data)))
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputDataError(f"{path}: expected an npz archive, found an unreadable file ({type(exc).__name__})") from None
     if data.ndim != 1 + len(row_shape) or tuple(data.shape[1:]) != row_shape:
         raise InputDataError(f"{path}: expected data [F, {', '.join(map(str, row_shape))}], found {list(data.shape)}")
     if inds.shape != (len(data),):
@@ -146,55 +155,51 @@ def read_npz_rows(path: Path, row_shape: tuple[int, ...], num_frames: int) -> Te
 
 
 def read_rgb_video(path: str | os.PathLike) -> Tensor:  # -> [F, H, W, 3] uint8
-    """All frames of an ``rgb/NAME.mp4`` as uint8 RGB."""
-    import imageio_ffmpeg
-
+    """All frames of an ``rgb/NAME.mp4`` as uint8 RGB (frames x size checked against the decode budget first)."""
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: video file not found")
-    try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-        meta = next(reader)
-        width, height = meta["size"]
-        frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader]
-    except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as exc:
-        raise InputDataError(f"{path}: expected an MP4 video, found an unreadable file ({exc})") from exc
-    if not frames:
+    frames, _fps = read_video_frames(path, "an MP4 video")
+    if not len(frames):
         raise InputDataError(f"{path}: the video has no frames")
-    return torch.from_numpy(np.stack(frames))
+    return torch.from_numpy(frames)
 
 
 def read_depth_zip(path: str | os.PathLike) -> Tensor:  # -> [F, H, W] float32
-    """The per-frame EXR depth maps (channel ``Z``) of a ``depth/NAME.zip``, in member-name order."""
+    """The per-frame EXR depth maps (channel ``Z``) of a ``depth/NAME.zip``, in member-name order.
+
+    Members are read bounded (:class:`lyra.bounded_zip.BoundedZip`: any method, declared sizes and
+    ratios checked), and each EXR's header and all frames together are checked against the decode budget.
+    """
     import OpenEXR
 
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: depth file not found")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputDataError(f"{path}: expected a zip of EXR depth frames, found an unreadable file ({exc})") from exc
     frames = []
-    with archive, tempfile.TemporaryDirectory(prefix="lyra-depth-") as scratch:
+    total = 0
+    with BoundedZip(path, "a zip of EXR depth frames") as archive, tempfile.TemporaryDirectory(prefix="lyra-depth-") as scratch:
         members = [i for i in archive.infolist() if i.filename.lower().endswith(".exr") and not i.is_dir()]
         if not members:
             raise InputDataError(f"{path}: expected EXR depth frames in the zip, found none")
         for info in sorted(members, key=lambda i: i.filename):
-            if info.file_size > _MAX_DEPTH_MEMBER_BYTES:
-                raise InputDataError(f"{path}: member {info.filename!r} is {info.file_size} bytes, too large for a depth map")
             local = Path(scratch) / "frame.exr"
+            with open(local, "wb") as target:
+                archive.copy(info, target, _MAX_DEPTH_MEMBER_BYTES)
+            width, height, _channels = exr_header_size(local)
+            total += 4 * width * height
+            check_decoded(path, total, f"{len(frames) + 1} depth frames of {width}x{height}")
             try:
-                local.write_bytes(archive.read(info))
                 with OpenEXR.File(str(local)) as exr:
                     channels = exr.channels()
                     if DEPTH_CHANNEL not in channels:
                         raise InputDataError(
-                            f"{path}: {info.filename} has channels {sorted(channels)}, expected {DEPTH_CHANNEL!r}"
+                            f"{path}: {shown_name(info.filename)} has channels {sorted(channels)[:8]}, "
+                            f"expected {DEPTH_CHANNEL!r}"
                         )
                     frames.append(np.asarray(channels[DEPTH_CHANNEL].pixels, dtype=np.float32))
-            except (OSError, RuntimeError, zipfile.BadZipFile) as exc:
-                raise InputDataError(f"{path}: {info.filename} is not a readable EXR ({exc})") from exc
+            except (OSError, RuntimeError) as exc:
+                raise InputDataError(f"{path}: {shown_name(info.filename)} is not a readable EXR ({exc})") from exc
     if len({f.shape for f in frames}) != 1:
         raise InputDataError(f"{path}: depth frames differ in size")
     return torch.from_numpy(np.stack(frames))

@@ -93,3 +93,21 @@ def test_interrupted_write_leaves_a_temporary_that_the_next_start_cleans(tmp_pat
     assert len(left) == 1 and left[0].startswith(".scene.ply.lyra-"), left
     assert fileio.clean_stale_temporaries(tmp_path) == left
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002])
+def test_decoder_weights_and_the_tokenizers_safetensors_honour_the_umask(tmp_path, umask, mask):
+    """safetensors creates its files 0600; what we publish through atomic_directory follows the umask."""
+    from lyra.model import save_decoder
+    from lyra.teacher.synthetic import tiny_random_tokenizer
+    from tests.conftest import tiny_decoder
+
+    umask(mask)
+    save_decoder(tiny_decoder("static"), tmp_path / "decoder")
+    assert _mode(tmp_path / "decoder" / "model.safetensors") == 0o666 & ~mask
+    assert _mode(tmp_path / "decoder" / "config.yaml") == 0o666 & ~mask
+    with fileio.atomic_directory(tmp_path / "tokenizer") as tmp:
+        tiny_random_tokenizer().save_pretrained(tmp)
+    written = [p for p in (tmp_path / "tokenizer").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in written)
+    assert all(_mode(p) == 0o666 & ~mask for p in written), {p.name: oct(_mode(p)) for p in written}

@@ -141,6 +141,33 @@ def test_upload_over_the_limit_is_refused_on_its_declared_size(viewer):
     assert states == {} and received == []
 
 
+def test_uploads_in_flight_are_capped_in_total_and_a_departed_clients_transfer_is_dropped(viewer):
+    app, _ = viewer
+    port = app.server.get_port()
+    refused, received = [], []
+    app.uploads.on_refused = lambda client_id, name, size, reason=None: refused.append((size, reason))
+    source = app.panel("scene").upload._impl.uuid
+    app.uploads._callbacks[source] = lambda client_id, f: received.append(f)
+    states = app.server.gui._current_file_upload_states
+    limit, app.uploads.max_total_bytes = app.uploads.max_total_bytes, 1 << 20
+    try:
+        with _connect(port, f"http://127.0.0.1:{port}") as ws:
+            ws.recv(timeout=5)
+            first = _upload_messages(source, b"a" * (600 << 10), parts=2)
+            ws.send(first[0])  # started, not finished: 600 KiB held
+            assert wait_for(lambda: len(states) == 1)
+            second = _upload_messages(source, b"b" * (600 << 10), parts=2)
+            ws.send(second[0])
+            assert wait_for(lambda: len(refused) == 1)
+            assert refused[0][0] == 600 << 10 and "at most 1 MiB at once" in refused[0][1]
+            assert len(states) == 1 and app.uploads.in_flight_bytes() == 600 << 10
+        # The client left mid-transfer: its buffer no longer counts (nor stays).
+        assert wait_for(lambda: app.uploads.in_flight_bytes() == 0)
+        assert states == {} and received == []
+    finally:
+        app.uploads.max_total_bytes = limit
+
+
 def test_two_uploads_finishing_together_each_get_their_own_content(viewer):
     app, _ = viewer
     port = app.server.get_port()
@@ -217,3 +244,27 @@ def test_launch_beyond_loopback_warns_and_prints_a_url_with_the_token(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _raw_status(port: int, path: bytes, headers: bytes) -> bytes:
+    """The status line for a hand-written request (headers a client library would not send)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port + headers + b"\r\n")
+        return sock.recv(200).split(b"\r\n")[0]
+
+
+@pytest.mark.parametrize("path, headers, status", [
+    (b"/", b"Cookie: a=1\r\nCookie: b=2\r\n", b"400"),
+    (b"/", b"Connection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: websocket\r\n", b"400"),
+    (b"/", "Cookie: lyra_studio_token=\u00e9\u00e8\r\n".encode(), b"401"),
+    (b"/?token=\xe9\xff", b"", b"401"),
+    (b"/", b"Cookie: \xe9=\xe9; lyra_studio_token=t\xc3\xa9\r\n", b"401"),
+])
+def test_ambiguous_or_non_ascii_headers_get_a_clear_4xx_not_a_500(path, headers, status):
+    policy = AccessPolicy("127.0.0.1", token="the-token")
+    server = start_server("127.0.0.1", 0, policy, verbose=False)
+    try:
+        line = _raw_status(server.get_port(), path, headers)
+    finally:
+        server.stop()
+    assert line.split(b" ")[1] == status, line

@@ -19,11 +19,61 @@ IDENTITY = (1.0, 0.0, 0.0, 0.0)
 
 
 def upload(app, name: str, content: bytes) -> list[str]:
-    """Feed an upload through the Scene panel's handler; returns the notifications it raised."""
+    """Feed an upload through the Scene panel's handler, wait for its job; returns the notifications raised."""
     notes = []
     app.notify = lambda title, body, client=None, error=False: notes.append(f"{title}: {body}")
+    before = list(app.jobs)
     app.panel("scene")._on_upload(None, UploadedFile(name, content))
+    for job in app.jobs:
+        if job not in before:
+            assert job.wait(60), "the upload job did not end"
     return notes
+
+
+def test_an_upload_loads_as_a_job_that_cancel_stops(app, make_gaussians, tmp_path, monkeypatch):
+    import lyra.scene
+
+    path = save(make_gaussians(64), tmp_path / "small.ply")
+    release = threading.Event()
+    real_load = lyra.scene.load
+
+    def slow_load(*args, **kwargs):
+        release.wait(30)  # a load that takes long (a large file)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(lyra.scene, "load", slow_load)
+    notes = []
+    app.notify = lambda title, body, client=None, error=False: notes.append(f"{title}: {body}")
+    app.panel("scene")._on_upload(None, UploadedFile("small.ply", path.read_bytes()))  # returns at once
+    job = app.jobs[-1]
+    assert job.name.startswith("Upload small.ply") and job.running
+    job.cancel()
+    assert job.wait(30) and job.status == "cancelled"
+    release.set()
+    assert app.state.layers == {} and any("cancelled" in note for note in notes)
+
+
+@pytest.mark.parametrize("where", ["folder", "write"])
+def test_an_upload_onto_a_full_disk_says_so(app, monkeypatch, where):
+    import contextlib
+    import errno
+
+    import viewer.uploads
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    @contextlib.contextmanager
+    def full_file(*args, **kwargs):
+        yield SimpleNamespace(write=full)
+
+    if where == "folder":
+        monkeypatch.setattr(viewer.uploads.tempfile, "mkdtemp", full)
+    else:
+        monkeypatch.setattr(viewer.uploads, "atomic_write", full_file)
+    notes = upload(app, "scene.ply", b"ply\n")
+    assert len(notes) == 1 and "full disk" in notes[0] and "internal error" not in notes[0]
+    assert app.state.layers == {}
 
 
 def test_corrupt_upload_notifies_and_leaves_loaded_scenes_untouched(app, make_gaussians):

@@ -50,3 +50,32 @@ def test_launch_binds_loopback_by_default():
     spec.loader.exec_module(launch)
     args = launch.parse_args([])
     assert (args.host, args.port) == ("127.0.0.1", 8080)
+
+
+def test_decode_budget_flags_set_the_library_limits(tmp_path, make_gaussians):
+    import pytest
+
+    from lyra import limits
+    from lyra.errors import DecodeBudgetError
+    from lyra.scene import load
+
+    spec = importlib.util.spec_from_file_location("launch", ROOT / "launch.py")
+    launch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch)
+    for bad in (["--max-splats", "0"], ["--max-decoded-mb", "-5"], ["--max-upload-total-mb", "0"]):
+        with pytest.raises(SystemExit):
+            launch.parse_args(bad)
+    scene = save(make_gaussians(50), tmp_path / "s.ply")
+    args = launch.parse_args([str(scene), "--port", "0", "--max-splats", "40", "--max-decoded-mb", "512",
+                              "--max-upload-total-mb", "3", "--output-dir", str(tmp_path / "out")])
+    previous = limits.current()
+    app = launch.start_viewer(args)
+    try:
+        assert limits.current().max_splats == 40 and limits.current().max_decoded_bytes == 512 << 20
+        assert app.uploads.max_total_bytes == 3 << 20
+        assert app.state.layers == {}  # the 50-splat scene on the command line was refused
+        with pytest.raises(DecodeBudgetError, match="at most 40 splats"):
+            load(scene)
+    finally:
+        limits.set_limits(max_splats=previous.max_splats, max_decoded_mb=previous.max_decoded_bytes / (1 << 20))
+        launch.shutdown(app)

@@ -36,7 +36,7 @@ from lyra.render.framing import frame_scene
 from lyra.render.trajectories import CUSTOM_TRAJECTORY, LYRA_TRAJECTORY_INDEX, TRAJECTORY_FOLDERS
 from viewer.export import resolve_inside
 from viewer.open_path import read_camera_path
-from viewer.panels.scene import safe_upload_name
+from viewer.uploads import save_upload_into
 
 BACKEND_LABELS = {"lift (fast preview)": "lift", "lyra (teacher + decoder)": "lyra"}
 TEACHER_LABELS = {"GEN3C (large CUDA GPU)": "gen3c", "lift (CPU preview of the trajectories)": "lift"}
@@ -132,10 +132,7 @@ class GeneratePanel:
                                  f"more than the {self.app.max_upload_bytes // 2**20} MiB upload limit")
         folder = self._scratch / what
         shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        path = folder / safe_upload_name(uploaded.name)
-        path.write_bytes(uploaded.content)
-        return path
+        return save_upload_into(uploaded, folder)  # a full disk is named, not an internal OSError
 
     def _on_upload(self, client_id: int, uploaded: viser.UploadedFile) -> None:
         from lyra.pipeline.inputs import read_input

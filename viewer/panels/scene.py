@@ -3,24 +3,14 @@ background, camera reset. Hidden layers are named in the info, so a scene that s
 
 from __future__ import annotations
 
-import re
-import tempfile
-from pathlib import Path
-
 import viser
 
-from lyra.errors import EditError, SceneFileError
+from lyra.errors import EditError
+from viewer.uploads import safe_upload_name  # noqa: F401 - the Generate panel imports it from here
 
 BACKGROUNDS = {"White": (255, 255, 255), "Black": (0, 0, 0)}
 UPLOAD_SUFFIXES = (".ply", ".splat", ".zip", ".pt", ".pth")
 OPEN_MODES = {"Replace the scene": True, "Add as a layer": False}  # label -> replace
-
-
-def safe_upload_name(name: str) -> str:
-    """A file name from a browser upload, stripped of folders and odd characters."""
-    base = Path(name.replace("\\", "/")).name
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
-    return base or "upload"
 
 
 class ScenePanel:
@@ -86,21 +76,9 @@ class ScenePanel:
             self.open_note.content = served_folders_note(self.app.paths)
 
     def _on_upload(self, client_id: int, uploaded: viser.UploadedFile) -> None:
-        app = self.app
-        client = app.server.get_clients().get(client_id)
-
-        def load_upload():
-            if len(uploaded.content) > app.max_upload_bytes:
-                raise SceneFileError(uploaded.name, f"an upload of at most {app.max_upload_bytes // (1024 * 1024)} MiB",
-                                     f"{len(uploaded.content) / (1024 * 1024):.1f} MiB")
-            name = safe_upload_name(uploaded.name)
-            with tempfile.TemporaryDirectory(prefix="lyra-upload-") as tmp:
-                path = Path(tmp) / name
-                path.write_bytes(uploaded.content)
-                return app.open_scene(path, name=Path(name).stem, drop_invalid=self.drop_invalid.value,
-                                      replace=self.replace)
-
-        app.action(f"Upload {uploaded.name}", load_upload, client)
+        """Written to disk here, then loaded as a job (progress, Cancel) like an Open by path."""
+        client = self.app.server.get_clients().get(client_id)
+        self.app.open_upload(uploaded, client, self.drop_invalid.value, replace=self.replace)
 
     @property
     def replace(self) -> bool:

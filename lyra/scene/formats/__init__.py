@@ -28,6 +28,7 @@ from pathlib import Path
 
 from lyra.errors import SceneFileError
 from lyra.fileio import require_file_or_folder
+from lyra.limits import out_of_memory_error
 from lyra.progress import Progress, report
 from lyra.scene.formats.checks import SceneFileWarning  # noqa: F401 - re-exported for callers
 from lyra.scene.gaussians import Gaussians
@@ -95,12 +96,21 @@ def detect_format(path: str | os.PathLike) -> str:
 def load(path: str | os.PathLike, *, drop_invalid: bool = False) -> Gaussians | GaussianSequence:
     """Read a scene file or sequence folder.
 
+    Every reader checks the decode budget (:mod:`lyra.limits`: splat count, decoded bytes,
+    compression ratios) from the file's headers before allocating; a file over it raises
+    :class:`lyra.errors.DecodeBudgetError`.
+
     ``drop_invalid``: drop splats with NaN/Inf values or zero quaternions
     (a warning with the count is issued) instead of raising SceneFileError.
     """
     path = Path(path)
     require_file_or_folder(path)  # FIFOs, devices and sockets are refused before anything opens them
-    return _module(detect_format(path)).read(path, drop_invalid=drop_invalid)
+    try:
+        return _module(detect_format(path)).read(path, drop_invalid=drop_invalid)
+    except MemoryError:
+        # Every reader checks the decode budget (lyra.limits) from headers first; this is the last guard
+        # for a process whose memory is smaller than the budget (an address-space limit, a loaded machine).
+        raise out_of_memory_error(path, "a scene") from None
 
 
 def save(

@@ -11,10 +11,10 @@ import json
 import math
 import os
 import struct
-import zipfile
 import zlib
 from pathlib import Path
 
+from lyra.bounded_zip import BoundedZip
 from lyra.errors import SceneFileError
 from lyra.fileio import open_regular
 from lyra.scene.formats.ply_header import read_header
@@ -66,11 +66,13 @@ def _sog(path: Path) -> tuple[int, int]:
             with open_regular(meta_path, "a SOG meta.json") as handle:
                 text = handle.read(1 << 24)
         else:
-            with open_regular(path, "a .sog bundle") as handle, zipfile.ZipFile(handle) as bundle:
-                text = bundle.read("meta.json")
+            with BoundedZip(path, "a .sog bundle") as bundle:
+                text = bundle.read("meta.json", 1 << 24)
         meta = json.loads(text)
         return int(meta["count"]), int((meta.get("shN") or {}).get("bands", 0))
-    except (OSError, KeyError, TypeError, ValueError, RecursionError, zipfile.BadZipFile) as exc:
+    except SceneFileError:
+        raise
+    except (OSError, KeyError, TypeError, ValueError, RecursionError, AttributeError) as exc:
         raise SceneFileError(path, "a SOG meta.json with a count", f"{type(exc).__name__}") from None
 
 

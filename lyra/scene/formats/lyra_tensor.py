@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from lyra.bounded_zip import check_zip_members
 from lyra.errors import SceneFileError
 from lyra.fileio import open_regular
 from lyra.scene.formats.checks import reject_or_drop_invalid
@@ -25,6 +26,7 @@ COLUMNS = 14
 def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
     """Load a Lyra ``[1, N, 14]`` tensor file as SH-degree-0 Gaussians. Raises SceneFileError."""
     path = Path(path)
+    check_zip_members(path, "a torch.save file")  # torch's reader would inflate a bomb member whole
     with open_regular(path, "a torch.save file") as handle:
         try:
             data = torch.load(handle, map_location="cpu", weights_only=True)

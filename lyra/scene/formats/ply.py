@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lyra import limits
 from lyra.errors import SceneFileError
 from lyra.fileio import confined_reads, open_regular
 from lyra.scene.formats.checks import SceneFileWarning, reject_or_drop_invalid, warn_activation_space
@@ -300,7 +301,7 @@ def _fill_from_structured(data: np.ndarray, out: _Output, layout: _Layout) -> _S
     return stats
 
 
-def _read_with_plyfile(path: Path, header: PlyHeader) -> np.ndarray:
+def _read_with_plyfile(path: Path, header: PlyHeader, sh_degree: int) -> np.ndarray:
     """Vertex rows of an ASCII PLY (or one with list properties) via plyfile, after bounding the counts."""
     import plyfile
 
@@ -316,6 +317,7 @@ def _read_with_plyfile(path: Path, header: PlyHeader) -> np.ndarray:
     if minimum > remaining + 1:
         raise SceneFileError(path, f"a payload of at least {minimum} bytes for the header's element counts",
                              f"{remaining} bytes (truncated, or the header counts are wrong)")
+    limits.check_splats(path, header.element("vertex").count, sh_degree)  # the decode budget, before parsing
     try:
         with open_regular(path, "a PLY file") as handle:
             ply = plyfile.PlyData.read(handle)
@@ -348,6 +350,7 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
     fast = header.format != "ascii" and not any(e.has_lists for e in header.elements[: header.elements.index(vertex) + 1])
     if fast:
         offset = check_binary_payload(path, header, "vertex")
+        limits.check_splats(path, vertex.count, layout.sh_degree)  # the decode budget, before allocating
         out = _Output(vertex.count, layout, out_extra_types)
         if len({p.type for p in vertex.properties}) == 1:
             stats = _read_uniform_binary(path, header, vertex, offset, out, layout)
@@ -356,7 +359,7 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
                 data = np.fromfile(handle, dtype=vertex.dtype(endian), count=vertex.count, offset=offset)
             stats = _fill_from_structured(data, out, layout)
     else:
-        data = _read_with_plyfile(path, header)
+        data = _read_with_plyfile(path, header, layout.sh_degree)
         out = _Output(len(data), layout, out_extra_types)
         stats = _fill_from_structured(data, out, layout)
     gaussians = _finish(path, out, stats, drop_invalid)

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lyra import limits
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_write, open_regular
 from lyra.scene.formats.checks import reject_or_drop_invalid
@@ -104,6 +105,7 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
             raise SceneFileError(path, "uchar SH coefficients", f"types {sorted({p.type for p in sh_el.properties})}")
     offsets = {element.name: check_binary_payload(path, header, element.name) for element in header.elements}
     n, k = vertex.count, len(rest_names) // 3 + 1
+    limits.check_splats(path, n, round(k ** 0.5) - 1)  # ~16 bytes per splat on disk, up to 236 decoded
     means = np.empty((n, 3), np.float32)
     quats = np.empty((n, 4), np.float32)
     scales = np.empty((n, 3), np.float32)

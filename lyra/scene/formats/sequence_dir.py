@@ -36,7 +36,8 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from lyra.errors import SceneFileError
+from lyra.bounded_zip import BoundedZip
+from lyra.errors import DecodeBudgetError, SceneFileError
 from lyra.fileio import (
     atomic_directory,
     atomic_write,
@@ -198,28 +199,23 @@ def _check_expansion(path: Path, infos: list[zipfile.ZipInfo]) -> None:
     """Refuse zip bombs: any large member, or the archive as a whole, expanding beyond MAX_COMPRESSION_RATIO."""
     for info in infos:
         if info.file_size > RATIO_CHECK_ABOVE_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
-            raise SceneFileError(path, f"frames compressed at most {MAX_COMPRESSION_RATIO}:1",
+            raise DecodeBudgetError(path, f"frames compressed at most {MAX_COMPRESSION_RATIO}:1",
                                  f"a member of {info.file_size} bytes from {info.compress_size} (a zip bomb?)")
     # Many small members each under the per-member floor add up: the total is what lands on disk.
     expanded = sum(info.file_size for info in infos)
     compressed = sum(info.compress_size for info in infos)
     if expanded > RATIO_CHECK_ABOVE_BYTES and expanded > MAX_COMPRESSION_RATIO * max(compressed, 1):
-        raise SceneFileError(path, f"an archive expanding at most {MAX_COMPRESSION_RATIO}:1 in total",
+        raise DecodeBudgetError(path, f"an archive expanding at most {MAX_COMPRESSION_RATIO}:1 in total",
                              f"{expanded} bytes from {compressed} compressed (a zip bomb?)")
 
 
 def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
-    handle = open_regular(path, "a zip archive of frames")
-    try:
-        archive = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        handle.close()
-        raise SceneFileError(path, "a readable zip archive of frames", f"a file zipfile refused ({type(exc).__name__})") from None
+    bundle = BoundedZip(path, "a readable zip archive of frames")  # every member read bounded, any method
     holder = tempfile.TemporaryDirectory(prefix="lyra-zip-frames-")  # lives as long as the lazy frames
     tmp = holder.name
-    with handle, archive:
+    with bundle:
         try:
-            infos = archive.infolist()
+            infos = bundle.infolist()
             if len(infos) > MAX_ZIP_MEMBERS:
                 raise SceneFileError(path, f"at most {MAX_ZIP_MEMBERS} archive members", f"{len(infos)}")
             members = [info for info in infos if _safe_member(path, info)]
@@ -238,14 +234,11 @@ def _read_zip(path: Path, drop_invalid: bool) -> GaussianSequence:
                     raise SceneFileError(path, "unique frame file names in the archive", f"member {index} repeats a name")
                 try:
                     if base == MANIFEST:
-                        if info.file_size > MAX_MANIFEST_BYTES:
-                            raise SceneFileError(path, f"a manifest under {MAX_MANIFEST_BYTES} bytes", f"{info.file_size} bytes")
-                        manifest = _parse_manifest(path, archive.read(info))
+                        manifest = _parse_manifest(path, bundle.read(info, MAX_MANIFEST_BYTES))
                         continue
                     target = Path(tmp) / f"member_{index:06d}{PurePosixPath(base).suffix.lower()}"
-                    with archive.open(info) as src, open(target, "wb") as dst:
-                        # zipfile stops at the declared size, so ``total`` bounds what lands on disk
-                        shutil.copyfileobj(src, dst, 1 << 20)
+                    with open(target, "wb") as dst:
+                        bundle.copy(info, dst)  # stops at the declared size, so ``total`` bounds the disk
                 except ZIP_MEMBER_ERRORS as exc:
                     raise SceneFileError(path, "intact archive members", f"member {index}: {type(exc).__name__}") from None
                 files[base] = target

@@ -34,6 +34,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
+from lyra import limits
+from lyra.bounded_zip import BoundedZip
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_write, confined_reads, open_regular, real_folder, require_regular_file
 from lyra.scene.formats.checks import ZIP_MEMBER_ERRORS, reject_or_drop_invalid
@@ -59,25 +61,25 @@ def _shown(name: object) -> str:
     return repr(name) if isinstance(name, str) and re.fullmatch(r"[\w.-]{1,64}", name, re.ASCII) else "(a member)"
 
 class _Source:
-    """Named members of a SOG: files beside ``meta.json`` or members of a ``.sog`` zip."""
+    """Named members of a SOG: files beside ``meta.json`` or members of a ``.sog`` zip (read bounded, cached)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.archive: zipfile.ZipFile | None = None
+        self.archive: BoundedZip | None = None
+        self._read: dict[str, bytes] = {}
         if path.is_dir():
             self.folder = real_folder(path)  # member files must stay inside it: symlinks are refused
         elif path.name.lower() == META:
             self.folder = real_folder(path.parent)
         else:
             self.folder = None
-            try:
-                self.archive = zipfile.ZipFile(open_regular(path, "a .sog zip bundle"))
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-                raise SceneFileError(path, "a .sog zip bundle", f"{type(exc).__name__}") from None
+            self.archive = BoundedZip(path, "a .sog zip bundle")  # closes its file handle with it
 
     def read(self, name: object, limit: int = MAX_MEMBER_BYTES) -> bytes:
         if not isinstance(name, str) or not name or PurePosixPath(name).name != name or name in (".", ".."):
             raise SceneFileError(self.path, "plain file names in meta.json", "another kind of name")
+        if name in self._read:
+            return self._read[name]
         try:
             if self.archive is None:
                 member = self.folder / name
@@ -85,17 +87,17 @@ class _Source:
                     if not os.path.lexists(member) or require_regular_file(member).st_size > limit:
                         raise SceneFileError(member, f"a file of at most {limit} bytes", "no such file or a larger one")
                     with open_regular(member, "a SOG member file") as handle:
-                        return handle.read(limit + 1)
-            info = self.archive.getinfo(name)
-            if info.file_size > limit:
-                raise SceneFileError(self.path, f"member {_shown(name)} of at most {limit} bytes", f"{info.file_size} bytes")
-            with self.archive.open(info) as handle:
-                data = handle.read(limit + 1)
-            return data
+                        data = handle.read(limit + 1)
+            else:
+                data = self.archive.read(self.archive.getinfo(name), limit)
+        except SceneFileError:
+            raise
         except KeyError:
             raise SceneFileError(self.path, f"a member {_shown(name)} in the bundle", "none") from None
         except ZIP_MEMBER_ERRORS as exc:
             raise SceneFileError(self.path, f"an intact member {_shown(name)}", f"{type(exc).__name__}") from None
+        self._read[name] = data
+        return data
 
     def close(self) -> None:
         if self.archive is not None:
@@ -115,9 +117,12 @@ def _image(source: _Source, name: object, count: int, min_pixels: int | None = N
             if width * height < need or width * height > 4 * need + (1 << 16):
                 raise SceneFileError(source.path, f"image {_shown(name)} with at least {need} (and not far more) pixels",
                                      f"{width} x {height}")
+            limits.check_decoded(source.path, 4 * width * height, f"image {_shown(name)} of {width} x {height}")
             return np.asarray(image.convert("RGBA"))
     except SceneFileError:
         raise
+    except MemoryError:
+        raise limits.out_of_memory_error(source.path, f"image {_shown(name)}") from None
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt images
         raise SceneFileError(source.path, f"a decodable image {_shown(name)}", f"{type(exc).__name__}") from None
 
@@ -149,6 +154,21 @@ def _lookup(path: Path, codebook: np.ndarray, indices: np.ndarray, what: str) ->
     return codebook[indices]
 
 
+def _check_budget(path: Path, source: _Source, meta: dict, count: int) -> None:
+    """The decode budget from ``count`` (and the SH bands), then the bundle's images against the bomb ratio.
+
+    The ratio is over all per-splat images together: one image of a real scene may be
+    constant (a single colour), but its means never are.
+    """
+    shn = meta.get("shN")
+    bands = shn.get("bands") if isinstance(shn, dict) else 0
+    limits.check_splats(path, count, bands if bands in _SH_COEFFS_FOR_BANDS else 0)
+    names = [_section(path, meta, key, n)["files"][:n] for key, n in (("means", 2), ("quats", 1), ("scales", 1), ("sh0", 1))]
+    names = [name for group in names for name in group]
+    compressed = sum(len(source.read(name)) for name in names)
+    limits.check_ratio(path, 4 * count * len(names), compressed, "SOG images")
+
+
 def _decode(path: Path, source: _Source) -> Gaussians:
     raw = source.read(META, MAX_META_BYTES)
     try:
@@ -163,6 +183,7 @@ def _decode(path: Path, source: _Source) -> Gaussians:
     count = meta.get("count")
     if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_SPLATS:
         raise SceneFileError(path, f"'count': an integer in 0..{MAX_SPLATS}", f"a JSON {type(count).__name__} that is not")
+    _check_budget(path, source, meta, count)
     means_meta = _section(path, meta, "means", 2)
     mins = _number_list(path, means_meta.get("mins"), "means.mins", 3)
     maxs = _number_list(path, means_meta.get("maxs"), "means.maxs", 3)

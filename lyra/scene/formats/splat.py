@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lyra import limits
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_write, open_regular
 from lyra.scene.formats.checks import reject_or_drop_invalid
@@ -34,6 +35,7 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
         if size == 0 or size % ROW.itemsize:
             raise SceneFileError(path, f"a non-empty .splat file whose size is a multiple of {ROW.itemsize} bytes",
                                  f"{size} bytes")
+        limits.check_splats(path, size // ROW.itemsize)
         rows = np.fromfile(handle, dtype=ROW, count=size // ROW.itemsize)
     rgba = rows["rgba"].astype(np.float32) / 255.0
     quats = (rows["quat"].astype(np.float32) - 128.0) / 128.0

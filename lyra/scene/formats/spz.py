@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import zstandard
 
+from lyra import limits
 from lyra.errors import SceneFileError
 from lyra.fileio import atomic_write, open_regular
 from lyra.scene.frames import HALF_TURN_X_SH_SIGNS
@@ -79,6 +80,12 @@ def _check_header(path: Path, magic: int, version: int, count: int, sh_degree: i
         raise SceneFileError(path, "SH degree 0 to 3", f"SH degree {sh_degree}")
     if count > MAX_SPLATS:
         raise SceneFileError(path, f"at most {MAX_SPLATS} splats", f"a header claiming {count}")
+    limits.check_splats(path, count, sh_degree)  # the decode budget, before any stream is inflated
+
+
+def _check_ratio(path: Path, sizes: list[int], compressed: int) -> None:
+    """Real splat data compresses a few times; a header whose streams expand past the bomb ratio is refused."""
+    limits.check_ratio(path, sum(sizes), compressed, "SPZ splat data")
 
 
 def _read_gzip(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
@@ -92,6 +99,7 @@ def _read_gzip(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
         if version == 4:
             raise SceneFileError(path, "an SPZ v4 file with a plain header", "a gzip-wrapped v4 header")
         sizes = stream_sizes(count, sh_degree, version)
+        _check_ratio(path, sizes, len(raw))
         body = inflater.decompress(inflater.unconsumed_tail, sum(sizes))
         if len(body) == sum(sizes) and (inflater.decompress(inflater.unconsumed_tail, 1) or not inflater.eof):
             raise SceneFileError(path, "a gzip stream that ends after the splat data", "more data or a cut-off stream")
@@ -118,6 +126,7 @@ def _read_v4(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
         sizes = sizes[:5]  # no SH stream at degree 0
     if n_streams < len(sizes) or toc < HEADER_V4.size or toc + n_streams * TOC_ENTRY.size > len(raw):
         raise SceneFileError(path, f"a table of at least {len(sizes)} streams inside the file", f"{n_streams} streams at offset {toc}")
+    _check_ratio(path, sizes, len(raw))
     entries = [TOC_ENTRY.unpack_from(raw, toc + i * TOC_ENTRY.size) for i in range(n_streams)]
     offset = toc + n_streams * TOC_ENTRY.size
     streams = []
