@@ -203,7 +203,9 @@ def _decode(path: Path, source: _Source) -> Gaussians:
     means = np.empty((count, 3), np.float32)
     for axis in range(3):
         t = mins[axis] + span[axis] * levels
-        means[:, axis] = (np.sign(t) * np.expm1(np.abs(t)))[codes[:, axis]]
+        with np.errstate(over="ignore"):  # an unused level may overflow; used ones are checked finite in read()
+            table = np.sign(t) * np.expm1(np.abs(t))
+        means[:, axis] = table[codes[:, axis]]
 
     quats = _pixels(images["quats"], count)
     tag = quats[:, 3]
@@ -223,7 +225,9 @@ def _decode(path: Path, source: _Source) -> Gaussians:
         stored = small[i] if i == 0 else small[i - 1] if i == 3 else np.where(largest > i, small[i], small[i - 1])
         wxyz[:, i] = np.where(largest == i, missing, stored)
 
-    scales = _lookup(path, np.exp(scale_book), _pixels(images["scales"], count)[:, :3], "scales")
+    with np.errstate(over="ignore"):  # an overflowing codebook entry is caught by read()'s finite check if used
+        scale_table = np.exp(scale_book)
+    scales = _lookup(path, scale_table, _pixels(images["scales"], count)[:, :3], "scales")
 
     sh0 = _pixels(images["sh0"], count)
     coefficients = 1 if shn is None else coeffs + 1
