@@ -23,8 +23,8 @@ times our load time on a 1M-splat file. We parse the header ourselves, check
 every count against the file size before allocating, then stream the payload
 through a small cache-resident buffer with ``readinto`` and scatter each chunk
 into the output arrays, activating it while it is in cache (one pass over the
-data, no per-row Python). Large files are read by two threads, each streaming
-its own range of rows.
+data, no per-row Python). Large files are read by two threads, each taking the
+next chunk of rows as it finishes one.
 plyfile is still used for ASCII files and binary files with list properties
 before the vertex data, which are rare and small.
 
@@ -230,13 +230,13 @@ def _read_uniform_binary(path: Path, header: PlyHeader, vertex: PlyElement, offs
                          layout: _Layout) -> _Stats:
     """Stream a vertex element whose properties share one type (the counts were checked against the file size).
 
-    The rows are split into contiguous ranges read by parallel threads, each
-    with its own file handle and buffer: ``readinto`` and numpy's copies and
+    The chunks are shared out among parallel threads as they finish, each
+    thread with its own file handle and buffer: ``readinto`` and numpy's copies and
     ufuncs release the GIL. One thread spends ~2x the CPU time of a bare
     ``np.fromfile`` (the copies, activation and page faults are each memory
     passes), so only a second core brings the load near that floor; bench/io.py
     prints both (``load_s``, ``load_1thread_s``). Outputs are disjoint row
-    ranges, so the threads share nothing but the read-only layout.
+    ranges, so the threads share nothing but the read-only layout and the chunk counter.
     """
     dtype = np.dtype(header.endian + vertex.properties[0].type)
     row_bytes = len(vertex.properties) * dtype.itemsize
