@@ -18,8 +18,12 @@ Prints one JSON object. Baselines measured in the same run, on the same file:
 - ``load_1thread_s`` / ``save_1thread_s``: our reader and writer limited to one
   thread, to show what the second thread buys (nothing when another process
   holds the other core: compare ``load_average_1min``).
+- ``spz_load_s`` / ``sog_load_s``: our SPZ and SOG readers on the same scene
+  (written by our writers), against our PLY load of it in the same run
+  (``spz_vs_ply_load_*``, ``sog_vs_ply_load_*``). ``--no-compact`` skips them
+  (writing the 1M-splat SOG takes a while: the SH palette's k-means).
 Each figure is the best of ``--repeats`` runs (page cache warm: we measure the
-code, not the disk). Usage: ``python bench/io.py [--splats 1000000] [--repeats 3]``.
+code, not the disk). Usage: ``python bench/io.py [--splats 1000000] [--repeats 3] [--no-compact]``.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splats", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-compact", action="store_true", help="skip the SPZ and SOG loads")
     args = parser.parse_args()
     scene = random_scene(args.splats)
     with tempfile.TemporaryDirectory(prefix="lyra-bench-io-") as tmp:
@@ -124,8 +129,12 @@ def main() -> None:
                     ply_write._start_writeback(handle.fileno(), offset, len(view[offset : offset + (1 << 21)]))
                 os.fsync(handle.fileno())
 
+        compact = {} if args.no_compact else {"spz": Path(tmp) / "scene.spz", "sog": Path(tmp) / "scene.sog"}
+        for compact_path in compact.values():
+            save(scene, compact_path)
         timings = {
             "load": best_of(args.repeats, lambda: load(path)),
+            **{f"{name}_load": best_of(args.repeats, lambda p=compact_path: load(p)) for name, compact_path in compact.items()},
             "load_1thread": best_of(args.repeats, single_threaded(lambda: load(path))),
             "floor_fromfile": best_of(args.repeats, lambda: np.fromfile(path, dtype=np.float32)),
             "plyfile_load": best_of(max(1, args.repeats - 1), lambda: plyfile_load(path)),
@@ -150,7 +159,11 @@ def main() -> None:
         results[f"save_vs_tofile_no_fsync_{kind}"] = results[f"save{suffix}"] / results[f"floor_tofile{suffix}"]
         results[f"save_vs_write_writeback_fsync_{kind}"] = (results[f"save{suffix}"]
                                                             / results[f"floor_write_writeback_fsync{suffix}"])
-    results["targets"] = {"load_vs_floor": "<= 1.3", "plyfile_vs_load": ">= 5", "save_vs_tofile_fsync": "<= 1.5"}
+        for name in ("spz", "sog"):
+            if f"{name}_load{suffix}" in results:
+                results[f"{name}_vs_ply_load_{kind}"] = results[f"{name}_load{suffix}"] / results[f"load{suffix}"]
+    results["targets"] = {"load_vs_floor": "<= 1.3", "plyfile_vs_load": ">= 5", "save_vs_tofile_fsync": "<= 1.5",
+                          "spz_vs_ply_load": "<= 2", "sog_vs_ply_load": "<= 3"}
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}, indent=2))
 
 

@@ -23,8 +23,8 @@ times our load time on a 1M-splat file. We parse the header ourselves, check
 every count against the file size before allocating, then stream the payload
 through a small cache-resident buffer with ``readinto`` and scatter each chunk
 into the output arrays, activating it while it is in cache (one pass over the
-data, no per-row Python). Large files are read by two threads, each streaming
-its own range of rows.
+data, no per-row Python). Large files are read by two threads, each taking the
+next chunk of rows as it finishes one.
 plyfile is still used for ASCII files and binary files with list properties
 before the vertex data, which are rare and small.
 
@@ -36,9 +36,11 @@ Memory layout of the result: ``sh`` is a channel-major ``[N, 3, K]`` buffer
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -230,49 +232,53 @@ def _read_uniform_binary(path: Path, header: PlyHeader, vertex: PlyElement, offs
                          layout: _Layout) -> _Stats:
     """Stream a vertex element whose properties share one type (the counts were checked against the file size).
 
-    The rows are split into contiguous ranges read by parallel threads, each
-    with its own file handle and buffer: ``readinto`` and numpy's copies and
+    The chunks are shared out among parallel threads as they finish, each
+    thread with its own file handle and buffer: ``readinto`` and numpy's copies and
     ufuncs release the GIL. One thread spends ~2x the CPU time of a bare
     ``np.fromfile`` (the copies, activation and page faults are each memory
     passes), so only a second core brings the load near that floor; bench/io.py
     prints both (``load_s``, ``load_1thread_s``). Outputs are disjoint row
-    ranges, so the threads share nothing but the read-only layout.
+    ranges, so the threads share nothing but the read-only layout and the chunk counter.
     """
     dtype = np.dtype(header.endian + vertex.properties[0].type)
     row_bytes = len(vertex.properties) * dtype.itemsize
     rows_per_chunk = max(1, CHUNK_BYTES // row_bytes)
     threads = _reader_threads(vertex.count, rows_per_chunk)
-    bounds = [vertex.count * i // threads for i in range(threads + 1)]
-    ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
     copier = _ChunkCopier(out, layout)
+    # Chunks are handed out one at a time (next() on a shared counter is atomic under the GIL), not as
+    # fixed ranges: on a loaded machine a thread that loses its core then delays the read by one chunk
+    # at most, instead of by its whole range.
+    starts = itertools.count(0, rows_per_chunk)
 
-    def stream(rows: tuple[int, int]) -> _Stats:
-        return _stream_rows(path, offset, dtype, len(vertex.properties), rows_per_chunk, rows, copier)
+    def stream() -> _Stats:
+        return _stream_rows(path, offset, dtype, len(vertex.properties), rows_per_chunk, vertex.count, starts, copier)
 
     if threads == 1:
-        parts = [stream(ranges[0])]
+        parts = [stream()]
     else:
         with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(stream, ranges))
+            parts = [future.result() for future in [pool.submit(stream) for _ in range(threads)]]
     stats = parts[0]
     for part in parts[1:]:
         stats.merge(part)
     return stats
 
 
-def _stream_rows(path: Path, offset: int, dtype: np.dtype, width: int, rows_per_chunk: int,
-                 rows: tuple[int, int], copier: _ChunkCopier) -> _Stats:
-    """Read file rows ``rows`` = (start, stop) chunk by chunk into the outputs, activating each chunk."""
+def _stream_rows(path: Path, offset: int, dtype: np.dtype, width: int, rows_per_chunk: int, count: int,
+                 starts: Iterator[int], copier: _ChunkCopier) -> _Stats:
+    """Read the chunks whose first rows ``starts`` yields (until past ``count``) into the outputs, activating each."""
     row_bytes = width * dtype.itemsize
     buffer = np.empty(rows_per_chunk * width, dtype)  # reused for every chunk: stays in cache
     raw = memoryview(buffer).cast("B")
     stats = _Stats()
     with open_regular(path, "a PLY file", buffering=0) as handle:
-        handle.seek(offset + rows[0] * row_bytes)
-        for start in range(rows[0], rows[1], rows_per_chunk):
-            n = min(rows_per_chunk, rows[1] - start)
+        for start in starts:
+            if start >= count:
+                break
+            n = min(rows_per_chunk, count - start)
+            handle.seek(offset + start * row_bytes)
             if handle.readinto(raw[: n * row_bytes]) != n * row_bytes:
-                raise SceneFileError(path, f"{rows[1]} vertex rows", "a file that shrank while being read")
+                raise SceneFileError(path, f"{count} vertex rows", "a file that shrank while being read")
             chunk = buffer[: n * width].reshape(n, width)
             if dtype.kind == "f" and stats.finite:  # integer types are always finite
                 stats.finite = _probably_all_finite(chunk)

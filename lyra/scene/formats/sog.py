@@ -29,6 +29,7 @@ import math
 import os
 import re
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -52,6 +53,7 @@ MAX_PALETTE = 1 << 16
 PALETTE_COLUMNS = 64
 SQRT2 = math.sqrt(2.0)
 _SH_COEFFS_FOR_BANDS = {1: 3, 2: 8, 3: 15}
+IMAGE_THREADS = os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------------------------------------- read
@@ -187,35 +189,12 @@ def _decode(path: Path, source: _Source) -> Gaussians:
     means_meta = _section(path, meta, "means", 2)
     mins = _number_list(path, means_meta.get("mins"), "means.mins", 3)
     maxs = _number_list(path, means_meta.get("maxs"), "means.maxs", 3)
-    low = _pixels(_image(source, means_meta["files"][0], count), count)[:, :3].astype(np.float32)
-    high = _pixels(_image(source, means_meta["files"][1], count), count)[:, :3].astype(np.float32)
-    span = np.where(maxs - mins == 0, 1.0, maxs - mins).astype(np.float32)
-    t = mins + span * ((low + 256.0 * high) / 65535.0)
-    means = np.sign(t) * np.expm1(np.abs(t))  # [N, 3]
-
-    quats = _pixels(_image(source, _section(path, meta, "quats", 1)["files"][0], count), count)
-    tag = quats[:, 3].astype(np.int64)
-    if count and (tag.min() < 252):
-        raise SceneFileError(path, "quaternion tags 252..255 in quats' alpha", f"tag {int(tag.min())}")
-    largest = tag - 252
-    small = (quats[:, :3].astype(np.float32) / 255.0 * 2.0 - 1.0) / SQRT2  # [N, 3]
-    others = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])[largest]  # [N, 3]
-    wxyz = np.zeros((count, 4), np.float32)
-    np.put_along_axis(wxyz, others, small, axis=1)
-    wxyz[np.arange(count), largest] = np.sqrt(np.maximum(0.0, 1.0 - (small * small).sum(1)))
-
+    quats_meta = _section(path, meta, "quats", 1)
     scales_meta = _section(path, meta, "scales", 1)
     scale_book = _number_list(path, scales_meta.get("codebook"), "scales.codebook")
-    scale_idx = _pixels(_image(source, scales_meta["files"][0], count), count)[:, :3]
-    log_scales = _lookup(path, scale_book, scale_idx, "scales")
-
     sh0_meta = _section(path, meta, "sh0", 1)
     color_book = _number_list(path, sh0_meta.get("codebook"), "sh0.codebook")
-    sh0 = _pixels(_image(source, sh0_meta["files"][0], count), count)
-    dc = _lookup(path, color_book, sh0[:, :3], "sh0")
-    opacities = sh0[:, 3].astype(np.float32) / 255.0
-
-    rest = np.zeros((count, 0, 3), np.float32)
+    shn = None
     if meta.get("shN") is not None:
         shn = _section(path, meta, "shN", 2)
         bands, entries = shn.get("bands"), shn.get("count")
@@ -224,22 +203,87 @@ def _decode(path: Path, source: _Source) -> Gaussians:
         coeffs = _SH_COEFFS_FOR_BANDS[bands]
         sh_book = _number_list(path, shn.get("codebook"), "shN.codebook")
         rows = math.ceil(entries / PALETTE_COLUMNS)
-        centroids = _image(source, shn["files"][0], 0, min_pixels=rows * PALETTE_COLUMNS * coeffs)
-        if centroids.shape[1] != PALETTE_COLUMNS * coeffs:
-            raise SceneFileError(path, f"shN centroids {PALETTE_COLUMNS * coeffs} pixels wide", f"{centroids.shape[1]}")
-        entries_rgb = centroids[:rows, :, :3].reshape(rows * PALETTE_COLUMNS, coeffs, 3)[:entries]
-        table = _lookup(path, sh_book, entries_rgb, "shN centroid")  # [P, coeffs, 3]
-        labels_px = _pixels(_image(source, shn["files"][1], count), count)
-        labels = labels_px[:, 0].astype(np.int64) | (labels_px[:, 1].astype(np.int64) << 8)
-        rest = _lookup(path, table, labels, "shN label")
-    sh = np.concatenate([dc[:, None, :], rest], axis=1)
+    # Pillow releases the GIL while decoding, so the images decode side by side (zip reads are locked).
+    with ThreadPoolExecutor(IMAGE_THREADS) as pool:
+        def image(name: object, need: int, min_pixels: int | None = None) -> Future:
+            return pool.submit(_image, source, name, need, min_pixels)
+
+        pending = {key: image(section["files"][i], count) for key, section, i in (
+            ("low", means_meta, 0), ("high", means_meta, 1), ("quats", quats_meta, 0), ("scales", scales_meta, 0),
+            ("sh0", sh0_meta, 0))}
+        if shn is not None:
+            pending["labels"] = image(shn["files"][1], count)
+            pending["centroids"] = image(shn["files"][0], 0, min_pixels=rows * PALETTE_COLUMNS * coeffs)
+        images = {key: future.result() for key, future in pending.items()}
+
+    # Per-value maps go through lookup tables built with the same float32 arithmetic, once per code.
+    low, high = (_pixels(images[key], count)[:, :3] for key in ("low", "high"))
+    codes = np.left_shift(high, 8, dtype=np.uint16)
+    codes |= low
+    span = np.where(maxs - mins == 0, 1.0, maxs - mins).astype(np.float32)
+    levels = np.arange(65536, dtype=np.float32) / 65535.0
+    means = np.empty((count, 3), np.float32)
+    for axis in range(3):
+        t = mins[axis] + span[axis] * levels
+        with np.errstate(over="ignore"):  # an unused level may overflow; used ones are checked finite in read()
+            table = np.sign(t) * np.expm1(np.abs(t))
+        means[:, axis] = table[codes[:, axis]]
+
+    quats = _pixels(images["quats"], count)
+    tag = quats[:, 3]
+    if count and (tag.min() < 252):
+        raise SceneFileError(path, "quaternion tags 252..255 in quats' alpha", f"tag {int(tag.min())}")
+    largest = tag - 252
+    small_table = (np.arange(256, dtype=np.float32) / 255.0 * 2.0 - 1.0) / SQRT2
+    small = [small_table[quats[:, i]] for i in range(3)]  # the three stored components, ascending, skipping the largest
+    squares = small[0] * small[0]
+    squares += small[1] * small[1]
+    squares += small[2] * small[2]
+    np.subtract(np.float32(1.0), squares, out=squares)
+    np.maximum(squares, 0.0, out=squares)
+    missing = np.sqrt(squares, out=squares)
+    wxyz = np.empty((count, 4), np.float32)
+    for i in range(4):
+        stored = small[i] if i == 0 else small[i - 1] if i == 3 else np.where(largest > i, small[i], small[i - 1])
+        wxyz[:, i] = np.where(largest == i, missing, stored)
+
+    with np.errstate(over="ignore"):  # an overflowing codebook entry is caught by read()'s finite check if used
+        scale_table = np.exp(scale_book)
+    scales = _lookup(path, scale_table, _pixels(images["scales"], count)[:, :3], "scales")
+
+    sh0 = _pixels(images["sh0"], count)
+    coefficients = 1 if shn is None else coeffs + 1
+    sh = np.empty((count, coefficients, 3), np.float32)
+    if shn is not None:
+        entries_rgb = images["centroids"][:rows, :, :3]
+        if entries_rgb.shape[1] != PALETTE_COLUMNS * coeffs:
+            raise SceneFileError(path, f"shN centroids {PALETTE_COLUMNS * coeffs} pixels wide", f"{entries_rgb.shape[1]}")
+        entries_rgb = entries_rgb.reshape(rows * PALETTE_COLUMNS, coeffs, 3)[:entries]
+        # Palette rows [P, K, 3] with a spare DC slot, gathered straight into the output (DC written after).
+        table = np.zeros((entries, coeffs + 1, 3), np.float32)
+        table[:, 1:] = _lookup(path, sh_book, entries_rgb, "shN centroid")
+        labels_px = _pixels(images["labels"], count)
+        labels = labels_px[:, 0].astype(np.intp)
+        labels |= labels_px[:, 1].astype(np.intp) << 8
+        if labels.size and int(labels.max()) >= len(table):
+            raise SceneFileError(path, f"shN label indices below the codebook length {len(table)}", f"index {int(labels.max())}")
+        np.take(table, labels, axis=0, out=sh, mode="clip")  # clip never applies: bounds checked above
+    sh[:, 0] = _lookup(path, color_book, sh0[:, :3], "sh0")
+    opacities = (np.arange(256, dtype=np.float32) / 255.0)[sh0[:, 3]]
     return Gaussians(
-        means=torch.from_numpy(means.astype(np.float32)),
+        means=torch.from_numpy(means),
         quats=normalize_quats(torch.from_numpy(wxyz)),
-        scales=torch.from_numpy(np.exp(log_scales)),
+        scales=torch.from_numpy(scales),
         opacities=torch.from_numpy(opacities),
-        sh=torch.from_numpy(np.ascontiguousarray(sh, dtype=np.float32)),
+        sh=torch.from_numpy(sh),
     )
+
+
+def _probably_all_finite(values: np.ndarray) -> bool:
+    """True when every value is finite (one dot product; False too when squares overflow: then check exactly)."""
+    flat = values.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.dot(flat, flat)))
 
 
 def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
@@ -252,7 +296,7 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
         source.close()
     # Codebooks and mins/maxs are checked finite and quaternions come out unit-norm, so only centres and
     # scales can overflow (exp of a large log value); the general check runs only if one did.
-    if torch.isfinite(gaussians.means).all() and torch.isfinite(gaussians.scales).all():
+    if _probably_all_finite(gaussians.means.numpy()) and _probably_all_finite(gaussians.scales.numpy()):
         return gaussians
     return reject_or_drop_invalid(gaussians, path, drop_invalid)
 

@@ -35,9 +35,10 @@ decompressing (lying headers raise SceneFileError, never allocate gigabytes).
 
 from __future__ import annotations
 
-import io
+import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +115,7 @@ def _read_gzip(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
     return (version, count, sh_degree, fbits, flags), streams
 
 
-def _read_v4(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
+def _read_v4(path: Path, raw: bytes) -> tuple[tuple, list]:
     if len(raw) < HEADER_V4.size:
         raise SceneFileError(path, f"a {HEADER_V4.size}-byte SPZ v4 header", f"{len(raw)} bytes")
     magic, version, count, sh_degree, fbits, flags, n_streams, toc = HEADER_V4.unpack_from(raw)
@@ -129,29 +130,69 @@ def _read_v4(path: Path, raw: bytes) -> tuple[tuple, list[bytes]]:
     _check_ratio(path, sizes, len(raw))
     entries = [TOC_ENTRY.unpack_from(raw, toc + i * TOC_ENTRY.size) for i in range(n_streams)]
     offset = toc + n_streams * TOC_ENTRY.size
-    streams = []
+    frames = []
     for index, (compressed, uncompressed) in enumerate(entries[: len(sizes)]):
         if uncompressed != sizes[index] or offset + compressed > len(raw):
             raise SceneFileError(path, f"stream {index} of {sizes[index]} bytes inside the file",
                                  f"{uncompressed} bytes from {compressed} at offset {offset} of {len(raw)}")
+        frames.append((index, offset, compressed, uncompressed))
+        offset += compressed
+    view = memoryview(raw)
+
+    def inflate(frame: tuple[int, int, int, int]) -> np.ndarray:
+        index, offset, compressed, uncompressed = frame
+        # Into a buffer of the size the table promised (checked above), whatever the frame header
+        # claims; readinto with 1 MiB reads measured ~2.5x faster than read() into a new bytes.
+        data = np.empty(uncompressed, np.uint8)
+        target, filled = memoryview(data), 0
         try:
-            # A stream reader never allocates more than asked, whatever the frame header claims.
-            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw[offset:offset + compressed])) as reader:
-                data = reader.read(uncompressed + 1)
+            with zstandard.ZstdDecompressor().stream_reader(view[offset:offset + compressed], read_size=1 << 20) as reader:
+                while filled < uncompressed and (got := reader.readinto(target[filled:])):
+                    filled += got
+                extra = reader.read(1)
         except zstandard.ZstdError as exc:
             raise SceneFileError(path, f"an intact zstd stream {index}", str(exc)) from None
-        if len(data) != uncompressed:
-            raise SceneFileError(path, f"{uncompressed} bytes in stream {index}", f"{len(data)} bytes")
-        streams.append(data)
-        offset += compressed
+        if filled != uncompressed or extra:
+            raise SceneFileError(path, f"{uncompressed} bytes in stream {index}", f"{filled + len(extra)} bytes or more")
+        return data
+
+    # One frame per thread, largest first: zstd releases the GIL, so the SH stream (most of the bytes)
+    # decompresses while the others do.
+    order = sorted(frames, key=lambda frame: -frame[3])
+    with ThreadPoolExecutor(min(len(order), os.cpu_count() or 1)) as pool:
+        decoded = dict(zip([frame[0] for frame in order], pool.map(inflate, order), strict=True))
+    streams = [decoded[index] for index in range(len(frames))]
     return (version, count, sh_degree, fbits, flags), streams + [b""] * (6 - len(streams))
 
 
 def _decode_positions(data: bytes, count: int, fbits: int) -> np.ndarray:
-    b = np.frombuffer(data, np.uint8).reshape(count * 3, 3).astype(np.int32)
-    fixed = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-    fixed = np.where(fixed & 0x800000, fixed - (1 << 24), fixed)  # sign-extend 24 bits
-    return (fixed.astype(np.float32) / np.float32(1 << fbits)).reshape(count, 3)
+    """Means ``[N, 3]`` (file axes) from 24-bit little-endian fixed point.
+
+    Each value is read as an int32 through a view with a 3-byte stride (the
+    buffer is padded by one byte for the last one); shifting left then
+    arithmetically right by 8 drops the neighbour's byte and sign-extends.
+    """
+    padded = np.zeros(9 * count + 1, np.uint8)
+    padded[:-1] = np.frombuffer(data, np.uint8)
+    words = np.ndarray((3 * count,), "<i4", padded, 0, (3,))
+    fixed = np.left_shift(words, 8)
+    fixed >>= 8
+    return np.multiply(fixed, np.float32(1.0 / (1 << fbits)), dtype=np.float32).reshape(count, 3)
+
+
+def _byte_table(transform) -> np.ndarray:
+    """``transform`` of every byte value as float32 ``[256]``: a per-byte map applied by lookup."""
+    return transform(np.arange(256, dtype=np.float32)).astype(np.float32)
+
+
+def _smallest_three_table() -> np.ndarray:
+    """Float32 ``[1024]``: a 10-bit field (9-bit magnitude, sign bit) -> its quaternion component."""
+    field = np.arange(1024)
+    value = (field & 511).astype(np.float32) * np.float32(SQRT_HALF / 511.0)
+    return np.where(field & 512, -value, value).astype(np.float32)
+
+
+_SMALLEST_THREE = _smallest_three_table()
 
 
 def _decode_rotations(data: bytes, count: int, version: int) -> np.ndarray:
@@ -160,18 +201,21 @@ def _decode_rotations(data: bytes, count: int, version: int) -> np.ndarray:
         xyz = np.frombuffer(data, np.uint8).reshape(count, 3).astype(np.float32) / 127.5 - 1.0
         w = np.sqrt(np.maximum(0.0, 1.0 - (xyz * xyz).sum(1, keepdims=True)))
         return np.concatenate([xyz, w], axis=1)
-    packed = np.frombuffer(data, "<u4").astype(np.int64)
+    packed = np.frombuffer(data, "<u4")
     largest = packed >> 30
-    q = np.zeros((count, 4), np.float32)
-    rest = packed.copy()
-    for i in (3, 2, 1, 0):  # the last component sits in the lowest bits
-        skip = largest == i
-        value = (rest & 511).astype(np.float32) * (SQRT_HALF / 511.0)
-        value = np.where((rest >> 9) & 1, -value, value)
-        q[:, i] = np.where(skip, 0.0, value)
-        rest = np.where(skip, rest, rest >> 10)
-    missing = np.sqrt(np.maximum(0.0, 1.0 - (q * q).sum(1)))
-    q[np.arange(count), largest] = missing
+    # The three stored components, in ascending component order skipping the largest: the first in
+    # the highest bits. Component i is then field i below the largest, field i - 1 above it.
+    fields = [_SMALLEST_THREE[(packed >> shift) & 1023] for shift in (20, 10, 0)]
+    missing = fields[0] * fields[0]
+    missing += fields[1] * fields[1]
+    missing += fields[2] * fields[2]
+    np.subtract(np.float32(1.0), missing, out=missing)
+    np.maximum(missing, 0.0, out=missing)
+    np.sqrt(missing, out=missing)
+    q = np.empty((count, 4), np.float32)
+    for i in range(4):
+        stored = fields[i] if i == 0 else fields[i - 1] if i == 3 else np.where(largest > i, fields[i], fields[i - 1])
+        q[:, i] = np.where(largest == i, missing, stored)
     return q
 
 
@@ -192,27 +236,54 @@ def read(path: str | Path, *, drop_invalid: bool = False) -> Gaussians:
     if fbits > 23:
         raise SceneFileError(path, "at most 23 fractional bits for 24-bit positions", f"{fbits}")
     positions, alphas, colors, scales, rotations, sh_rest = streams
+    # Per-byte maps go through 256-entry tables (the same float32 arithmetic, done once per byte value).
     means = _decode_positions(positions, count, fbits)
-    opacities = np.frombuffer(alphas, np.uint8).astype(np.float32) / 255.0
-    dc = (np.frombuffer(colors, np.uint8).reshape(count, 3).astype(np.float32) / 255.0 - 0.5) / COLOR_SCALE
-    log_scales = np.frombuffer(scales, np.uint8).reshape(count, 3).astype(np.float32) / 16.0 - 10.0
-    xyzw = _decode_rotations(rotations, count, version)
+    means[:, 1:] *= -1  # RUB -> RDF: mirror y and z (a half turn about x)
+    opacities = _byte_table(lambda b: b / 255.0)[np.frombuffer(alphas, np.uint8)]
     k = num_sh_coeffs(degree)
-    rest = (np.frombuffer(sh_rest, np.uint8).reshape(count, k - 1, 3).astype(np.float32) - 128.0) / 128.0
-    # RUB -> RDF: mirror y and z (a half turn about x).
-    means[:, 1:] *= -1
-    wxyz = np.stack([xyzw[:, 3], xyzw[:, 0], -xyzw[:, 1], -xyzw[:, 2]], axis=1)
-    rest *= _RUB_SH_SIGNS[: k - 1, None]
-    sh = np.concatenate([dc[:, None, :], rest], axis=1)
+    sh = np.empty((count, k, 3), np.float32)
+    sh[:, 0] = _byte_table(lambda b: (b / 255.0 - 0.5) / COLOR_SCALE)[np.frombuffer(colors, np.uint8).reshape(count, 3)]
+    if k > 1:
+        _decode_sh_rest(np.frombuffer(sh_rest, np.uint8).reshape(count, 3 * (k - 1)), sh.reshape(count, 3 * k)[:, 3:])
+    scales = _byte_table(lambda b: np.exp(b / 16.0 - 10.0))[np.frombuffer(scales, np.uint8).reshape(count, 3)]
+    xyzw = _decode_rotations(rotations, count, version)
+    wxyz = np.empty((count, 4), np.float32)
+    wxyz[:, 0], wxyz[:, 1], wxyz[:, 2], wxyz[:, 3] = xyzw[:, 3], xyzw[:, 0], -xyzw[:, 1], -xyzw[:, 2]
+    # Unit length, column by column in place. The norm is never below ~1: the rebuilt component
+    # completes it to 1, or is 0 because the stored ones already overshoot 1.
+    norm = wxyz[:, 0] * wxyz[:, 0]
+    for i in range(1, 4):
+        norm += wxyz[:, i] * wxyz[:, i]
+    np.sqrt(norm, out=norm)
+    for i in range(4):
+        wxyz[:, i] /= norm
     # Every value is decoded from bytes through bounded maps, and every decoded quaternion has unit
     # norm, so there is nothing for the NaN/Inf/zero-quaternion check to find (it was 90% of a load).
     return Gaussians(
         means=torch.from_numpy(means),
-        quats=normalize_quats(torch.from_numpy(np.ascontiguousarray(wxyz))),
-        scales=torch.from_numpy(np.exp(log_scales)),
+        quats=torch.from_numpy(wxyz),
+        scales=torch.from_numpy(scales),
         opacities=torch.from_numpy(opacities),
-        sh=torch.from_numpy(np.ascontiguousarray(sh)),
+        sh=torch.from_numpy(sh),
     )
+
+
+SH_ROWS_PER_CHUNK = 4096  # ~0.7 MB of float rows at SH 3: cache-resident while scaled
+
+
+def _decode_sh_rest(data: np.ndarray, out: np.ndarray) -> None:
+    """SH rest bytes ``[N, 3 (K-1)]`` -> ``out`` (float32 rows, may be strided), RUB -> RDF signs applied.
+
+    ``(b - 128) / 128 * sign`` as ``b * (sign / 128) - sign`` (exact in float32:
+    8 significant bits), chunk by chunk so the second pass runs in cache, with
+    the coefficient axis innermost (a 3-wide inner axis makes numpy ~3x slower).
+    """
+    signs = np.repeat(_RUB_SH_SIGNS[: data.shape[1] // 3], 3)
+    scale = signs / np.float32(128.0)
+    for start in range(0, len(data), SH_ROWS_PER_CHUNK):
+        rows = out[start:start + SH_ROWS_PER_CHUNK]
+        np.multiply(data[start:start + SH_ROWS_PER_CHUNK], scale, out=rows)
+        rows -= signs
 
 
 # --------------------------------------------------------------------------------------------- write
