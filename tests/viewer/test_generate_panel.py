@@ -34,6 +34,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
 def upload(panel, handle_name: str, name: str, content: bytes) -> None:
     """Deliver an upload as viewer.security.UploadLimiter does: (client id, its own UploadedFile)."""
     (panel._on_upload if handle_name == "upload" else panel._on_depth_upload)(None, UploadedFile(name, content))
+    wait_for_jobs(panel.app)  # an upload is read as a job
 
 
 def wait_for_jobs(app, timeout=60.0):

@@ -139,9 +139,11 @@ class GeneratePanel:
 
         client = self.app.server.get_clients().get(client_id)
 
-        def accept():
+        def accept(job):
             path = self._save_upload(uploaded, "input")
+            job(0.1, f"reading {path.name}")
             frames = read_input(path)  # refuse a non-image or a 1-frame video now, not after a wait
+            job(0.9, "checked")  # a Cancel while reading stops here, before anything changes
             self._input, self._input_is_video = path, frames.is_video
             height, width = frames.size
             kind = f"video, {frames.frames.shape[0]} frames at {frames.fps:g} fps" if frames.is_video else "image"
@@ -154,7 +156,7 @@ class GeneratePanel:
             for notice in frames.notices:
                 self.app.notify("Input downscaled", notice, client)
 
-        self.app.action(f"Upload {uploaded.name}", accept, client)
+        self.app.start_job(f"Upload {uploaded.name[:60]}", accept, client)  # read in the background, with Cancel
 
     def _clear_input(self) -> None:
         self._input, self._input_is_video = None, False
@@ -168,11 +170,13 @@ class GeneratePanel:
 
         client = self.app.server.get_clients().get(client_id)
 
-        def accept():
+        def accept(job):
             if Path(uploaded.name).suffix.lower() not in (".exr", ".png", ".npy"):
                 raise InputDataError(f"depth: {uploaded.name}: expected a depth file ending in .exr, .png or .npy")
             path = self._save_upload(uploaded, "depth")
+            job(0.1, f"reading {path.name}")
             depth = read_depth_file(path, png_units_per_metre=float(self.png_units.value))  # refuse a bad file now
+            job(0.9, "checked")  # a Cancel while reading stops here, before anything changes
             valid = depth.depth[depth.valid]
             height, width = depth.depth.shape
             span = f"{float(valid.min()):.3g} to {float(valid.max()):.3g} m" if valid.numel() else "no valid pixels"
@@ -183,7 +187,7 @@ class GeneratePanel:
                                        "path field is not used until you clear the upload.")
             self.app.notify("Depth uploaded", f"{path.name}: {width}x{height}, {span}", client)
 
-        self.app.action(f"Upload {uploaded.name}", accept, client)
+        self.app.start_job(f"Upload {uploaded.name[:60]}", accept, client)  # read in the background, with Cancel
 
     def _clear_depth(self) -> None:
         self._depth = None
