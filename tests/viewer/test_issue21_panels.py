@@ -238,9 +238,9 @@ def _readme() -> str:
 def test_readme_export_list_names_every_format_the_export_panel_writes():
     from lyra.scene.formats import writable_formats
 
-    export = next(line for line in _readme().split("\n- **") if line.startswith("Export**"))
-    names = {"ply": "PLY", "ply-compressed": "compressed PLY", "splat": ".splat", "sequence": "sequence folder",
-             "spz": "SPZ", "sog": "SOG"}
+    export = " ".join(next(line for line in _readme().split("\n- **") if line.startswith("Export**")).split())
+    names = {"ply": "PLY", "ply-compressed": "compressed PLY", "splat": ".splat", "sequence": "sequence folders",
+             "spz": "SPZ", "sog": "SOG", "gltf": "glTF (`.glb`)", "sequence-glb": "GLB frames", "usd": "USD(Z)"}
     assert set(writable_formats()) == set(names)
     assert all(label in export for label in names.values())
 
