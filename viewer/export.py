@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lyra import fileio
 from lyra.errors import SceneFileError
-from lyra.progress import Progress
+from lyra.progress import Progress, subrange
 from lyra.scene import GaussianSequence, save
 from lyra.scene.formats import FORMAT_TABLE, writable_formats
 from viewer.state import AppState
@@ -95,16 +95,25 @@ def scene_for_format(state: AppState, layer: str | None, fmt: str):
 
 
 def export_to_server(state: AppState, layer: str | None, output_dir: str | os.PathLike, name: str, fmt: str,
-                     overwrite: bool = False, progress: Progress | None = None) -> Path:
+                     overwrite: bool = False, progress: Progress | None = None, *, collider: bool = False) -> Path:
     """Write the edited layer under ``output_dir``; returns the path written. ``progress`` may cancel
-    (:class:`lyra.progress.Cancelled`); writes are atomic, so a cancelled export leaves nothing behind."""
+    (:class:`lyra.progress.Cancelled`); writes are atomic, so a cancelled export leaves nothing behind.
+    ``collider`` (USD only): embed a collision mesh (:func:`lyra.scene.mesh.scene_collider`)."""
     if fmt not in writable_formats():
         raise SceneFileError(name, f"a format among {writable_formats()}", repr(fmt))
+    if collider and fmt != "usd":
+        raise SceneFileError(name, "the USD format for a collider", repr(fmt))
     scene, frame = scene_for_format(state, layer, fmt)
     target = resolve_export_path(output_dir, name, fmt, frame)
     if target.exists() and not overwrite:
         raise SceneFileError(target, "a new path (tick overwrite to replace it)", "an existing file")
-    return save(scene, target, format=fmt, overwrite=overwrite, progress=progress)
+    options = {}
+    if collider:
+        from lyra.scene.mesh import scene_collider
+
+        options["collider"] = scene_collider(scene, progress=subrange(progress, 0.0, 0.5))
+        progress = subrange(progress, 0.5, 1.0)
+    return save(scene, target, format=fmt, overwrite=overwrite, progress=progress, **options)
 
 
 def written_bytes(path: str | os.PathLike) -> int:

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decimate", default=None, metavar="N|P%",
                         help="merge neighbouring splats down to N splats (or P%% of them) per frame")
     parser.add_argument("--drop-invalid", action="store_true", help="drop splats with NaN/Inf or zero quaternions")
+    parser.add_argument("--collider", action="store_true",
+                        help="USD only: embed an invisible collision mesh (UsdPhysics) of the scene (a clip: its first frame)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     if output.exists() and not args.overwrite:
         raise SceneFileError(output, "an output path that does not exist (or --overwrite)", "an existing file or folder")
     fmt = args.format or format_from_name(output)
+    if args.collider and fmt != "usd":
+        raise SceneFileError(output, "a USD output (.usd, .usda, .usdc, .usdz) for --collider", f"format {fmt!r}")
     ensure_writable_folder(output)  # an unwritable or uncreatable folder fails before the (long) load
     scene = load(args.input, drop_invalid=args.drop_invalid)
     if isinstance(scene, GaussianSequence) and not FORMAT_TABLE[fmt].sequence:
@@ -54,7 +58,12 @@ def run(args: argparse.Namespace) -> int:
             return simplify(g, parse_target(args.decimate, len(g)))
 
         scene = scene.map(decimate) if isinstance(scene, GaussianSequence) else decimate(scene)
-    save(scene, output, format=fmt, sh_degree=args.sh_degree, overwrite=args.overwrite)
+    options = {}
+    if args.collider:
+        from lyra.scene.mesh import scene_collider
+
+        options["collider"] = scene_collider(scene)
+    save(scene, output, format=fmt, sh_degree=args.sh_degree, overwrite=args.overwrite, **options)
     frames = f"{len(scene)} frames" if isinstance(scene, GaussianSequence) else f"{len(scene)} splats"
     print(f"wrote {output} ({frames})")
     return 0

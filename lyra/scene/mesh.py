@@ -171,6 +171,15 @@ def collider_from_gaussians(
     return np.asarray(mesh.vertices, dtype=np.float32), np.asarray(mesh.faces, dtype=np.int32)
 
 
+def scene_collider(scene, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The collider a USD export embeds (``lyra convert --collider``, the Export panel): of a static scene, or
+    of a clip's first frame (one collider for the clip's prim; Isaac Sim collides with a static mesh)."""
+    from lyra.scene.sequence import GaussianSequence
+
+    frame = scene.frames[0] if isinstance(scene, GaussianSequence) else scene
+    return collider_from_gaussians(frame, progress=progress)
+
+
 def mesh_format(path: str | os.PathLike) -> str:
     """``"ply" | "obj" | "glb"`` from ``path``'s ending; InputDataError for any other."""
     suffix = Path(path).suffix.lower()

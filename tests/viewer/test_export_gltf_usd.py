@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lyra.errors import SceneFileError
 from lyra.progress import Cancelled
 from lyra.scene import GaussianSequence, load
 from viewer.export import export_bytes, export_to_server, resolve_export_path
@@ -61,3 +62,50 @@ def test_cancelling_an_export_leaves_nothing_behind(app, make_gaussians):
     with pytest.raises(Cancelled):
         export_to_server(app.state, None, app.output_dir, "clip", "usd", progress=cancel_midway)
     assert not any(app.output_dir.rglob("clip*"))
+
+
+def _sphere_shell():
+    import torch
+
+    from lyra.scene.procedural import solid, sphere
+
+    return sphere(torch.tensor([0.0, 0.0, 3.0]), 0.5, 3000, solid((0.8, 0.2, 0.2)))
+
+
+def _collider_points(path):
+    """The collider mesh's points (stage frame); asserts it is one invisible physics mesh."""
+    import numpy as np
+    from pxr import Usd, UsdGeom, UsdPhysics
+
+    stage = Usd.Stage.Open(str(path))
+    meshes = [p for p in stage.Traverse() if p.IsA(UsdGeom.Mesh)]
+    assert len(meshes) == 1
+    mesh = meshes[0]
+    assert mesh.HasAPI(UsdPhysics.CollisionAPI) and mesh.HasAPI(UsdPhysics.MeshCollisionAPI)
+    assert UsdGeom.Imageable(mesh).ComputeVisibility() == UsdGeom.Tokens.invisible
+    return np.asarray(UsdGeom.Mesh(mesh).GetPointsAttr().Get())  # read while the stage is alive
+
+
+@pytest.mark.slow
+def test_usd_export_with_a_collider_from_the_panel_path_and_from_lyra_convert(app, tmp_path):
+    """Issue 18: a USD(Z) with a collider, from the Export panel's path and from the CLI."""
+    import numpy as np
+
+    from lyra.cli import main
+    from lyra.scene import save
+
+    shell = _sphere_shell()
+    app.state.add_scene(shell, "ball")
+    path = export_to_server(app.state, None, app.output_dir, "ball", "usd", collider=True)
+    points = _collider_points(path)
+    radii = np.linalg.norm(points * [-1, -1, 1] - [0.0, 0.0, 3.0], axis=1)  # the stage is Y-up: x, y turned back
+    assert len(points) > 8 and 0.35 < np.median(radii) < 0.7  # the collider hugs the 0.5 sphere
+    assert len(load(path)) == len(shell)
+    with pytest.raises(SceneFileError):
+        export_to_server(app.state, None, app.output_dir, "ball", "gltf", collider=True)
+
+    save(shell, tmp_path / "ball.ply")
+    assert main(["convert", str(tmp_path / "ball.ply"), str(tmp_path / "ball.usda"), "--collider"]) == 0
+    assert len(_collider_points(tmp_path / "ball.usda")) > 8
+    assert main(["convert", str(tmp_path / "ball.ply"), str(tmp_path / "ball.glb"), "--collider"]) == 1
+    assert not (tmp_path / "ball.glb").exists()

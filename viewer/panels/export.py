@@ -45,6 +45,8 @@ class ExportPanel:
                                        hint=hint + ". A single-frame format takes the frame shown now of a 4D layer.")
         self.name = gui.add_text("File name", "edited")
         self.overwrite = gui.add_checkbox("Overwrite", False)
+        self.usd_collider = gui.add_checkbox("USD: add a collider", False,
+                                             hint="USD(Z) only: an invisible collision mesh (UsdPhysics) for Isaac Sim")
         self.save_button = gui.add_button("Save on server", icon=viser.Icon.DEVICE_FLOPPY)
         self.download_button = gui.add_button("Download", icon=viser.Icon.DOWNLOAD)
         self.saved = gui.add_markdown("")  # the last save, kept (notifications close by themselves)
@@ -82,11 +84,13 @@ class ExportPanel:
 
     def _save(self, event) -> None:
         app, layer, fmt, name, overwrite = self.app, self._layer(), self.format.value, self.name.value, self.overwrite.value
+        collider = bool(self.usd_collider.value) and fmt == "usd"
 
         def run(job):
             note = self._frame_note(layer, fmt)
             job(0.05, "writing")
-            path = export_to_server(app.state, layer, app.output_dir, name, fmt, overwrite, progress=subrange(job, 0.05, 1.0))
+            path = export_to_server(app.state, layer, app.output_dir, name, fmt, overwrite,
+                                    progress=subrange(job, 0.05, 1.0), collider=collider)
             return f"{path} ({describe_size(written_bytes(path))}){note}"
 
         def done(job) -> None:
