@@ -1,25 +1,46 @@
-"""The fast lift: one image and its depth -> pixel-aligned 3D Gaussians, in well under a second per megapixel.
+"""The fast lift: one image and its depth -> surface-aligned 3D Gaussians (surfels), in well under a second per megapixel.
 
 This is the preview a user gets on any machine, without the video model: every
-pixel with a depth becomes one Gaussian centred on its 3D point.
+pixel (or every ``s x s`` block of pixels, see *Resolution* below) with a depth
+becomes one flat Gaussian, a surfel, centred on its 3D point.
 
 Conventions (DESIGN.md): OpenCV cameras, intrinsics ``(fx, fy, cx, cy)`` in pixels
 with pixel centres at ``+0.5``, ``c2w`` camera-to-world, z-depth (distance along
 the optical axis, not along the ray).
 
-Shape of each Gaussian, chosen so that the input view is reproduced and a
-nearby view stays closed:
+Shape of each Gaussian, chosen so that the input view is reproduced and the
+surface stays closed when seen from elsewhere:
 
-* a disc perpendicular to the pixel's view ray (the thin axis is the ray:
-  depth from one image says nothing about extent along the ray);
-* in-plane standard deviations sized to the pixel footprint at that depth:
-  ``footprint * z / f`` across the ray, and ``footprint * z * cos(theta) / f``
-  along the radial image direction (theta = angle off the optical axis), so
-  its projection into the input camera is a round blob of ``footprint``
-  pixels everywhere in the image;
+* a disc in the tangent plane of the surface: the normal comes from the depth
+  map (neighbouring pixels unprojected, the cross product of the horizontal and
+  vertical differences; each axis uses the side whose depth jump is smaller, or
+  their mean when both are smooth). A disc facing the pixel's view ray instead
+  would turn edge-on as soon as the camera orbits away from a slanted surface
+  (a floor becomes rows of slits, a "venetian blind");
+* the normal is *unreliable* where the depth jumps on both sides of the pixel
+  along an axis (a relative jump above ``EDGE_START``): there the disc faces
+  the ray, as the depth says nothing about the surface's slant. A normal more
+  than ``MAX_TILT`` away from the ray (a grazing surface) is turned back to
+  ``MAX_TILT``: a disc of a grazing surface is stretched by ``1 / cos(tilt)``
+  and the depth of such pixels is the least trustworthy;
+* its size is the surface patch the pixel covers: the disc's covariance is
+  ``(footprint * s)^2 (T_u T_u^T + T_v T_v^T)`` with ``T_u, T_v`` the surface
+  points' derivatives per input pixel along the image axes, so its projection
+  into the input camera is a round blob of ``footprint * s`` input pixels
+  (standard deviation) everywhere, and neighbouring discs overlap on the
+  surface whatever the viewing angle;
+* thickness along the normal ``THIN_RATIO`` times the smaller in-plane size;
 * opacity lowered where the depth jumps between neighbouring pixels: those
   pixels mix foreground and background colour, and at full opacity they would
   hang between the two surfaces as a "rubber sheet" when seen from the side.
+
+Resolution (``pixels_per_splat``): ``1`` lifts every pixel (what server-side
+renders of the input's resolution want); ``s > 1`` lifts ``s x s`` pixel
+blocks (one surfel per block, the mean colour of the block's pixels on the
+block's median surface, ``s`` times the size), so a large photo stays a scene
+the browser draws and sorts quickly. ``None`` (the default) picks the smallest
+``s`` that keeps the count at or below :data:`LIVE_VIEW_SPLATS`: a 741 x 500
+photo becomes 2 x 2 blocks, a 256 x 256 one stays per pixel.
 """
 
 from __future__ import annotations
@@ -29,19 +50,24 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from lyra.edit.ops import quat_multiply
 from lyra.errors import InputDataError
 from lyra.scene.gaussians import Gaussians, rotmats_to_quats
 
-# Disc standard deviation in input-view pixels. The rasterizer adds its own 0.3 px^2 low-pass
-# (classic 3DGS), so a 0.25 px disc is drawn as a ~0.6 px blob: enough overlap that a nearby
-# view shows no cracks, little enough blur that the input view stays sharp. Measured on the
-# Middlebury motorcycle pair (tests/pipeline/test_lift.py): footprint 0.2 / 0.25 / 0.4 gives
-# input-view PSNR 31.3 / 30.5 / 27.8 dB and second-view PSNR 26.2 / 26.2 / 25.3 dB.
-DEFAULT_FOOTPRINT = 0.25
-THIN_RATIO = 0.1  # thickness along the ray, relative to the in-plane size
+# Disc standard deviation in input-view pixels per lifted pixel (times pixels_per_splat).
+# Half the spacing of neighbouring splats, so that they overlap on the surface from any side (a
+# smaller disc lets the background through between splats as soon as the view is closer or at
+# another resolution than the input, and 3DGUT, which has no 2D low-pass, shows dots). It also keeps
+# splats above the browser's minimum on-screen size at the viewer's starting camera. Measured on the
+# Middlebury motorcycle pair: bench/lift.py.
+DEFAULT_FOOTPRINT = 0.5
+THIN_RATIO = 0.1  # thickness along the normal, relative to the smaller in-plane size
+MAX_TILT = math.radians(75.0)  # largest angle between a disc's normal and its view ray
+# The live view's share of a generated image: pixels_per_splat=None picks the smallest block size
+# that keeps this many splats or fewer (2**17: a 512 x 256 image per pixel, 741 x 500 in 2 x 2 blocks).
+LIVE_VIEW_SPLATS = 1 << 17
 # Relative depth jump |z - z_neighbour| / z at which a pixel counts as "on an edge":
 # opacity falls linearly from 1 at EDGE_START to MIN_EDGE_OPACITY at EDGE_FULL.
 # Lower opacity lets the white background through where nothing lies behind an edge pixel in
@@ -61,14 +87,18 @@ def lift_image(
     c2w: Tensor | np.ndarray | None = None,  # [4, 4] OpenCV camera-to-world; identity by default
     footprint: float = DEFAULT_FOOTPRINT,
     edge_opacity: bool = True,
+    pixels_per_splat: int | None = None,
 ) -> Gaussians:
-    """One Gaussian per pixel with a valid depth; see the module docstring.
+    """One surfel per pixel (or per ``pixels_per_splat`` squared block) with a valid depth; see the module docstring.
 
-    Returns float32 Gaussians with SH degree 0, one per valid pixel in row-major
-    pixel order.
+    ``pixels_per_splat``: ``1`` for full resolution, ``s`` for ``s x s``
+    blocks, ``None`` for :func:`live_view_stride` (at most
+    :data:`LIVE_VIEW_SPLATS` splats). Returns float32 Gaussians with SH
+    degree 0 in row-major (block) order.
 
     Raises :class:`lyra.errors.InputDataError` for mismatched shapes, a non-RGB
-    image, bad intrinsics or a non-finite / non-rigid ``c2w``.
+    image, bad intrinsics, a non-finite / non-rigid ``c2w`` or a bad
+    ``pixels_per_splat``.
     """
     rgb = _image_float(image)  # [H, W, 3]
     height, width = rgb.shape[:2]
@@ -77,50 +107,172 @@ def lift_image(
         raise InputDataError(f"depth must be [H, W] = [{height}, {width}] like the image, found {tuple(z.shape)}")
     fx, fy, cx, cy = _intrinsics(intrinsics)
     pose = _c2w(c2w)
+    stride = live_view_stride(height, width) if pixels_per_splat is None else _stride(pixels_per_splat)
     valid = torch.isfinite(z) & (z > 0)  # [H, W]
     z = torch.where(valid, z, torch.zeros_like(z))
+    u = torch.arange(width, dtype=torch.float32) + 0.5  # pixel centres
+    v = torch.arange(height, dtype=torch.float32) + 0.5
+    grid_u, grid_v = u.expand(height, width), v[:, None].expand(height, width)
+    if stride > 1:
+        rgb, z, grid_u, grid_v, valid = _blocks(rgb, z, grid_u, grid_v, valid, stride)  # [h, w, ...]
+
+    # The surface points of the (block) grid, in camera space: [h, w, 3], 0 where invalid.
+    nx, ny = (grid_u - cx) / fx, (grid_v - cy) / fy  # normalised image coordinates
+    points = torch.stack([nx * z, ny * z, z], dim=-1)
+    normals = surface_normals(points, z, valid)  # [h, w, 3] unit, facing the camera
 
     rows, cols = torch.nonzero(valid, as_tuple=True)  # [N], [N]
-    zs = z[rows, cols]  # [N]
-    x = (cols.to(torch.float32) + 0.5 - cx) / fx  # [N] normalised image coordinates
-    y = (rows.to(torch.float32) + 0.5 - cy) / fy
-    points_cam = torch.stack([x * zs, y * zs, zs], dim=-1)  # [N, 3]
-
-    # Local frame per pixel: e3 = view ray, e1 = tangential (perpendicular to the ray and the optical axis),
-    # e2 = e3 x e1. As a quaternion: turn x onto e1 about the optical axis (angle phi), then the minimal
-    # rotation taking the optical axis onto the ray (its axis is e1, so e1 stays put). Closed form: 3x
-    # faster than building [N, 3, 3] frames and converting them.
-    radial = torch.sqrt(x * x + y * y)  # [N] tan(theta)
-    phi_half = 0.5 * torch.atan2(x, -y)  # e1 = (cos phi, sin phi, 0) = (-y, x, 0) / radial
-    spin = torch.stack([torch.cos(phi_half), torch.sin(phi_half)], dim=-1)  # [N, 2] (w, z) of a turn about z
-    ray = points_cam / points_cam.norm(dim=-1, keepdim=True)  # [N, 3]
-    tilt = torch.stack([1.0 + ray[:, 2], -ray[:, 1], ray[:, 0]], dim=-1)  # [N, 3] (w, x, y), unnormalised
-    tilt = tilt / tilt.norm(dim=-1, keepdim=True)
-    local = torch.stack([
-        tilt[:, 0] * spin[:, 0],
-        tilt[:, 1] * spin[:, 0] + tilt[:, 2] * spin[:, 1],
-        tilt[:, 2] * spin[:, 0] - tilt[:, 1] * spin[:, 1],
-        tilt[:, 0] * spin[:, 1],
-    ], dim=-1)  # [N, 4] tilt (x) spin
-    rot = pose[:3, :3]
-    # The camera's rotation applied to every local quaternion: a Hamilton product with a fixed left
-    # factor is linear, so it is one [N, 4] x [4, 4] matmul (per-component products were 5x slower).
-    pose_quat = rotmats_to_quats(rot)
-    left = torch.stack([quat_multiply(pose_quat, e) for e in torch.eye(4)], dim=-1)  # [4, 4]: column j = a (x) e_j
-    quats = local @ left.T  # [N, 4]
-
-    focal = math.sqrt(fx * fy)
-    cos_theta = 1.0 / torch.sqrt(1.0 + radial * radial)
-    across = footprint * zs / focal  # [N]
-    scales = torch.stack([across, across * cos_theta, THIN_RATIO * across], dim=-1)  # [N, 3]
+    zs, p_cam, n_cam = z[rows, cols], points[rows, cols], normals[rows, cols]
+    ray = torch.stack([nx[rows, cols], ny[rows, cols], torch.ones_like(zs)], dim=-1)  # [N, 3] (x, y, 1)
+    rot_cam, scales = _surfel_frames(p_cam, ray, n_cam, zs, (fx, fy), footprint * stride)
 
     opacities = torch.full_like(zs, MAX_OPACITY)
     if edge_opacity:
         opacities = opacities * edge_opacity_factor(z, valid)[rows, cols]
-    means = points_cam @ rot.T + pose[:3, 3]  # [N, 3]
+    rot = pose[:3, :3]
+    means = p_cam @ rot.T + pose[:3, 3]  # [N, 3]
+    quats = rotmats_to_quats(rot @ rot_cam)  # [N, 4]
     colors = rgb[rows, cols]  # [N, 3]
     sh = ((colors - 0.5) / SH_C0).unsqueeze(1)  # [N, 1, 3] degree-0 SH
     return Gaussians(means, quats, scales, opacities, sh)
+
+
+def live_view_stride(height: int, width: int, max_splats: int = LIVE_VIEW_SPLATS) -> int:
+    """The smallest block size ``s`` with ``ceil(H / s) * ceil(W / s) <= max_splats``."""
+    stride = max(1, math.ceil(math.sqrt(height * width / max_splats)))
+    while math.ceil(height / stride) * math.ceil(width / stride) > max_splats:
+        stride += 1
+    return stride
+
+
+def surface_normals(
+    points: Tensor,  # [H, W, 3] camera-space points
+    depth: Tensor,  # [H, W] z-depth, 0 where invalid
+    valid: Tensor,  # [H, W] bool
+) -> Tensor:  # [H, W, 3] unit normals facing the camera (n . ray < 0)
+    """Normals from the depth map's neighbours; the reversed view ray where they are unreliable.
+
+    Along each image axis the difference to the neighbour with the smaller
+    relative depth jump is used (their mean where both are below
+    ``EDGE_START``); a pixel with no such neighbour along an axis is unreliable.
+    Normals tilted more than ``MAX_TILT`` from the ray are turned back to it.
+    """
+    ray = points / depth.clamp_min(1e-30).unsqueeze(-1)  # [H, W, 3] (x, y, 1)
+    ray = ray / ray.norm(dim=-1, keepdim=True)
+    tangents, reliable = [], valid.clone()
+    for dim in (1, 0):  # image x (columns), then image y (rows)
+        tangent, ok = _axis_tangent(points, depth, valid, dim)
+        tangents.append(tangent)
+        reliable &= ok
+    normal = torch.linalg.cross(tangents[0], tangents[1])  # x-right, y-down: points away from the camera
+    length = normal.norm(dim=-1, keepdim=True)
+    reliable &= length[..., 0] > 0
+    normal = -normal / length.clamp_min(1e-30)  # towards the camera
+    normal = torch.where(reliable.unsqueeze(-1), normal, -ray)
+    # Turn back to MAX_TILT: n = -ray cos(MAX_TILT) + (its component across the ray, unit) sin(MAX_TILT).
+    cos_tilt = -(normal * ray).sum(-1, keepdim=True)
+    across = normal + cos_tilt * ray
+    across = across / across.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+    limited = -ray * math.cos(MAX_TILT) + across * math.sin(MAX_TILT)
+    return torch.where(cos_tilt < math.cos(MAX_TILT), limited, normal)
+
+
+def _axis_tangent(points: Tensor, depth: Tensor, valid: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """Surface difference per grid step along ``dim`` ([H, W, 3]) and whether one was found ([H, W])."""
+    size = depth.shape[dim]
+    if size < 2:
+        return torch.zeros_like(points), torch.zeros_like(valid)
+    step = points.narrow(dim, 1, size - 1) - points.narrow(dim, 0, size - 1)  # [.., size - 1, .., 3]
+    jump = (depth.narrow(dim, 1, size - 1) - depth.narrow(dim, 0, size - 1)).abs()
+    both = valid.narrow(dim, 1, size - 1) & valid.narrow(dim, 0, size - 1)
+    jump = torch.where(both, jump, torch.full_like(jump, math.inf))
+    # Per pixel: the step to the next pixel ("forward", none for the last) and from the previous one.
+    forward, backward = _pad(step, dim, 0.0, after=True), _pad(step, dim, 0.0, after=False)
+    jump_f, jump_b = _pad(jump, dim, math.inf, after=True), _pad(jump, dim, math.inf, after=False)
+    limit = EDGE_START * depth
+    ok_f, ok_b = jump_f < limit, jump_b < limit
+    one = torch.where((ok_f & (jump_f <= jump_b)).unsqueeze(-1), forward, backward)
+    tangent = torch.where((ok_f & ok_b).unsqueeze(-1), 0.5 * (forward + backward), one)
+    return tangent, ok_f | ok_b
+
+
+def _pad(values: Tensor, dim: int, fill: float, *, after: bool) -> Tensor:
+    """``values`` with one slice of ``fill`` appended (``after``) or prepended along ``dim``."""
+    shape = list(values.shape)
+    shape[dim] = 1
+    extra = values.new_full(shape, fill)
+    return torch.cat([values, extra] if after else [extra, values], dim=dim)
+
+
+def _surfel_frames(
+    points: Tensor,  # [N, 3] camera space
+    ray: Tensor,  # [N, 3] (x, y, 1): the point is z * ray
+    normal: Tensor,  # [N, 3] unit
+    depth: Tensor,  # [N] z
+    focal: tuple[float, float],  # (fx, fy)
+    sigma_px: float,  # disc standard deviation in input pixels
+) -> tuple[Tensor, Tensor]:  # rotations [N, 3, 3] (columns: major axis, minor axis, normal), scales [N, 3]
+    """Discs in the plane through each point with ``normal`` whose projection is round, ``sigma_px`` wide.
+
+    On that plane the surface point under image position (u, v) moves by
+    ``T_u = (z / fx) (e_x - ray n_x / (n . ray))`` per pixel along u (``T_v``
+    likewise); the disc's covariance is ``sigma_px^2 (T_u T_u^T + T_v T_v^T)``.
+    """
+    fx, fy = focal
+    facing = (normal * ray).sum(-1, keepdim=True)  # [N, 1], < 0
+    t_u = -ray * (normal[:, :1] / facing)
+    t_u[:, 0] += 1.0
+    t_u = t_u * (depth / fx).unsqueeze(-1)
+    t_v = -ray * (normal[:, 1:2] / facing)
+    t_v[:, 1] += 1.0
+    t_v = t_v * (depth / fy).unsqueeze(-1)
+    # In-plane basis (a, b = n x a) and the 2x2 covariance there (T_u . b = 0 by construction).
+    a = t_u / t_u.norm(dim=-1, keepdim=True)
+    b = torch.linalg.cross(normal, a)
+    tu_a, tv_a, tv_b = t_u.norm(dim=-1), (t_v * a).sum(-1), (t_v * b).sum(-1)
+    c_aa, c_ab, c_bb = tu_a * tu_a + tv_a * tv_a, tv_a * tv_b, tv_b * tv_b
+    half_diff = 0.5 * (c_aa - c_bb)
+    spread = torch.sqrt(half_diff * half_diff + c_ab * c_ab)
+    mid = 0.5 * (c_aa + c_bb)
+    major = torch.sqrt(mid + spread)
+    minor = torch.sqrt((mid - spread).clamp_min(0.0))
+    angle = 0.5 * torch.atan2(c_ab, half_diff)  # major axis: cos(angle) a + sin(angle) b
+    cos, sin = torch.cos(angle).unsqueeze(-1), torch.sin(angle).unsqueeze(-1)
+    axis_major = cos * a + sin * b
+    axis_minor = torch.linalg.cross(normal, axis_major)
+    rot = torch.stack([axis_major, axis_minor, normal], dim=-1)  # [N, 3, 3] columns
+    scales = sigma_px * torch.stack([major, minor, THIN_RATIO * minor], dim=-1)
+    return rot, scales
+
+
+def _blocks(rgb: Tensor, depth: Tensor, grid_u: Tensor, grid_v: Tensor, valid: Tensor, stride: int):
+    """``stride x stride`` blocks -> one sample each: ``(rgb [h, w, 3], depth, u, v, valid [h, w])``.
+
+    The block's surface is its median valid depth; its pixels within ``EDGE_START``
+    of it (relative) give the sample's colour, position and depth as means, so a
+    block across a depth edge takes one side, never a blend floating between them.
+    """
+    height, width = depth.shape
+    h, w = -(-height // stride), -(-width // stride)
+    pad = (0, w * stride - width, 0, h * stride - height)
+
+    def cells(values: Tensor) -> Tensor:  # [H, W, C] -> [h, w, stride * stride, C]
+        padded = F.pad(values.permute(2, 0, 1), pad)  # [C, H', W']
+        c = padded.shape[0]
+        return padded.reshape(c, h, stride, w, stride).permute(1, 3, 2, 4, 0).reshape(h, w, stride * stride, c)
+
+    ok = cells(valid.unsqueeze(-1).float())[..., 0] > 0  # [h, w, k]
+    zc = cells(depth.unsqueeze(-1))[..., 0]
+    median = torch.where(ok, zc, torch.full_like(zc, math.nan)).nanmedian(dim=-1).values  # [h, w]
+    block_valid = ok.any(-1)
+    median = torch.where(block_valid, median, torch.ones_like(median))
+    member = ok & ((zc - median.unsqueeze(-1)).abs() <= EDGE_START * median.unsqueeze(-1))  # [h, w, k]
+    weight = member.float()
+    count = weight.sum(-1).clamp_min(1.0)
+    values = cells(torch.cat([rgb, depth.unsqueeze(-1), grid_u.unsqueeze(-1), grid_v.unsqueeze(-1)], dim=-1))
+    mean = (values * weight.unsqueeze(-1)).sum(-2) / count.unsqueeze(-1)  # [h, w, 6]
+    block_depth = torch.where(block_valid, mean[..., 3], torch.zeros_like(median))
+    return mean[..., :3], block_depth, mean[..., 4], mean[..., 5], block_valid
 
 
 def edge_opacity_factor(
@@ -182,3 +334,9 @@ def _c2w(c2w: Tensor | np.ndarray | None) -> Tensor:  # -> [4, 4] float32
     if not torch.allclose(rot @ rot.T, torch.eye(3), atol=1e-3):
         raise InputDataError("c2w must be rigid (its 3x3 block a rotation, no scale)")
     return pose
+
+
+def _stride(pixels_per_splat) -> int:
+    if isinstance(pixels_per_splat, bool) or not isinstance(pixels_per_splat, int | np.integer) or pixels_per_splat < 1:
+        raise InputDataError(f"pixels_per_splat must be a whole number >= 1 (or None for automatic), found {pixels_per_splat!r}")
+    return int(pixels_per_splat)
