@@ -29,6 +29,8 @@ surface stays closed when seen from elsewhere:
   into the input camera is a round blob of ``footprint * s`` input pixels
   (standard deviation) everywhere, and neighbouring discs overlap on the
   surface whatever the viewing angle;
+* discs without a reliable normal (depth edges) get half the size
+  (``EDGE_SIZE``): they hang in the gap that opens behind an edge;
 * thickness along the normal ``THIN_RATIO`` times the smaller in-plane size;
 * opacity lowered where the depth jumps between neighbouring pixels: those
   pixels mix foreground and background colour, and at full opacity they would
@@ -75,6 +77,10 @@ LIVE_VIEW_SPLATS = 1 << 17
 EDGE_START = 0.05
 EDGE_FULL = 0.2
 MIN_EDGE_OPACITY = 0.5
+# Size of a disc without a reliable normal (a depth edge), relative to the others: its colour mixes
+# both sides of the edge, and a full-size disc would hang further into the gap that opens behind
+# the edge when seen from the side.
+EDGE_SIZE = 0.5
 MAX_OPACITY = 0.99
 SH_C0 = 0.28209479177387814
 
@@ -119,12 +125,13 @@ def lift_image(
     # The surface points of the (block) grid, in camera space: [h, w, 3], 0 where invalid.
     nx, ny = (grid_u - cx) / fx, (grid_v - cy) / fy  # normalised image coordinates
     points = torch.stack([nx * z, ny * z, z], dim=-1)
-    normals = surface_normals(points, z, valid)  # [h, w, 3] unit, facing the camera
+    normals, reliable = surface_normals(points, z, valid)  # [h, w, 3] unit, facing the camera; [h, w]
 
     rows, cols = torch.nonzero(valid, as_tuple=True)  # [N], [N]
     zs, p_cam, n_cam = z[rows, cols], points[rows, cols], normals[rows, cols]
     ray = torch.stack([nx[rows, cols], ny[rows, cols], torch.ones_like(zs)], dim=-1)  # [N, 3] (x, y, 1)
     rot_cam, scales = _surfel_frames(p_cam, ray, n_cam, zs, (fx, fy), footprint * stride)
+    scales = scales * torch.where(reliable[rows, cols], 1.0, EDGE_SIZE).unsqueeze(-1)
 
     opacities = torch.full_like(zs, MAX_OPACITY)
     if edge_opacity:
@@ -149,8 +156,8 @@ def surface_normals(
     points: Tensor,  # [H, W, 3] camera-space points
     depth: Tensor,  # [H, W] z-depth, 0 where invalid
     valid: Tensor,  # [H, W] bool
-) -> Tensor:  # [H, W, 3] unit normals facing the camera (n . ray < 0)
-    """Normals from the depth map's neighbours; the reversed view ray where they are unreliable.
+) -> tuple[Tensor, Tensor]:  # [H, W, 3] unit normals facing the camera (n . ray < 0), [H, W] reliable
+    """Normals from the depth map's neighbours (the reversed view ray where they are unreliable), and where they are reliable.
 
     Along each image axis the difference to the neighbour with the smaller
     relative depth jump is used (their mean where both are below
@@ -174,7 +181,7 @@ def surface_normals(
     across = normal + cos_tilt * ray
     across = across / across.norm(dim=-1, keepdim=True).clamp_min(1e-30)
     limited = -ray * math.cos(MAX_TILT) + across * math.sin(MAX_TILT)
-    return torch.where(cos_tilt < math.cos(MAX_TILT), limited, normal)
+    return torch.where(cos_tilt < math.cos(MAX_TILT), limited, normal), reliable
 
 
 def _axis_tangent(points: Tensor, depth: Tensor, valid: Tensor, dim: int) -> tuple[Tensor, Tensor]:
