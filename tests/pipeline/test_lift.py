@@ -15,10 +15,12 @@ import torch
 
 from lyra.errors import InputDataError
 from lyra.pipeline import lift_image
-from lyra.pipeline.lift import LIVE_VIEW_SPLATS, MAX_TILT, MIN_EDGE_OPACITY, SH_C0, live_view_stride
+from lyra.pipeline.lift import DEFAULT_FOOTPRINT, LIVE_VIEW_SPLATS, MAX_TILT, MIN_EDGE_OPACITY, SH_C0, live_view_stride
 from lyra.render import Camera, render
+from lyra.render.projection import EPS_2D
 
 # Calibration of the down-sampled pair, from skimage's docstring (Middlebury's, divided by 4).
+DISC_PX = math.sqrt(DEFAULT_FOOTPRINT**2 - EPS_2D)  # the default disc at full resolution: 0.35 px
 MOTO_FOCAL, MOTO_CX, MOTO_CY, MOTO_DOFFS, MOTO_BASELINE = 994.978, 311.193, 254.877, 31.086, 0.193001
 
 
@@ -70,7 +72,8 @@ def test_a_plane_becomes_discs_in_the_plane_each_a_round_footprint_in_the_input_
 
     intrinsics = [100.0, 100.0, 2.5, 2.5]
     depth = np.full((5, 5), 3.0, np.float32)
-    g = lift_image(np.zeros((5, 5, 3), np.uint8), depth, intrinsics, footprint=0.5)
+    # A 0.5 px disc: drawn with the renderer's 0.3 px^2 low-pass, a blob of sqrt(0.55) px.
+    g = lift_image(np.zeros((5, 5, 3), np.uint8), depth, intrinsics, footprint=math.sqrt(0.55))
     centre = 12  # the pixel on the optical axis
     assert g.scales[centre].tolist() == pytest.approx([0.015, 0.015, 0.0015])  # 0.5 px * z / f, thin along the normal
     normals = quats_to_rotmats(g.quats)[:, :, 2]
@@ -101,7 +104,7 @@ def test_a_slanted_plane_gets_its_normal_and_discs_stretched_along_the_slope():
     # Still a round footprint in the input view, so on the slope the discs are longer than wide,
     # by about 1 / cos(angle between the normal and the ray).
     cov = _projected_covariances(g, intrinsics)
-    assert torch.allclose(cov, torch.eye(2).expand(h * w, 2, 2) * 0.25, atol=2e-3)
+    assert torch.allclose(cov, torch.eye(2).expand(h * w, 2, 2) * DISC_PX**2, atol=2e-3)
     rays = g.means / g.means.norm(dim=-1, keepdim=True)
     stretch = 1.0 / (rays.double() @ torch.tensor(normal)).abs()
     assert float(stretch.min()) > 1.15
@@ -160,8 +163,10 @@ def test_pixels_per_splat_lifts_blocks_on_one_side_of_an_edge():
     assert colors[0, 16].tolist() == pytest.approx([45 / 255, 30 / 255, 200 / 255], abs=1e-4)
     # The block centre: pixel centres 32.5 and 33.5 at x = (u - 32) / 40 * z.
     assert float(means[0, 16, 0]) == pytest.approx((33.0 - 32.0) / 40.0 * 3.03, abs=1e-4)
-    # On the far wall, twice the footprint of a full-resolution splat.
-    assert g.scales[4 * 32 + 24].tolist() == pytest.approx((2 * full.scales[8 * 64 + 48]).tolist(), rel=1e-4)
+    # On the far wall: drawn at the input camera, a blob of 0.65 x its spacing (2 px), the disc itself
+    # sqrt(1.3^2 - 0.3) = 1.18 px, against 0.35 px for a full-resolution splat.
+    ratio = math.sqrt((2 * DEFAULT_FOOTPRINT) ** 2 - EPS_2D) / DISC_PX
+    assert g.scales[4 * 32 + 24].tolist() == pytest.approx((ratio * full.scales[8 * 64 + 48]).tolist(), rel=1e-4)
 
 
 def test_a_block_across_a_depth_step_takes_one_surface_not_a_blend():
@@ -197,7 +202,7 @@ def test_lift_reproduces_a_photo_from_its_own_camera(photo):
     # Measured 24.5 dB: discs half the pixel spacing (they overlap, so no holes from other views) blur
     # this very detailed photo; the previous 0.25-px discs gave 28+ dB and holes (bench/lift.py).
     assert psnr(rgb, photo / 255.0) >= 24.0
-    sharp = lift_image(photo, tilted, intrinsics, footprint=0.25)
+    sharp = lift_image(photo, tilted, intrinsics, footprint=0.6)
     assert psnr(render_np(sharp, np.eye(4), intrinsics, w, h)[0], photo / 255.0) >= 28.0
 
 
