@@ -130,14 +130,15 @@ def lift_image(
     if stride > 1:
         rgb, z, grid_u, grid_v, valid = _blocks(rgb, z, grid_u, grid_v, valid, stride)  # [h, w, ...]
 
-    # The surface points of the (block) grid, in camera space: [h, w, 3], 0 where invalid.
+    # The surface points of the (block) grid, in camera space, channels first (contiguous planes:
+    # ~2x faster than [h, w, 3] for this elementwise work): [3, h, w], 0 where invalid.
     nx, ny = (grid_u - cx) / fx, (grid_v - cy) / fy  # normalised image coordinates
-    points = torch.stack([nx * z, ny * z, z], dim=-1)
-    normals, reliable = surface_normals(points, z, valid)  # [h, w, 3] unit, facing the camera; [h, w]
+    points = torch.stack([nx * z, ny * z, z])
+    normals, reliable = surface_normals(points, z, valid)  # [3, h, w] unit, facing the camera; [h, w]
 
     rows, cols = torch.nonzero(valid, as_tuple=True)  # [N], [N]
-    zs, p_cam, n_cam = z[rows, cols], points[rows, cols], normals[rows, cols]
-    ray = torch.stack([nx[rows, cols], ny[rows, cols], torch.ones_like(zs)], dim=-1)  # [N, 3] (x, y, 1)
+    zs, p_cam, n_cam = z[rows, cols], points[:, rows, cols], normals[:, rows, cols]  # [N], [3, N], [3, N]
+    ray = torch.stack([nx[rows, cols], ny[rows, cols], torch.ones_like(zs)])  # [3, N] (x, y, 1)
     sigma = math.sqrt(max((footprint * stride) ** 2 - EPS_2D, (MIN_DISC * stride) ** 2))  # input pixels
     rot_cam, scales = _surfel_frames(p_cam, ray, n_cam, zs, (fx, fy), sigma)
     scales = scales * torch.where(reliable[rows, cols], 1.0, EDGE_SIZE).unsqueeze(-1)
@@ -146,7 +147,7 @@ def lift_image(
     if edge_opacity:
         opacities = opacities * edge_opacity_factor(z, valid)[rows, cols]
     rot = pose[:3, :3]
-    means = p_cam @ rot.T + pose[:3, 3]  # [N, 3]
+    means = (rot @ p_cam).T + pose[:3, 3]  # [N, 3]
     quats = rotmats_to_quats(rot @ rot_cam)  # [N, 4]
     colors = rgb[rows, cols]  # [N, 3]
     sh = ((colors - 0.5) / SH_C0).unsqueeze(1)  # [N, 1, 3] degree-0 SH
@@ -162,10 +163,10 @@ def live_view_stride(height: int, width: int, max_splats: int = LIVE_VIEW_SPLATS
 
 
 def surface_normals(
-    points: Tensor,  # [H, W, 3] camera-space points
+    points: Tensor,  # [3, H, W] camera-space points, channels first
     depth: Tensor,  # [H, W] z-depth, 0 where invalid
     valid: Tensor,  # [H, W] bool
-) -> tuple[Tensor, Tensor]:  # [H, W, 3] unit normals facing the camera (n . ray < 0), [H, W] reliable
+) -> tuple[Tensor, Tensor]:  # [3, H, W] unit normals facing the camera (n . ray < 0), [H, W] reliable
     """Normals from the depth map's neighbours (the reversed view ray where they are unreliable), and where they are reliable.
 
     Along each image axis the difference to the neighbour with the smaller
@@ -173,42 +174,42 @@ def surface_normals(
     ``EDGE_START``); a pixel with no such neighbour along an axis is unreliable.
     Normals tilted more than ``MAX_TILT`` from the ray are turned back to it.
     """
-    ray = points / depth.clamp_min(1e-30).unsqueeze(-1)  # [H, W, 3] (x, y, 1)
-    ray = ray / ray.norm(dim=-1, keepdim=True)
+    ray = points / depth.clamp_min(1e-30)  # [3, H, W] (x, y, 1)
+    ray = ray / ray.norm(dim=0)
     tangents, reliable = [], valid.clone()
     for dim in (1, 0):  # image x (columns), then image y (rows)
         tangent, ok = _axis_tangent(points, depth, valid, dim)
         tangents.append(tangent)
         reliable &= ok
-    normal = torch.linalg.cross(tangents[0], tangents[1])  # x-right, y-down: points away from the camera
-    length = normal.norm(dim=-1, keepdim=True)
-    reliable &= length[..., 0] > 0
+    normal = torch.linalg.cross(tangents[0], tangents[1], dim=0)  # x-right, y-down: away from the camera
+    length = normal.norm(dim=0)
+    reliable &= length > 0
     normal = -normal / length.clamp_min(1e-30)  # towards the camera
-    normal = torch.where(reliable.unsqueeze(-1), normal, -ray)
+    normal = torch.where(reliable, normal, -ray)
     # Turn back to MAX_TILT: n = -ray cos(MAX_TILT) + (its component across the ray, unit) sin(MAX_TILT).
-    cos_tilt = -(normal * ray).sum(-1, keepdim=True)
+    cos_tilt = -(normal * ray).sum(0)
     across = normal + cos_tilt * ray
-    across = across / across.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+    across = across / across.norm(dim=0).clamp_min(1e-30)
     limited = -ray * math.cos(MAX_TILT) + across * math.sin(MAX_TILT)
     return torch.where(cos_tilt < math.cos(MAX_TILT), limited, normal), reliable
 
 
 def _axis_tangent(points: Tensor, depth: Tensor, valid: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    """Surface difference per grid step along ``dim`` ([H, W, 3]) and whether one was found ([H, W])."""
+    """Surface difference per grid step along ``dim`` of the image ([3, H, W]) and whether one was found ([H, W])."""
     size = depth.shape[dim]
     if size < 2:
         return torch.zeros_like(points), torch.zeros_like(valid)
-    step = points.narrow(dim, 1, size - 1) - points.narrow(dim, 0, size - 1)  # [.., size - 1, .., 3]
+    step = points.narrow(dim + 1, 1, size - 1) - points.narrow(dim + 1, 0, size - 1)  # [3, .., size - 1, ..]
     jump = (depth.narrow(dim, 1, size - 1) - depth.narrow(dim, 0, size - 1)).abs()
     both = valid.narrow(dim, 1, size - 1) & valid.narrow(dim, 0, size - 1)
     jump = torch.where(both, jump, torch.full_like(jump, math.inf))
     # Per pixel: the step to the next pixel ("forward", none for the last) and from the previous one.
-    forward, backward = _pad(step, dim, 0.0, after=True), _pad(step, dim, 0.0, after=False)
+    forward, backward = _pad(step, dim + 1, 0.0, after=True), _pad(step, dim + 1, 0.0, after=False)
     jump_f, jump_b = _pad(jump, dim, math.inf, after=True), _pad(jump, dim, math.inf, after=False)
     limit = EDGE_START * depth
     ok_f, ok_b = jump_f < limit, jump_b < limit
-    one = torch.where((ok_f & (jump_f <= jump_b)).unsqueeze(-1), forward, backward)
-    tangent = torch.where((ok_f & ok_b).unsqueeze(-1), 0.5 * (forward + backward), one)
+    one = torch.where(ok_f & (jump_f <= jump_b), forward, backward)
+    tangent = torch.where(ok_f & ok_b, 0.5 * (forward + backward), one)
     return tangent, ok_f | ok_b
 
 
@@ -221,9 +222,9 @@ def _pad(values: Tensor, dim: int, fill: float, *, after: bool) -> Tensor:
 
 
 def _surfel_frames(
-    points: Tensor,  # [N, 3] camera space
-    ray: Tensor,  # [N, 3] (x, y, 1): the point is z * ray
-    normal: Tensor,  # [N, 3] unit
+    points: Tensor,  # [3, N] camera space
+    ray: Tensor,  # [3, N] (x, y, 1): the point is z * ray
+    normal: Tensor,  # [3, N] unit
     depth: Tensor,  # [N] z
     focal: tuple[float, float],  # (fx, fy)
     sigma_px: float,  # disc standard deviation in input pixels
@@ -235,17 +236,18 @@ def _surfel_frames(
     likewise); the disc's covariance is ``sigma_px^2 (T_u T_u^T + T_v T_v^T)``.
     """
     fx, fy = focal
-    facing = (normal * ray).sum(-1, keepdim=True)  # [N, 1], < 0
-    t_u = -ray * (normal[:, :1] / facing)
-    t_u[:, 0] += 1.0
-    t_u = t_u * (depth / fx).unsqueeze(-1)
-    t_v = -ray * (normal[:, 1:2] / facing)
-    t_v[:, 1] += 1.0
-    t_v = t_v * (depth / fy).unsqueeze(-1)
+    facing = (normal * ray).sum(0)  # [N], < 0
+    t_u = -ray * (normal[0] / facing)  # [3, N]
+    t_u[0] += 1.0
+    t_u = t_u * (depth / fx)
+    t_v = -ray * (normal[1] / facing)
+    t_v[1] += 1.0
+    t_v = t_v * (depth / fy)
     # In-plane basis (a, b = n x a) and the 2x2 covariance there (T_u . b = 0 by construction).
-    a = t_u / t_u.norm(dim=-1, keepdim=True)
-    b = torch.linalg.cross(normal, a)
-    tu_a, tv_a, tv_b = t_u.norm(dim=-1), (t_v * a).sum(-1), (t_v * b).sum(-1)
+    tu_a = t_u.norm(dim=0)
+    a = t_u / tu_a
+    b = torch.linalg.cross(normal, a, dim=0)
+    tv_a, tv_b = (t_v * a).sum(0), (t_v * b).sum(0)
     c_aa, c_ab, c_bb = tu_a * tu_a + tv_a * tv_a, tv_a * tv_b, tv_b * tv_b
     half_diff = 0.5 * (c_aa - c_bb)
     spread = torch.sqrt(half_diff * half_diff + c_ab * c_ab)
@@ -253,10 +255,9 @@ def _surfel_frames(
     major = torch.sqrt(mid + spread)
     minor = torch.sqrt((mid - spread).clamp_min(0.0))
     angle = 0.5 * torch.atan2(c_ab, half_diff)  # major axis: cos(angle) a + sin(angle) b
-    cos, sin = torch.cos(angle).unsqueeze(-1), torch.sin(angle).unsqueeze(-1)
-    axis_major = cos * a + sin * b
-    axis_minor = torch.linalg.cross(normal, axis_major)
-    rot = torch.stack([axis_major, axis_minor, normal], dim=-1)  # [N, 3, 3] columns
+    axis_major = torch.cos(angle) * a + torch.sin(angle) * b  # [3, N]
+    axis_minor = torch.linalg.cross(normal, axis_major, dim=0)
+    rot = torch.stack([axis_major, axis_minor, normal]).permute(2, 1, 0)  # [N, 3 (coordinate), 3 (axis)]
     scales = sigma_px * torch.stack([major, minor, THIN_RATIO * minor], dim=-1)
     return rot, scales
 
