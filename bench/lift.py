@@ -128,10 +128,13 @@ def ut_timing(gaussians, size: int = 512) -> dict:
     cameras, _ = trajectory_cameras(gaussians, "orbit", 8, size, size)
     result = {}
     for look in ("standard", "lyra"):
-        start = time.perf_counter()
-        with torch.no_grad():
-            out = render(gaussians, cameras[1], backend="torch", **look_options(look))
-        result[f"{look}_s"] = round(time.perf_counter() - start, 2)
+        seconds = []
+        for _ in range(2):  # best of two: the first call in a process also pays for warm-up
+            start = time.perf_counter()
+            with torch.no_grad():
+                out = render(gaussians, cameras[1], backend="torch", **look_options(look))
+            seconds.append(time.perf_counter() - start)
+        result[f"{look}_s"] = round(min(seconds), 2)
         result[f"{look}_mean_alpha"] = round(float(out.alpha.mean()), 3)
     result["lyra_over_standard"] = round(result["lyra_s"] / result["standard_s"], 2)
     return result
