@@ -32,6 +32,17 @@ def report(progress: Progress | None, fraction: float, text: str = "") -> None:
         progress(min(max(float(fraction), 0.0), 1.0), text)
 
 
+def format_duration(seconds: float) -> str:
+    """``"45 s"``, ``"12 min"``, ``"2 h 05 min"``: a duration as people read an estimate."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def subrange(progress: Progress | None, start: float, end: float, prefix: str = "") -> Progress | None:
     """A callback that maps 0..1 onto ``start..end`` of ``progress`` (``None`` stays ``None``).
 

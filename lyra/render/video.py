@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from time import perf_counter
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from torch import Tensor
 
 from lyra.errors import InputDataError
 from lyra.fileio import atomic_write
-from lyra.progress import Progress, report
+from lyra.progress import Progress, format_duration, report
 from lyra.render.camera import Camera
 from lyra.render.render import render
 from lyra.scene.gaussians import Gaussians
@@ -117,18 +118,22 @@ def render_frames(
 ) -> Iterable[Tensor]:
     """Yield ``rgb [H, W, 3]`` for each camera; a sequence is shown at ``times``
     (default: spanning the sequence over the frames). ``render_options`` go to :func:`render`.
-    ``progress`` is told after each frame (and may raise :class:`lyra.progress.Cancelled`)."""
+    ``progress`` is told after each frame, with the mean seconds per frame and the time left (and
+    may raise :class:`lyra.progress.Cancelled`)."""
     cameras = cameras.flatten()
     count = cameras.batch_shape[0]
     if isinstance(scene, GaussianSequence):
         times = scene_times(scene, count) if times is None else list(times)
         if len(times) != count:
             raise InputDataError(f"{len(times)} times for {count} cameras")
+    start = perf_counter()
     for i in range(count):
         frame = scene.frame_at_time(times[i]) if isinstance(scene, GaussianSequence) else scene
         with torch.no_grad():
             rgb = render(frame, cameras[i], **render_options).rgb
-        report(progress, (i + 1) / count, f"frame {i + 1}/{count}")
+        per_frame = (perf_counter() - start) / (i + 1)
+        left = f", about {format_duration(per_frame * (count - i - 1))} left" if i + 1 < count else ""
+        report(progress, (i + 1) / count, f"frame {i + 1}/{count}, {per_frame:.1f} s/frame{left}")
         yield rgb
 
 
