@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     depth.add_argument("--png-depth-scale", type=float, default=None, help="16-bit PNG units per metre (1000: mm) [depth_units]")
     depth.add_argument("--intrinsics", default=None, help="fx,fy,cx,cy in pixels of the input image [intrinsics]")
     depth.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees (default 60) [fov]")
+    depth.add_argument("--pixels-per-splat", type=int, default=None,
+                       help="lift: 1 = one splat per pixel (full resolution, for server renders), N = per NxN block; "
+                            "default: the coarsest block that keeps a photo drawable live [pixels_per_splat]")
     lyra = parser.add_argument_group("lyra backend")
     lyra.add_argument("--teacher", choices=TEACHERS, default=None,
                       help="gen3c: the video model (large CUDA GPU); lift: a CPU preview of the trajectories [teacher]")

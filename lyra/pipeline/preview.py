@@ -102,9 +102,12 @@ def lift_frames(
     estimator: DepthEstimator | None = None,
     intrinsics: Tensor | Sequence[float] | None = None,
     png_units_per_metre: float = PNG_UNITS_PER_METRE,
+    pixels_per_splat: int | None = None,
     progress: Progress | None = None,
 ) -> Gaussians | GaussianSequence:
-    """An image -> :class:`Gaussians`; a video -> :class:`GaussianSequence` of the chosen frames."""
+    """An image -> :class:`Gaussians`; a video -> :class:`GaussianSequence` of the chosen frames.
+
+    ``pixels_per_splat``: as :func:`lyra.pipeline.lift.lift_image` (None: the live-view size it picks)."""
     count = frames.frames.shape[0]
     indices = list(range(count)) if frame_indices is None else [int(i) for i in frame_indices]
     if not indices or min(indices) < 0 or max(indices) >= count:
@@ -121,7 +124,8 @@ def lift_frames(
         )
         report(step, 0.8, "lift")
         pose = poses[index] if poses is not None else None
-        lifted.append(lift_image(frames.frames[index], torch.where(depth.valid, depth.depth, 0.0), depth.intrinsics, c2w=pose))
+        lifted.append(lift_image(frames.frames[index], torch.where(depth.valid, depth.depth, 0.0), depth.intrinsics,
+                                 c2w=pose, pixels_per_splat=pixels_per_splat))
         report(step, 1.0, "lift done")
     if not frames.is_video:
         return lifted[0]

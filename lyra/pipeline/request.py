@@ -158,6 +158,7 @@ class GenerateRequest:
     memory: str = "none"  # the GEN3C teacher's memory mode (MEMORY_MODES)
     device: str = "auto"  # auto | cpu | cuda (lyra.device)
     prune_ratio: float | None = None  # the decoder's opacity prune ratio; None: the checkpoint's (0.8)
+    pixels_per_splat: int | None = None  # lift: 1 = a splat per pixel (server renders), s = per s x s block; None: auto
     dynamic: bool = False  # require a video input (a 4D result)
     work_dir: str | None = None  # where the lyra backend keeps its stages to resume; None: OUTPUT.work
 
@@ -193,6 +194,8 @@ class GenerateRequest:
             raise RequestError("device", f"expected one of {', '.join(DEVICE_CHOICES)} (or cuda:N), found {self.device!r}")
         if self.prune_ratio is not None:
             self.prune_ratio = _number(self.prune_ratio, "prune_ratio", float, 0.0, 0.999)
+        if self.pixels_per_splat is not None:
+            self.pixels_per_splat = _number(self.pixels_per_splat, "pixels_per_splat", int, 1, 64)
         if not isinstance(self.dynamic, bool):
             raise RequestError("dynamic", f"expected true or false, found {self.dynamic!r}")
         if self.custom_path is not None and not Path(self.custom_path).is_file():
@@ -385,7 +388,8 @@ def run(
             if not indices:
                 raise RequestError("times", f"expected frame indices below the video's {count} frames, found {request.times}")
         result = lift_frames(frames, frame_indices=indices, depth_file=request.depth, estimator=estimator,
-                             intrinsics=intrinsics, png_units_per_metre=request.depth_units, progress=progress)
+                             intrinsics=intrinsics, png_units_per_metre=request.depth_units,
+                             pixels_per_splat=request.pixels_per_splat, progress=progress)
     else:
         from lyra.pipeline.generate import generate_scene
 

@@ -36,7 +36,7 @@ def every_field_changed(tmp_path) -> GenerateRequest:
         intrinsics=[500.0, 510.0, 320.5, 240.25], trajectories=["zoom_in", "left"],
         custom_path=str(tmp_path / "path.json"), movement=1.5, steps=12, guidance=3.5, seed=7, times="0:49:8",
         size="640x352", num_frames=57, memory="group+fp8", device="cpu", prune_ratio=0.5, dynamic=True,
-        work_dir=str(tmp_path / "work"),
+        work_dir=str(tmp_path / "work"), pixels_per_splat=2,
     )
 
 
@@ -75,6 +75,8 @@ def test_yaml_round_trip_keeps_every_field(tmp_path):
     ({"custom_path": "/no/such/path.json"}, "custom_path"),
     ({"dynamic": "yes"}, "dynamic"),
     ({"input": ""}, "input"),
+    ({"pixels_per_splat": 0}, "pixels_per_splat"),
+    ({"pixels_per_splat": 1.5}, "pixels_per_splat"),
 ])
 def test_a_bad_value_is_an_error_naming_the_field_never_a_flag(values, field):
     fields = {"input": "photo.png", **values}
@@ -209,3 +211,13 @@ def test_resume_keys_know_which_decoder_and_teacher_files_a_run_would_load(tmp_p
     assert teacher_identity(GenerateRequest(input="photo.png", backend="lyra", teacher="lift"))["class"] == "LiftTeacher"
     (tmp_path / "gen3c.pt").write_bytes(b"other weights")
     assert teacher_identity(request) != gen3c
+
+
+def test_pixels_per_splat_keeps_the_full_resolution_lift_for_server_renders(photo):
+    """Issue 21.1: the live view gets a coarser lift of large photos; pixels_per_splat=1 keeps every pixel."""
+    from lyra.pipeline.request import run
+
+    image, depth = photo
+    full = run(GenerateRequest(input=str(image), depth=str(depth), fov=60.0, pixels_per_splat=1))
+    blocks = run(GenerateRequest(input=str(image), depth=str(depth), fov=60.0, pixels_per_splat=2))
+    assert len(full) == 24 * 32 and len(blocks) == 12 * 16
