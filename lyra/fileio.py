@@ -162,30 +162,16 @@ def real_folder(path: str | os.PathLike) -> Path:
 
     A reader confines what it reads below a folder to this path (not to a name that could be swapped later).
     """
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
-    if _confinement.get():
-        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = _open_confined(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0), "a folder")
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP and _confinement.get():
-            raise SceneFileError(path, _OUTSIDE, "a symbolic link") from None
-        raise SceneFileError(path, "a folder", f"an OS error ({exc.strerror or type(exc).__name__})") from None
-    try:
-        _check_confined(path, fd, "a folder")
         return _descriptor_path(fd) or Path(os.path.realpath(path))
     finally:
         os.close(fd)
 
 
-def open_regular(path: str | os.PathLike, what: str = "a regular file", buffering: int = -1) -> IO[bytes]:
-    """Open a regular file for binary reading; never blocks on a FIFO or device.
-
-    The type is checked before opening, and again on the open descriptor
-    (``O_NONBLOCK`` makes a FIFO swapped in between open at once instead of waiting).
-    """
-    require_regular_file(path, what)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+def _open_confined(path: str | os.PathLike, flags: int, what: str) -> int:
+    """``os.open`` that, inside a :func:`confined_reads` block, follows no final symlink and checks where the
+    descriptor really is; SceneFileError otherwise (the descriptor closed)."""
     if _confinement.get():
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -196,6 +182,22 @@ def open_regular(path: str | os.PathLike, what: str = "a regular file", bufferin
         raise SceneFileError(path, what, f"an OS error ({exc.strerror or type(exc).__name__})") from None
     try:
         _check_confined(path, fd, what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_regular(path: str | os.PathLike, what: str = "a regular file", buffering: int = -1) -> IO[bytes]:
+    """Open a regular file for binary reading; never blocks on a FIFO or device.
+
+    The type is checked before opening, and again on the open descriptor
+    (``O_NONBLOCK`` makes a FIFO swapped in between open at once instead of waiting).
+    """
+    require_regular_file(path, what)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = _open_confined(path, flags, what)
+    try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise SceneFileError(path, what, _kind(mode))
