@@ -3,7 +3,8 @@
 * nothing under ``lyra/`` imports ``scenes`` (the demo builder) or ``viewer``;
 * no viewer module imports ``lyra.cli`` (the CLI and the viewer are both thin doors over the library);
 * the library's packages import downhill only: scene <- edit, render <- model <- teacher <- pipeline
-  <- distill <- cli (the top-level helpers errors, fileio, progress, device are below everything).
+  <- distill <- cli (the top-level helpers errors, fileio, progress, device, limits, safe_yaml, bounded_zip
+  are below everything).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Package -> level; a module may import only packages at its level or below (its own package included).
-LEVELS = {"errors": 0, "fileio": 0, "progress": 0, "device": 0, "scene": 1, "edit": 2, "render": 2, "model": 3,
+LEVELS = {"errors": 0, "fileio": 0, "progress": 0, "device": 0, "limits": 0, "safe_yaml": 0, "bounded_zip": 0, "scene": 1, "edit": 2, "render": 2, "model": 3,
           "teacher": 4, "pipeline": 5, "distill": 6, "cli": 7, "__main__": 7, "__init__": 7}
 
 

@@ -49,7 +49,7 @@ def test_playback_skips_a_bad_frame_reports_it_once_and_keeps_playing(app, clip_
     assert panel._player.is_alive()
     bad = [n for n in notes if n[0] == "Frame 2 skipped"]
     assert len(bad) == 1 and bad[0][2] is True  # once, as an error notification
-    assert wait_for(lambda: not app.state.playing)
+    assert wait_for(lambda: not app.state.display_policy().is_playing)
     assert app.state.time_info().frame != 2
 
 
