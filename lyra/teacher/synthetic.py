@@ -9,9 +9,9 @@ tokenizer (the real one when given, else a tiny random ``AutoencoderKLCosmos``,
 see :func:`tiny_random_tokenizer`). What it returns is what a video teacher
 returns (frames, latents, cameras, depth) plus the true surface points for
 Chamfer evaluation. The RGB frames are the renders themselves, so the student
-learns from exact targets with exact depth. Trajectories come as the teacher protocol's
-:class:`~lyra.teacher.base.TrajectoryOutput` (this teacher makes its own scenes, so it has no
-``generate(image, ...)``).
+learns from exact targets with exact depth. :class:`SyntheticTeacher` follows the teacher
+protocol (:class:`~lyra.teacher.base.Teacher`): ``generate(image, trajectories, ...)`` renders its
+known scene along any cameras; the image is not used (the scene is the one it knows).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from torch import Tensor
 
 from lyra.errors import InputDataError
 from lyra.model.tokenizer import encode_video, latent_statistics, normalize_latents, video_frames
+from lyra.progress import Progress, report
 from lyra.render import LYRA_TRAJECTORY_INDEX, Camera, lyra_trajectory, render
 from lyra.scene import procedural as primitives
 from lyra.scene.gaussians import Gaussians
-from lyra.teacher.base import TrajectoryOutput
+from lyra.teacher.base import TeacherOutput, TrajectoryOutput
 
 
 @dataclasses.dataclass
@@ -191,9 +192,15 @@ def render_trajectory(
 ) -> tuple[Camera, Tensor, Tensor]:
     """Cameras ``[F]``, RGB ``[F, H, W, 3]`` in [0, 1] and depth ``[F, H, W]`` along Lyra preset ``name``."""
     cams = lyra_trajectory(name, num_frames, width=width, height=height, rng=rng)
+    rgb, depth = render_views(scene, cams)
+    return cams, rgb, depth
+
+
+def render_views(scene: Gaussians, cams: Camera) -> tuple[Tensor, Tensor]:
+    """RGB ``[F, H, W, 3]`` in [0, 1] and depth ``[F, H, W]`` of ``scene`` from cameras ``[F]``, as Lyra renders (3DGUT)."""
     with torch.no_grad():
         out = render(scene, cams, background=(1.0, 1.0, 1.0), near=0.1, far=500.0, with_ut=True, with_eval3d=True)
-    return cams, out.rgb.clamp(0, 1).cpu(), out.depth.cpu()
+    return out.rgb.clamp(0, 1).cpu(), out.depth.cpu()
 
 
 def encode_frames(vae, frames: Tensor) -> Tensor:  # [F, H, W, 3] uint8 -> [16, T, H/8, W/8] normalised
@@ -232,15 +239,40 @@ def synthetic_scene(
 
 
 class SyntheticTeacher:
-    """The synthetic teacher for make-data: scene ``source`` (its seed) along one Lyra trajectory at a time."""
+    """The synthetic teacher: procedural scene ``scene_seed`` (:func:`random_scene`) as a :class:`Teacher`.
 
-    def __init__(self, vae, width: int, height: int, latent_frames: int):
+    ``generate`` renders the scene along any camera trajectories and encodes the frames;
+    ``trajectory(source, name)`` is make-data's unit: scene ``source`` along Lyra preset ``name``,
+    with the distance drawn as :func:`synthetic_scene` draws it (so one trajectory made alone matches).
+    """
+
+    def __init__(self, vae, width: int, height: int, latent_frames: int, scene_seed: int = 0):
+        if width % 16 or height % 16:
+            raise InputDataError(f"image size must be a multiple of 16 (latent grid of even size), got {width}x{height}")
         self.vae, self.width, self.height, self.latent_frames = vae, width, height, latent_frames
+        self.scene_seed = scene_seed
+
+    def generate(self, image: Tensor | None, trajectories, *, depth: Tensor | None = None,
+                 intrinsics: Tensor | None = None, names=None, progress: Progress | None = None) -> TeacherOutput:
+        """Scene ``scene_seed`` rendered along ``trajectories`` (:class:`Camera` batches ``[F]``) and encoded.
+
+        ``image``, ``depth`` and ``intrinsics`` are not used: this teacher draws the scene it knows.
+        """
+        scene = random_scene(self.scene_seed)
+        names = list(names or [str(i) for i in range(len(trajectories))])
+        outputs = []
+        for k, (cams, name) in enumerate(zip(trajectories, names, strict=True)):
+            report(progress, k / len(names), f"trajectory {name}")
+            rgb, view_depth = render_views(scene, cams)
+            frames = (rgb * 255).round().to(torch.uint8)
+            outputs.append(TrajectoryOutput(name, frames, encode_frames(self.vae, frames), cams, view_depth.float()))
+        report(progress, 1.0, "done")
+        return TeacherOutput(outputs)
 
     def trajectory(self, source: str, name: str) -> TrajectoryOutput:
         index = LYRA_TRAJECTORY_INDEX.index(name)
-        scene = synthetic_scene(
-            int(source), self.vae, latent_frames=self.latent_frames, width=self.width, height=self.height,
-            trajectories=(name,), trajectory_seed=index,
-        )
-        return scene.trajectories[0]
+        seed = int(source)
+        rng = np.random.default_rng([seed, index])  # as synthetic_scene(seed, trajectory_seed=index) draws it
+        cams = lyra_trajectory(name, video_frames(self.latent_frames), width=self.width, height=self.height, rng=rng)
+        teacher = SyntheticTeacher(self.vae, self.width, self.height, self.latent_frames, scene_seed=seed)
+        return teacher.generate(None, [cams], names=[name]).trajectories[0]

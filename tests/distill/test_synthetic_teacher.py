@@ -41,3 +41,23 @@ def test_tiny_tokenizer_latents_carry_the_colours():
     r2 = 1 - ((x1 @ fit - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
     assert (r2 > 0.95).all()  # a linear read-out recovers each 8x8 block's mean colour
     assert 0.1 < x.std(0).mean() < 3  # stored (normalised) latents are well scaled
+
+
+def test_synthetic_teacher_follows_the_teacher_protocol_and_make_datas_units_match_it():
+    """Issue 17: every teacher behind one protocol; make-data's per-trajectory units are what generate() gives."""
+    from lyra.render import lyra_trajectory
+    from lyra.teacher.base import Teacher
+    from lyra.teacher.synthetic import SyntheticTeacher
+
+    vae = tiny_random_tokenizer()
+    teacher = SyntheticTeacher(vae, 48, 32, latent_frames=2, scene_seed=3)
+    assert isinstance(teacher, Teacher)
+    cams = lyra_trajectory("zoom_in", 9, width=48, height=32)
+    out = teacher.generate(None, [cams], names=["mine"])
+    assert len(out) == 1 and out.trajectories[0].name == "mine" and out.trajectories[0].frames.shape == (9, 32, 48, 3)
+    assert torch.equal(out.trajectories[0].camera.c2w, cams.c2w)
+    reference = synthetic_scene(3, vae, latent_frames=2, width=48, height=32, trajectories=("zoom_in",),
+                                trajectory_seed=LYRA_TRAJECTORY_INDEX.index("zoom_in")).trajectories[0]
+    unit = teacher.trajectory("3", "zoom_in")
+    assert torch.equal(unit.frames, reference.frames) and torch.equal(unit.latents, reference.latents)
+    assert torch.equal(unit.depth, reference.depth)
