@@ -102,11 +102,19 @@ def fit_to_size(
 
 def input_key(frames: Frames, request: GenerateRequest, estimator: DepthEstimator | None,
               intrinsics: Sequence[float] | None) -> str:
-    """Everything the input stage depends on: the pixels, the depth file's bytes, the camera, size and depth model."""
+    """Everything the input stage depends on: the pixels, the depth file's bytes, the camera, size and depth model
+    (its kind and a digest of its weights: another checkpoint of the same kind makes other depth)."""
+    from lyra.model.checkpoint import module_fingerprint
+
     digest = hashlib.sha256(frames.frames.numpy().tobytes()).hexdigest()[:16]
     depth_digest = hashlib.sha256(Path(request.depth).read_bytes()).hexdigest()[:16] if request.depth else None
+    depth_model = None
+    if estimator is not None:
+        network = getattr(estimator, "model", None)
+        weights = module_fingerprint(network) if isinstance(network, torch.nn.Module) else type(estimator).__qualname__
+        depth_model = {"kind": getattr(estimator, "kind", None), "weights": weights}
     return stage_key({"frames": digest, "depth_file": depth_digest, "intrinsics": intrinsics, "size": list(request.size),
-                      "estimator": getattr(estimator, "kind", None), "units": request.depth_units})
+                      "estimator": depth_model, "units": request.depth_units})
 
 
 def prepare_input(

@@ -221,3 +221,22 @@ def test_pixels_per_splat_keeps_the_full_resolution_lift_for_server_renders(phot
     full = run(GenerateRequest(input=str(image), depth=str(depth), fov=60.0, pixels_per_splat=1))
     blocks = run(GenerateRequest(input=str(image), depth=str(depth), fov=60.0, pixels_per_splat=2))
     assert len(full) == 24 * 32 and len(blocks) == 12 * 16
+
+
+def test_the_input_stage_key_knows_the_depth_models_weights():
+    """Issue 20 §3.5: every input's identity in the resume key, the depth network's weights included."""
+    import torch
+
+    from lyra.pipeline.depth import DepthEstimator
+    from lyra.pipeline.generate import input_key
+    from lyra.pipeline.inputs import Frames
+
+    frames = Frames(torch.zeros(1, 16, 16, 3, dtype=torch.uint8))
+    request = GenerateRequest(input="photo.png")
+    torch.manual_seed(0)
+    one, other = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    key = input_key(frames, request, DepthEstimator(one, None, "depth_pro"), None)
+    assert key == input_key(frames, request, DepthEstimator(one, None, "depth_pro"), None)
+    assert key != input_key(frames, request, DepthEstimator(other, None, "depth_pro"), None)
+    assert key != input_key(frames, request, DepthEstimator(one, None, "depth_anything"), None)
+    assert key != input_key(frames, request, None, None)
